@@ -1,0 +1,80 @@
+# aglais-hub: install, run, test and benchmark.
+#
+# Everything is installed inside the work tree (.venv/, node_modules/), except
+# PostgreSQL's server binaries, which come from the system's packages.  Stamp
+# files make a second `make test` skip the installs unless setup.cfg,
+# package.json or package-lock.json changed.
+
+SHELL := /bin/sh
+
+VENV       := .venv
+VENV_STAMP := $(VENV)/.aglais-installed
+NODE_STAMP := node_modules/.aglais-installed
+PYTHON     ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+PG_BIN     ?= /usr/lib/postgresql/15/bin
+PG_PACKAGE ?= postgresql-15
+
+PORT            ?= 8000
+AGLAIS_DATA_DIR ?= .run
+PYTEST_ARGS     ?=
+
+# The hub starts configurable-http-proxy from PATH too, so keep ours first.
+TOOLS_PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$$PATH
+
+.DEFAULT_GOAL := help
+.PHONY: help venv node_modules postgres run test bench clean
+
+help:
+	@echo "make run       install into .venv and node_modules, then start the hub on http://127.0.0.1:$(PORT)/"
+	@echo "make test      install what the tests need (PostgreSQL too), then run pytest (PYTEST_ARGS=...)"
+	@echo "make bench     install as for the tests, then run the benchmarks"
+	@echo "make venv      create .venv and install aglais-hub into it, editable, with the test extras"
+	@echo "make node_modules  install configurable-http-proxy from package-lock.json"
+	@echo "make postgres  install PostgreSQL's server binaries into PG_BIN=$(PG_BIN) if missing"
+	@echo "make clean     remove .run and build artefacts (keeps .venv and node_modules)"
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): setup.cfg pyproject.toml
+	@test -n "$(PYTHON)" || { echo "No python3.11 or python3 on PATH" >&2; exit 1; }
+	@"$(PYTHON)" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "$(PYTHON) is older than Python 3.11" >&2; exit 1; }
+	test -x $(VENV)/bin/python || "$(PYTHON)" -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -e '.[test]'
+	touch $@
+
+node_modules: $(NODE_STAMP)
+
+# npm keeps the tarballs' old mtimes, so a stamp, not a file npm wrote, marks the install.
+$(NODE_STAMP): package.json $(wildcard package-lock.json)
+	if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+	test -x node_modules/.bin/configurable-http-proxy
+	touch $@
+
+# Tests run as root and start the throwaway cluster as the `postgres` user,
+# which the Debian package creates.
+postgres:
+	@if [ ! -x "$(PG_BIN)/initdb" ]; then \
+		set -e; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		echo "Installing $(PG_PACKAGE): $(PG_BIN)/initdb is missing"; \
+		$$SUDO apt-get update; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(PG_PACKAGE); \
+		test -x "$(PG_BIN)/initdb" || { echo "$(PG_BIN)/initdb still missing" >&2; exit 1; }; \
+	fi
+
+run: venv node_modules
+	PATH="$(TOOLS_PATH)" PORT="$(PORT)" AGLAIS_DATA_DIR="$(AGLAIS_DATA_DIR)" \
+		$(VENV)/bin/jupyterhub -f hub_extension/embedded_config.py
+
+test: venv node_modules postgres
+	PATH="$(TOOLS_PATH)" AGLAIS_PG_BIN="$(PG_BIN)" $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: venv node_modules postgres
+	PATH="$(TOOLS_PATH)" AGLAIS_PG_BIN="$(PG_BIN)" $(VENV)/bin/python -m benchmarks
+
+clean:
+	rm -rf .run build dist .eggs *.egg-info .pytest_cache .hypothesis test-artifacts
+	find . -path ./$(VENV) -prune -o -path ./node_modules -prune -o \
+		-name __pycache__ -type d -exec rm -rf {} +

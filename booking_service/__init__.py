@@ -1,0 +1,1 @@
+"""aglais-hub booking service: the calendar of pools, capacity, packages and bookings."""

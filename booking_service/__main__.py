@@ -1,0 +1,5 @@
+"""`python -m booking_service` runs the booking service."""
+
+from .app import main
+
+main()

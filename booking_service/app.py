@@ -1,0 +1,257 @@
+"""The booking service application: a traitlets Application that runs the tornado app
+as a JupyterHub service (hub-managed or external), migrates its database, and seeds it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubOAuth
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+from tornado import web
+from tornado.httpserver import HTTPServer
+from traitlets import Bool, Dict, Int, List, Unicode, default
+from traitlets.config import Application
+
+from . import orm, store
+from .domain import format_time, parse_name
+from .handlers import routes
+from .operations import Context
+from .operations.packages import parse_package
+from .policy import LevelPolicy
+
+
+def utcnow() -> datetime:
+    """The service's clock; tests that move time patch this one function."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+class NotFoundHandler(web.RequestHandler):
+    def prepare(self):
+        self.set_status(404)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"status": 404, "message": f"No such URL: {self.request.path}; see api/v1/openapi.json"}))
+
+
+def machine_memory_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+
+
+DEFAULT_PACKAGES = [
+    {"name": "tiny", "description": "A notebook to try things: a quarter core, no Spark workers.",
+     "notebook_cores": 0.25, "notebook_memory_gib": 1, "spark_workers": 0},
+    {"name": "small", "description": "A notebook with one small Spark worker.",
+     "notebook_cores": 0.5, "notebook_memory_gib": 2, "spark_workers": 1, "worker_cores": 0.5,
+     "worker_memory_gib": 2},
+    {"name": "medium", "description": "A notebook with two Spark workers.",
+     "notebook_cores": 1, "notebook_memory_gib": 4, "spark_workers": 2, "worker_cores": 1,
+     "worker_memory_gib": 4},
+    {"name": "large", "description": "A notebook with four large Spark workers.",
+     "notebook_cores": 2, "notebook_memory_gib": 8, "spark_workers": 4, "worker_cores": 2,
+     "worker_memory_gib": 8},
+]
+
+
+class BookingService(Application):
+    name = "booking-service"
+    description = "The aglais-hub booking service: pools, capacity, packages and bookings over REST."
+
+    classes = [LevelPolicy]
+    aliases = {
+        "db-url": "BookingService.db_url",
+        "config": "BookingService.config_file",
+        "seed-pool": "BookingService.seed_pool",
+        "log-level": "Application.log_level",
+    }
+    flags = {
+        "seed-local-pool": ({"BookingService": {"seed_pool": "local"}},
+                            "Create the pool 'local' with this machine's cores and memory if missing."),
+        "no-upgrade-db": ({"BookingService": {"upgrade_db": False}},
+                          "Do not migrate the database schema at start-up."),
+    }
+
+    config_file = Unicode(
+        "booking_service_config.py", config=True,
+        help="A Python config file for the service (the same format as jupyterhub_config.py); loaded if it exists.",
+    )
+    db_url = Unicode(
+        "sqlite+aiosqlite:///booking.sqlite", config=True,
+        help="""SQLAlchemy URL of the booking database.
+
+        SQLite (``sqlite+aiosqlite:///path``) for the embedded default, PostgreSQL
+        (``postgresql+psycopg://user:password@host/db``) in production, where several
+        service processes may share one database.
+        """,
+    )
+    db_pool_size = Int(10, config=True, help="Connections each process keeps open to PostgreSQL.")
+    upgrade_db = Bool(
+        True, config=True,
+        help="""Run the schema migrations (alembic) at start-up.
+
+        Safe with several processes on PostgreSQL: they take turns under an advisory lock.
+        """,
+    )
+    ip = Unicode(config=True, help="Address to listen on. Default: the host of $JUPYTERHUB_SERVICE_URL, else 127.0.0.1.")
+    port = Int(config=True, help="Port to listen on. Default: the port of $JUPYTERHUB_SERVICE_URL, else 10101.")
+    base_url = Unicode(config=True, help="URL prefix of the service. Default: $JUPYTERHUB_SERVICE_PREFIX, else /services/booking/.")
+    cookie_secret = Unicode(config=True, help="Secret signing the OAuth state cookies. Default: random per start.")
+
+    seed_pool = Unicode(
+        "", config=True,
+        help="""If set, create a `reserved` pool of this name at start-up when it does not exist,
+        with this machine's cores and memory for the next `seed_pool_days` days.
+        The embedded default seeds ``local``.
+        """,
+    )
+    seed_pool_days = Int(365, config=True, help="How many days of capacity the seeded pool gets.")
+    seed_packages = List(
+        Dict(), config=True,
+        help="""Packages created at start-up when the database has no packages at all.
+
+        Each item takes the fields of ``POST /packages``: name, description, notebook_cores,
+        notebook_memory_gib, spark_workers, worker_cores, worker_memory_gib.
+        """,
+    )
+
+    @default("seed_packages")
+    def _default_seed_packages(self):
+        return DEFAULT_PACKAGES
+
+    max_blocks = Int(10_000, config=True, help="Most blocks one availability query answers (a year in hours is 8,784).")
+    max_query_days = Int(3 * 366, config=True, help="Longest range, in days, that a query (availability, capacity, bookings) answers.")
+    alternatives = Int(3, config=True, help="How many alternative times a refused booking (409) suggests.")
+    alternatives_horizon_days = Int(90, config=True, help="How far ahead, in days, alternatives for a refused booking are searched.")
+
+    def _service_url(self):
+        return urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
+
+    @default("ip")
+    def _default_ip(self):
+        return self._service_url().hostname or "127.0.0.1"
+
+    @default("port")
+    def _default_port(self):
+        return self._service_url().port or 10101
+
+    @default("base_url")
+    def _default_base_url(self):
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/booking/")
+        return prefix if prefix.endswith("/") else prefix + "/"
+
+    @default("cookie_secret")
+    def _default_cookie_secret(self):
+        return secrets.token_hex(32)
+
+    def initialize(self, argv=None):
+        super().initialize(argv)
+        if self.config_file and os.path.exists(self.config_file):
+            self.load_config_file(self.config_file)
+        self.policy = LevelPolicy(parent=self)
+
+    def make_app(self, engine) -> web.Application:
+        self.context = Context(
+            engine=engine,
+            policy=self.policy,
+            max_blocks=self.max_blocks,
+            max_query_span=timedelta(days=self.max_query_days),
+            alternatives=self.alternatives,
+            alternatives_horizon=timedelta(days=self.alternatives_horizon_days),
+        )
+        hub_auth = HubOAuth(parent=self, oauth_redirect_uri=os.environ.get("JUPYTERHUB_OAUTH_CALLBACK_URL", ""))
+        return web.Application(
+            routes(self.base_url),
+            booking_context=self.context,
+            booking_prefix=self.base_url,
+            clock=lambda: utcnow(),
+            hub_auth=hub_auth,
+            cookie_secret=self.cookie_secret,
+            default_handler_class=NotFoundHandler,
+            log_function=self._log_request,
+        )
+
+    def _log_request(self, handler):
+        status = handler.get_status()
+        level = self.log.warning if status >= 500 else self.log.debug if status < 400 else self.log.info
+        level("%d %s %.1fms", status, handler._request_summary(), 1000 * handler.request.request_time())
+
+    async def seed(self, engine) -> None:
+        """Create the seeded packages and pool if missing; several processes starting at
+        once collide on unique constraints, and the losers find the work done."""
+        now = utcnow()
+        async with engine.connect() as conn:
+            has_packages = (await conn.execute(select(func.count()).select_from(orm.PackageTemplate))).scalar()
+        if not has_packages and self.seed_packages:
+            rows = [dict(parse_package(spec), version=1, created=now) for spec in self.seed_packages]
+            try:
+                async with engine.begin() as conn:
+                    await conn.execute(insert(orm.PackageTemplate), rows)
+                self.log.info("Seeded packages %s", ", ".join(r["name"] for r in rows))
+            except IntegrityError:
+                pass
+        if self.seed_pool:
+            try:
+                await self._seed_pool(engine, parse_name(self.seed_pool, "BookingService.seed_pool"), now)
+            except IntegrityError:
+                pass
+
+    async def _seed_pool(self, engine, name: str, now: datetime) -> None:
+        start = now.replace(hour=0, minute=0, second=0)
+        end = start + timedelta(days=self.seed_pool_days)
+        cores, memory_gib = os.cpu_count() or 1, int(machine_memory_gib())
+        async with engine.begin() as conn:
+            exists = (await conn.execute(select(orm.Pool.id).where(orm.Pool.name == name))).first()
+            if exists:
+                return
+            pool_id = (
+                await conn.execute(
+                    insert(orm.Pool).values(name=name, kind="reserved", version=1, created=now,
+                                            description=f"This machine: {cores} cores, {memory_gib} GiB")
+                    .returning(orm.Pool.id)
+                )
+            ).scalar_one()
+            await conn.execute(
+                insert(orm.CapacityGrant).values(
+                    pool_id=pool_id, start=start, end=end, millicores=cores * 1000, mib=memory_gib * 1024,
+                    created=now, created_by=self.name, changed_version=1,
+                )
+            )
+        self.log.info("Seeded pool %s: %d cores, %d GiB until %s", name, cores, memory_gib, format_time(end))
+
+    async def start_async(self) -> HTTPServer:
+        engine = store.make_engine(self.db_url, pool_size=self.db_pool_size)
+        if self.upgrade_db:
+            await store.upgrade(engine)
+        app = self.make_app(engine)
+        await self.seed(engine)
+        server = HTTPServer(app, xheaders=True)
+        server.listen(self.port, self.ip)
+        self.engine = engine
+        self.log.info("Booking service listening on http://%s:%d%s", self.ip, self.port, self.base_url)
+        return server
+
+    def start(self):
+        async def main():
+            server = await self.start_async()
+            stopping = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            # The hub stops managed services with SIGTERM; Ctrl-C sends SIGINT.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stopping.set)
+            await stopping.wait()
+            self.log.info("Booking service stopping")
+            server.stop()
+            await self.engine.dispose()
+
+        asyncio.run(main())
+
+
+main = BookingService.launch_instance
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""Plain-data vocabulary of the booking service: times, resources and the errors a
+person can act on, with the parsing of what clients send (pure: no I/O, no clock)."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from .engine import Resources
+
+UTC = timezone.utc
+MILLICORES_PER_CORE = 1000
+MIB_PER_GIB = 1024
+# Sizes beyond these are typos, not requests: the largest nodes sold today have a few
+# hundred cores and some TiB of memory; a pool grant may sum many of them.
+MAX_CORES = 1_000_000
+MAX_MEMORY_GIB = 100_000_000
+# Times outside this window are refused rather than stored: they are always mistakes
+# (a year 10000 end, an epoch in milliseconds read as seconds).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
+
+
+class BookingError(Exception):
+    """An error the client can act on: carries the HTTP status and a message for a person."""
+
+    status = 400
+
+    def __init__(self, message: str, *, status: int | None = None, **extra):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+        self.extra = extra
+
+
+class Invalid(BookingError):
+    status = 400
+
+
+class Forbidden(BookingError):
+    status = 403
+
+
+class NotFound(BookingError):
+    status = 404
+
+
+class Conflict(BookingError):
+    status = 409
+
+
+def parse_time(value, field: str) -> datetime:
+    """An ISO 8601 time with an offset (or Z), as an aware UTC datetime in whole seconds."""
+    if not isinstance(value, str) or not value:
+        raise Invalid(f"'{field}' must be an ISO 8601 time such as 2026-01-31T09:00:00Z")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise Invalid(
+            f"'{field}' is not a valid ISO 8601 time: {value!r} (example: 2026-01-31T09:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        raise Invalid(
+            f"'{field}' needs a time zone: write {value}Z for UTC, or add an offset like +01:00"
+        )
+    moment = moment.astimezone(UTC).replace(microsecond=0)
+    if not EARLIEST <= moment <= LATEST:
+        raise Invalid(f"'{field}' must lie between {format_time(EARLIEST)} and {format_time(LATEST)}")
+    return moment
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def from_epoch(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def parse_range(start, end, *, max_span: timedelta | None = None) -> tuple[datetime, datetime]:
+    begin = parse_time(start, "start")
+    finish = parse_time(end, "end")
+    if finish <= begin:
+        raise Invalid(f"'end' ({format_time(finish)}) must be after 'start' ({format_time(begin)})")
+    if max_span is not None and finish - begin > max_span:
+        raise Invalid(
+            f"The range from {format_time(begin)} to {format_time(finish)} is longer than the "
+            f"{max_span.days} days this query answers; ask for a shorter range."
+        )
+    return begin, finish
+
+
+def _number(value, field: str, *, allow_zero: bool, maximum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise Invalid(f"'{field}' must be a number")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise Invalid(f"'{field}' must be {'zero or more' if allow_zero else 'more than zero'}, not {value}")
+    if value > maximum:
+        raise Invalid(f"'{field}' is {value}, more than the {maximum:,} this service accepts")
+    return value
+
+
+def parse_cores(value, field: str = "cores", *, allow_zero: bool = False) -> int:
+    """Cores as a number with at most three decimals (Kubernetes' millicores), in millicores."""
+    cores = _number(value, field, allow_zero=allow_zero, maximum=MAX_CORES)
+    millicores = round(cores * MILLICORES_PER_CORE)
+    if abs(millicores - cores * MILLICORES_PER_CORE) > 1e-6:
+        raise Invalid(f"'{field}' can have at most three decimals (a millicore), not {value}")
+    return millicores
+
+
+def parse_memory(value, field: str = "memory_gib", *, allow_zero: bool = False) -> int:
+    """Memory in GiB as a number that is a whole number of MiB, in MiB."""
+    gib = _number(value, field, allow_zero=allow_zero, maximum=MAX_MEMORY_GIB)
+    mib = round(gib * MIB_PER_GIB)
+    if abs(mib - gib * MIB_PER_GIB) > 1e-6:
+        raise Invalid(f"'{field}' must be a whole number of MiB (a multiple of 1/1024 GiB), not {value}")
+    return mib
+
+
+def parse_resources(body, field: str = "resources") -> Resources:
+    if not isinstance(body, dict):
+        raise Invalid(f"'{field}' must be an object like {{\"cores\": 2, \"memory_gib\": 8}}")
+    unknown = set(body) - {"cores", "memory_gib"}
+    if unknown:
+        raise Invalid(f"'{field}' has unknown fields: {', '.join(sorted(unknown))}")
+    for key in ("cores", "memory_gib"):
+        if key not in body:
+            raise Invalid(f"'{field}' needs '{key}'")
+    return Resources(
+        parse_cores(body["cores"], f"{field}.cores"),
+        parse_memory(body["memory_gib"], f"{field}.memory_gib"),
+    )
+
+
+def resources_json(resources: Resources) -> dict:
+    return {
+        "cores": resources.millicores / MILLICORES_PER_CORE,
+        "memory_gib": resources.mib / MIB_PER_GIB,
+    }
+
+
+def parse_name(value, field: str) -> str:
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        raise Invalid(
+            f"'{field}' must be 1 to 64 lower-case letters, digits, '.', '_' or '-', "
+            f"starting and ending with a letter or digit"
+        )
+    return value
+
+
+def require_fields(body, required: set[str], optional: set[str] = frozenset()) -> dict:
+    if not isinstance(body, dict):
+        raise Invalid("The request body must be a JSON object")
+    missing = required - set(body)
+    if missing:
+        raise Invalid(f"Missing field(s): {', '.join(sorted(missing))}")
+    unknown = set(body) - required - set(optional)
+    if unknown:
+        raise Invalid(
+            f"Unknown field(s): {', '.join(sorted(unknown))}; "
+            f"accepted: {', '.join(sorted(required | set(optional)))}"
+        )
+    return body
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a hub user or service, their level, and what their token allows."""
+
+    name: str
+    kind: str  # "user" or "service"
+    level: int
+    admin: bool
+    can_read: bool
+    can_write: bool

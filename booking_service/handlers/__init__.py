@@ -1,0 +1,33 @@
+"""Tornado routes of the booking service, under the hub's service prefix."""
+
+from __future__ import annotations
+
+from .api import (
+    AvailabilityHandler,
+    BookingHandler,
+    BookingsHandler,
+    CapacityHandler,
+    MeHandler,
+    PackagesHandler,
+    PoolsHandler,
+)
+from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
+
+POOL = r"(?P<pool>[^/]+)"
+
+
+def routes(prefix: str) -> list:
+    """`prefix` ends with '/', e.g. '/services/booking/'."""
+    api = prefix + "api/v1"
+    return [
+        (prefix, LandingHandler),
+        (prefix + "oauth_callback", HubOAuthCallbackHandler),
+        (api + "/openapi.json", OpenAPIHandler),
+        (api + "/me", MeHandler),
+        (api + "/pools", PoolsHandler),
+        (api + f"/pools/{POOL}/capacity", CapacityHandler),
+        (api + f"/pools/{POOL}/availability", AvailabilityHandler),
+        (api + "/packages", PackagesHandler),
+        (api + "/bookings", BookingsHandler),
+        (api + r"/bookings/(?P<booking_id>[0-9]{1,12})", BookingHandler),
+    ]

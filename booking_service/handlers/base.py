@@ -1,0 +1,128 @@
+"""The base of every API handler: JupyterHub authentication (API token or the hub's
+OAuth cookie), scope checks, JSON bodies, and errors as {"status", "message"}."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from jupyterhub.services.auth import HubOAuthenticated
+from tornado import web
+
+from ..domain import BookingError, Caller, Forbidden, Invalid
+
+log = logging.getLogger("booking_service")
+
+READ = "custom:booking:read"
+WRITE = "custom:booking:write"
+ADMIN = "custom:booking:admin"
+MAX_BODY = 64 * 1024
+
+
+class APIHandler(HubOAuthenticated, web.RequestHandler):
+    """Thin: parse, authorise, call one operation, format."""
+
+    caller: Caller | None = None
+
+    @property
+    def ctx(self):
+        return self.settings["booking_context"]
+
+    def now(self):
+        return self.settings["clock"]()
+
+    async def prepare(self):
+        # Asks the hub who the token or cookie belongs to (HubAuth caches the answer);
+        # done here, asynchronously, so tornado's synchronous get_current_user never blocks.
+        model = await self.hub_auth.get_user(self, sync=False)
+        self._hub_auth_user_cache = None
+        if model is not None:
+            self._hub_auth_user_cache = model
+            scopes = set(model.get("scopes", []))
+            is_user = model.get("kind", "user") == "user"
+            policy = self.ctx.policy
+            self.caller = Caller(
+                name=model["name"],
+                kind=model.get("kind", "user"),
+                level=policy.level_of(model.get("groups") or []) if is_user else -1,
+                admin=ADMIN in scopes or bool(is_user and model.get("admin")),
+                can_read=bool({READ, WRITE, ADMIN} & scopes),
+                can_write=bool({WRITE, ADMIN} & scopes),
+            )
+        if self.caller is None:
+            raise BookingError(
+                "Authentication required: send a JupyterHub API token "
+                "(header 'Authorization: token ...') or log in through the hub.",
+                status=403,
+            )
+        access = self.hub_scopes
+        if access and not self.hub_auth.check_scopes(access, model):
+            raise Forbidden(f"Your token cannot access this service; it needs one of {sorted(access)}.")
+        if self.request.method in ("GET", "HEAD"):
+            self.require(READ, self.caller.can_read)
+        else:
+            self.require(WRITE, self.caller.can_write)
+
+    def get_current_user(self):
+        return getattr(self, "_hub_auth_user_cache", None)
+
+    def require(self, scope: str, granted: bool) -> None:
+        if not granted:
+            raise Forbidden(f"This needs the scope '{scope}'; ask for a token that has it.")
+
+    def require_admin(self) -> None:
+        if not self.caller.admin:
+            raise Forbidden(f"Only booking admins can do this (hub admins, or tokens with '{ADMIN}').")
+
+    def json_body(self):
+        if len(self.request.body) > MAX_BODY:
+            raise Invalid(f"The request body is larger than {MAX_BODY // 1024} KiB.", status=413)
+        if not self.request.body:
+            raise Invalid("The request needs a JSON body.")
+        try:
+            return json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise Invalid(f"The request body is not valid JSON: {e}") from None
+
+    def query(self, name: str, default=None):
+        value = self.get_query_argument(name, default)
+        if value is not None and len(value) > 200:
+            raise Invalid(f"The query parameter '{name}' is too long.")
+        return value
+
+    def reply(self, data, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps(data))
+
+    def set_default_headers(self):
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def write_error(self, status_code, **kwargs):
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        extra = {}
+        if isinstance(exc, BookingError):
+            status_code, message, extra = exc.status, exc.message, exc.extra
+        elif isinstance(exc, web.HTTPError):
+            message = exc.log_message % exc.args if exc.log_message and exc.args else exc.log_message
+            message = message or self._reason
+        elif status_code >= 500:
+            message = "The booking service failed to answer; this is a bug, and it has been logged."
+        else:
+            message = self._reason
+        self.set_status(status_code)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(json.dumps({"status": status_code, "message": message, **extra}))
+
+    def log_exception(self, typ, value, tb):
+        if isinstance(value, BookingError):
+            log.info("%s %s: %s %s", self.request.method, self.request.path, value.status, value.message)
+        else:
+            super().log_exception(typ, value, tb)
+
+    def send_error(self, status_code=500, **kwargs):
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, BookingError):
+            status_code = exc.status
+        super().send_error(status_code, **kwargs)

@@ -1,0 +1,90 @@
+"""The booking service's operations: each reads or changes pools, capacity, packages
+and bookings in one transaction, and returns plain JSON-ready data.
+
+Handlers call exactly one of these; the availability engine does the arithmetic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from .. import orm
+from ..domain import NotFound, format_time, resources_json
+from ..engine import Resources
+from ..policy import LevelPolicy
+from ..store import TimelineCache
+
+
+@dataclass
+class Context:
+    """What every operation needs: the database, the timelines and the rules."""
+
+    engine: AsyncEngine
+    policy: LevelPolicy
+    cache: TimelineCache = field(default_factory=TimelineCache)
+    max_blocks: int = 10_000
+    max_query_span: timedelta = timedelta(days=3 * 366)
+    alternatives: int = 3
+    alternatives_horizon: timedelta = timedelta(days=90)
+
+
+async def find_pool(conn: AsyncConnection, name: str):
+    row = (
+        await conn.execute(
+            select(orm.Pool.id, orm.Pool.name, orm.Pool.kind, orm.Pool.version).where(orm.Pool.name == name)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"There is no pool named '{name}'; GET /pools lists them.")
+    return row
+
+
+def footprint(template) -> Resources:
+    return Resources(
+        template.notebook_millicores + template.spark_workers * template.worker_millicores,
+        template.notebook_mib + template.spark_workers * template.worker_mib,
+    )
+
+
+def package_json(template) -> dict:
+    return {
+        "name": template.name,
+        "version": template.version,
+        "description": template.description,
+        "notebook": resources_json(Resources(template.notebook_millicores, template.notebook_mib)),
+        "spark": {
+            "workers": template.spark_workers,
+            "worker": resources_json(Resources(template.worker_millicores, template.worker_mib)),
+        },
+        "footprint": resources_json(footprint(template)),
+        "created": format_time(template.created),
+    }
+
+
+async def latest_packages(conn: AsyncConnection) -> list:
+    """The newest version of every package, by name."""
+    newest = (
+        select(orm.PackageTemplate.name, func.max(orm.PackageTemplate.version).label("version"))
+        .group_by(orm.PackageTemplate.name)
+        .subquery()
+    )
+    rows = await conn.execute(
+        select(orm.PackageTemplate)
+        .join(
+            newest,
+            (orm.PackageTemplate.name == newest.c.name) & (orm.PackageTemplate.version == newest.c.version),
+        )
+        .order_by(orm.PackageTemplate.name)
+    )
+    return list(rows.all())
+
+
+async def package_named(conn: AsyncConnection, name: str):
+    for row in await latest_packages(conn):
+        if row.name == name:
+            return row
+    raise NotFound(f"There is no package named '{name}'; GET /packages lists them.")

@@ -1,0 +1,46 @@
+"""What a pool has free over a range, in calendar blocks: as JSON, or as the design
+notes' text picture."""
+
+from __future__ import annotations
+
+from ..domain import Invalid, epoch, format_time, from_epoch, parse_range, resources_json
+from ..engine import GRAINS, TooManyBlocks, block_boundaries, render
+from . import Context, find_pool, footprint, latest_packages, package_named
+
+
+async def availability(ctx: Context, pool_name: str, start, end, grain, package=None, *, picture=False):
+    if grain not in GRAINS:
+        raise Invalid(f"'grain' must be one of {', '.join(GRAINS)}, not {grain!r}")
+    start, end = parse_range(start, end, max_span=ctx.max_query_span)
+    try:
+        boundaries = block_boundaries(start, end, grain, ctx.max_blocks)
+    except TooManyBlocks as e:
+        raise Invalid(str(e)) from None
+    async with ctx.engine.connect() as conn:
+        pool = await find_pool(conn, pool_name)
+        if package is not None:
+            templates = [await package_named(conn, package)]
+        else:
+            templates = await latest_packages(conn)
+        timeline = await ctx.cache.current(conn, pool.id, pool.version)
+        # No await from here on: the timeline is read whole, as of pool.version.
+        blocks = timeline.blocks([epoch(b) for b in boundaries], {t.name: footprint(t) for t in templates})
+    names = [t.name for t in sorted(templates, key=lambda t: footprint(t), reverse=True)]
+    if picture:
+        return render(pool.name, grain, blocks, names)
+    return {
+        "pool": pool.name,
+        "grain": grain,
+        "start": format_time(start),
+        "end": format_time(end),
+        "blocks": [
+            {
+                "start": format_time(from_epoch(b.start)),
+                "end": format_time(from_epoch(b.end)),
+                "free_min": resources_json(b.free_min),
+                "free_max": resources_json(b.free_max),
+                "packages": {name: {"min": b.packages[name][0], "max": b.packages[name][1]} for name in names},
+            }
+            for b in blocks
+        ],
+    }

@@ -1,0 +1,265 @@
+"""Bookings: admission against the pool's free capacity (under the pool's database
+lock), listing, cancelling, and moving the end."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+
+from .. import orm
+from ..domain import (
+    Caller,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    epoch,
+    format_time,
+    from_epoch,
+    parse_name,
+    parse_range,
+    parse_resources,
+    parse_time,
+    require_fields,
+    resources_json,
+)
+from ..engine import Resources
+from ..policy import NOW_GRACE, check_booking
+from ..store import lock_pool
+from . import Context, find_pool, footprint, package_named
+
+MAX_LISTED = 1000
+
+
+def booking_status(row, now: datetime) -> str:
+    if row.state == "cancelled":
+        return "cancelled"
+    if now < row.start:
+        return "upcoming"
+    return "active" if now < row.end else "finished"
+
+
+def booking_json(row, pool_name: str, package, now: datetime) -> dict:
+    return {
+        "id": row.id,
+        "user": row.user,
+        "pool": pool_name,
+        "package": None if package is None else {"name": package.name, "version": package.version},
+        "resources": resources_json(Resources(row.millicores, row.mib)),
+        "start": format_time(row.start),
+        "end": format_time(row.end),
+        "state": row.state,
+        "status": booking_status(row, now),
+        "created": format_time(row.created),
+        "created_by": row.created_by,
+        "cancelled": None if row.cancelled is None else format_time(row.cancelled),
+    }
+
+
+def _check_not_past(start: datetime, now: datetime) -> None:
+    if start < now - NOW_GRACE:
+        raise Invalid(
+            f"'start' ({format_time(start)}) is in the past; book from now ({format_time(now)}) on."
+        )
+
+
+def _short_of(need: Resources, free: Resources) -> str:
+    parts = []
+    if free.millicores < need.millicores:
+        parts.append(f"{max(free.millicores, 0) / 1000:g} of {need.millicores / 1000:g} cores")
+    if free.mib < need.mib:
+        parts.append(f"{max(free.mib, 0) / 1024:g} of {need.mib / 1024:g} GiB of memory")
+    return " and ".join(parts) + " free for the whole period"
+
+
+async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> dict:
+    body = require_fields(body, {"pool", "start", "end"}, {"package", "resources", "user"})
+    if ("package" in body) == ("resources" in body):
+        raise Invalid("Give either 'package' (a package name) or 'resources' ({\"cores\", \"memory_gib\"}), not both or neither")
+    start, end = parse_range(body["start"], body["end"])
+    _check_not_past(start, now)
+    user = body.get("user", caller.name)
+    if user != caller.name:
+        if not caller.admin:
+            raise Forbidden("Only booking admins can book on behalf of someone else; leave out 'user'.")
+        if not isinstance(user, str) or not 0 < len(user) <= 255:
+            raise Invalid("'user' must be a hub user name")
+    pool_name = body["pool"]
+    if not isinstance(pool_name, str):
+        raise Invalid("'pool' must be a pool name")
+    async with ctx.engine.connect() as conn:
+        package = None
+        if "package" in body:
+            package = await package_named(conn, parse_name(body["package"], "package"))
+            need = footprint(package)
+        else:
+            need = parse_resources(body["resources"])
+    check_booking(
+        ctx.policy.rules(caller.level),
+        package=None if package is None else package.name,
+        start=start, end=end, now=now, admin=caller.admin,
+    )
+    async with ctx.engine.begin() as conn:
+        pool = await lock_pool(conn, pool_name)
+        if pool is None:
+            raise NotFound(f"There is no pool named '{pool_name}'; GET /pools lists them.")
+        if pool.kind != "reserved":
+            raise Invalid(f"Pool '{pool.name}' is a shared (walk-in) pool and cannot be booked; book a reserved pool.")
+        timeline = await ctx.cache.current(conn, pool.id, pool.version - 1)
+        s, e = epoch(start), epoch(end)
+        free = timeline.min_free(s, e)
+        if not need.fits_in(free):
+            since = max(s, epoch(now))
+            options = timeline.earliest_fits(need, e - s, since, since + int(ctx.alternatives_horizon.total_seconds()),
+                                             ctx.alternatives)
+            raise Conflict(
+                f"Pool '{pool.name}' has only {_short_of(need, free)} from {format_time(start)} to {format_time(end)}."
+                + (" The earliest times that fit are listed in 'alternatives'." if options else
+                   f" Nothing of that length fits in the next {ctx.alternatives_horizon.days} days."),
+                alternatives=[
+                    {"pool": pool.name, "start": format_time(from_epoch(a)), "end": format_time(from_epoch(a + e - s))}
+                    for a in options
+                ],
+            )
+        values = dict(
+            user=user, pool_id=pool.id, package_id=None if package is None else package.id,
+            start=start, end=end, millicores=need.millicores, mib=need.mib, state="booked",
+            created=now, created_by=caller.name, cancelled=None, changed_version=pool.version,
+        )
+        booking_id = (await conn.execute(insert(orm.Booking).values(**values).returning(orm.Booking.id))).scalar_one()
+    ctx.cache.apply(pool.id, pool.version - 1, pool.version, ("booking", booking_id), s, e, -need.millicores, -need.mib)
+    return booking_json(orm.Booking(id=booking_id, **values), pool.name, package, now)
+
+
+async def _load(conn, booking_id) -> tuple:
+    row = (
+        await conn.execute(
+            select(orm.Booking, orm.Pool.name.label("pool_name"))
+            .join(orm.Pool, orm.Pool.id == orm.Booking.pool_id)
+            .where(orm.Booking.id == booking_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound(f"There is no booking {booking_id}.")
+    package = None
+    if row.package_id is not None:
+        package = (
+            await conn.execute(select(orm.PackageTemplate).where(orm.PackageTemplate.id == row.package_id))
+        ).first()
+    return row, package
+
+
+def _check_owner(caller: Caller, row, booking_id) -> None:
+    if row.user != caller.name and not caller.admin:
+        # Same answer as a missing booking: do not reveal other people's bookings.
+        raise NotFound(f"There is no booking {booking_id}.")
+
+
+async def get_booking(ctx: Context, caller: Caller, booking_id: int, now: datetime) -> dict:
+    async with ctx.engine.connect() as conn:
+        row, package = await _load(conn, booking_id)
+    _check_owner(caller, row, booking_id)
+    return booking_json(row, row.pool_name, package, now)
+
+
+async def list_bookings(ctx: Context, caller: Caller, start, end, user, pool, now: datetime) -> dict:
+    start = parse_time(start, "start") if start is not None else now - timedelta(days=1)
+    end = parse_time(end, "end") if end is not None else start + timedelta(days=366)
+    start, end = parse_range(format_time(start), format_time(end), max_span=ctx.max_query_span)
+    if user is not None and user != caller.name and not caller.admin:
+        raise Forbidden("Only booking admins can list other people's bookings; leave out 'user'.")
+    if user is None and not caller.admin:
+        user = caller.name
+    query = (
+        select(orm.Booking, orm.Pool.name.label("pool_name"), orm.PackageTemplate.name.label("package_name"),
+               orm.PackageTemplate.version.label("package_version"))
+        .join(orm.Pool, orm.Pool.id == orm.Booking.pool_id)
+        .outerjoin(orm.PackageTemplate, orm.PackageTemplate.id == orm.Booking.package_id)
+        .where(orm.Booking.start < end, orm.Booking.end > start)
+        .order_by(orm.Booking.start, orm.Booking.id)
+        .limit(MAX_LISTED + 1)
+    )
+    if user is not None:
+        query = query.where(orm.Booking.user == user)
+    async with ctx.engine.connect() as conn:
+        if pool is not None:
+            query = query.where(orm.Booking.pool_id == (await find_pool(conn, pool)).id)
+        rows = (await conn.execute(query)).all()
+    if len(rows) > MAX_LISTED:
+        raise Invalid(f"More than {MAX_LISTED} bookings match; ask for a shorter range, a pool or a user.")
+    return {
+        "start": format_time(start),
+        "end": format_time(end),
+        "bookings": [
+            booking_json(r, r.pool_name, None if r.package_name is None else
+                         orm.PackageTemplate(name=r.package_name, version=r.package_version), now)
+            for r in rows
+        ],
+    }
+
+
+async def _change(ctx: Context, caller: Caller, booking_id: int, now: datetime, decide) -> dict:
+    """Lock the booking's pool, re-read the booking, let `decide` check and return the new
+    values (or raise), write them, and keep the cached timeline in step."""
+    async with ctx.engine.connect() as conn:
+        row, _ = await _load(conn, booking_id)
+    _check_owner(caller, row, booking_id)
+    async with ctx.engine.begin() as conn:
+        pool = await lock_pool(conn, row.pool_name)
+        row, package = await _load(conn, booking_id)  # as of the lock: nobody else changes it now
+        timeline = await ctx.cache.current(conn, pool.id, pool.version - 1)
+        changes = decide(row, package, timeline)
+        await conn.execute(
+            update(orm.Booking).where(orm.Booking.id == booking_id).values(changed_version=pool.version, **changes)
+        )
+        row, package = await _load(conn, booking_id)
+    key = ("booking", booking_id)
+    if row.state == "cancelled":
+        ctx.cache.apply(pool.id, pool.version - 1, pool.version, key, None, None, 0, 0)
+    else:
+        ctx.cache.apply(pool.id, pool.version - 1, pool.version, key, epoch(row.start), epoch(row.end),
+                        -row.millicores, -row.mib)
+    return booking_json(row, row.pool_name, package, now)
+
+
+async def cancel_booking(ctx: Context, caller: Caller, booking_id: int, now: datetime) -> dict:
+    def decide(row, package, timeline):
+        if row.state == "cancelled":
+            raise Conflict(f"Booking {booking_id} was cancelled already, at {format_time(row.cancelled)}.")
+        if row.end <= now:
+            raise Conflict(f"Booking {booking_id} ended at {format_time(row.end)}; it is kept as history.")
+        return {"state": "cancelled", "cancelled": now}
+
+    return await _change(ctx, caller, booking_id, now, decide)
+
+
+async def move_end(ctx: Context, caller: Caller, booking_id: int, body, now: datetime) -> dict:
+    body = require_fields(body, {"end"})
+    new_end = parse_time(body["end"], "end")
+
+    def decide(row, package, timeline):
+        if row.state == "cancelled":
+            raise Conflict(f"Booking {booking_id} is cancelled; make a new booking instead.")
+        if row.end <= now:
+            raise Conflict(f"Booking {booking_id} ended at {format_time(row.end)}; make a new booking instead.")
+        if new_end <= row.start:
+            raise Invalid(f"The new end must be after the booking's start ({format_time(row.start)}); "
+                          f"to drop a booking that has not started, cancel it.")
+        if new_end < now - NOW_GRACE:
+            raise Invalid(f"The new end ({format_time(new_end)}) is in the past; the earliest end is now.")
+        if new_end > row.end:
+            check_booking(
+                ctx.policy.rules(caller.level), package=None if package is None else package.name,
+                start=row.start, end=new_end, now=now, admin=caller.admin,
+            )
+            need = Resources(row.millicores, row.mib)
+            free = timeline.min_free(epoch(row.end), epoch(new_end))
+            if not need.fits_in(free):
+                raise Conflict(
+                    f"Pool '{row.pool_name}' has only {_short_of(need, free)} from {format_time(row.end)} "
+                    f"to {format_time(new_end)}; extend by less."
+                )
+        return {"end": max(new_end, now) if new_end < now else new_end}
+
+    return await _change(ctx, caller, booking_id, now, decide)

@@ -1,0 +1,135 @@
+"""The booking service's tables (SQLAlchemy 2 declarative): pools, capacity grants,
+package templates and bookings. Schema changes go through alembic (migrations/)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC (portable across SQLite and PostgreSQL), hands back aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Pool(Base):
+    """A cluster or platform: `reserved` pools are booked ahead, `shared` ones are walk-in.
+
+    `version` is bumped by every change to the pool's grants or bookings, in the same
+    transaction; it is both the pool's write lock (the bump is the first write) and
+    how each service process knows its in-memory timeline is current.
+    """
+
+    __tablename__ = "pools"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (CheckConstraint("kind IN ('reserved', 'shared')", name="pool_kind"),)
+
+
+class CapacityGrant(Base):
+    """Physical resources a pool has over [start, end); grants add up."""
+
+    __tablename__ = "capacity_grants"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"))
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    millicores: Mapped[int] = mapped_column(BigInteger)
+    mib: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(255))
+    changed_version: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        CheckConstraint('"end" > start', name="grant_interval"),
+        Index("ix_grants_pool_changed", "pool_id", "changed_version"),
+    )
+
+
+class PackageTemplate(Base):
+    """An immutable version of a named package; editing a package adds a version."""
+
+    __tablename__ = "package_templates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    description: Mapped[str] = mapped_column(Text, default="")
+    notebook_millicores: Mapped[int] = mapped_column(BigInteger)
+    notebook_mib: Mapped[int] = mapped_column(BigInteger)
+    spark_workers: Mapped[int] = mapped_column(Integer)
+    worker_millicores: Mapped[int] = mapped_column(BigInteger)
+    worker_mib: Mapped[int] = mapped_column(BigInteger)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    __table_args__ = (UniqueConstraint("name", "version", name="package_version"),)
+
+    @property
+    def footprint_millicores(self) -> int:
+        return self.notebook_millicores + self.spark_workers * self.worker_millicores
+
+    @property
+    def footprint_mib(self) -> int:
+        return self.notebook_mib + self.spark_workers * self.worker_mib
+
+
+class Booking(Base):
+    """A user's claim on a pool's resources over [start, end).
+
+    The footprint (millicores, mib) is copied from the package version at booking
+    time, so the timeline can be rebuilt from this table alone. Cancelled bookings
+    are kept for history.
+    """
+
+    __tablename__ = "bookings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(255), index=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"))
+    package_id: Mapped[int | None] = mapped_column(ForeignKey("package_templates.id"), nullable=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    millicores: Mapped[int] = mapped_column(BigInteger)
+    mib: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16), default="booked")
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(255))
+    cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    changed_version: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        CheckConstraint('"end" > start', name="booking_interval"),
+        CheckConstraint("state IN ('booked', 'cancelled')", name="booking_state"),
+        Index("ix_bookings_pool_changed", "pool_id", "changed_version"),
+        Index("ix_bookings_pool_time", "pool_id", "start", "end"),
+    )

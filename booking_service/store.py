@@ -1,0 +1,173 @@
+"""Database plumbing: the async engine for SQLite or PostgreSQL, schema migrations,
+the pool write lock, and the per-pool in-memory timelines kept exact against the
+database's pool version."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from . import orm
+from .engine import Timeline
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# An arbitrary constant: the key of the PostgreSQL advisory lock that keeps two
+# service processes starting at once from running the migrations together.
+MIGRATION_LOCK_KEY = 0x61676C61
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            # WAL lets readers go on while one writer holds the lock; foreign keys are
+            # off by default in SQLite.
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+
+
+def _alembic_config(sync_connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = sync_connection
+    return config
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda sync: command.downgrade(_alembic_config(sync), revision))
+
+
+async def lock_pool(conn: AsyncConnection, pool_name: str) -> orm.Pool | None:
+    """Take the pool's write lock for this transaction and bump its version.
+
+    The bump is the transaction's first write: on PostgreSQL it takes the pool row's
+    lock (other writers wait for our commit), on SQLite the database write lock
+    (busy timeout). Either way writers to one pool are serialised by the database,
+    across any number of service processes. Returns the pool with its new version.
+    """
+    row = (
+        await conn.execute(
+            update(orm.Pool)
+            .where(orm.Pool.name == pool_name)
+            .values(version=orm.Pool.version + 1)
+            .returning(orm.Pool.id, orm.Pool.name, orm.Pool.kind, orm.Pool.version)
+        )
+    ).first()
+    return row
+
+
+class TimelineCache:
+    """Each pool's timeline of free resources, in memory, exact at a known pool version.
+
+    A reader brings it up to date by reading only what changed since the version it
+    holds (rows carry the version that last changed them), so a query costs one small
+    round trip when nothing changed, however many bookings the pool has.
+    """
+
+    def __init__(self):
+        self._timelines: dict[int, tuple[int, Timeline]] = {}
+        self._loading: dict[int, asyncio.Lock] = {}
+
+    def forget(self, pool_id: int) -> None:
+        self._timelines.pop(pool_id, None)
+
+    async def current(self, conn: AsyncConnection, pool_id: int, version: int) -> Timeline:
+        """The pool's timeline at `version`, which the caller has read in this transaction
+        (or holds the lock at); rows changed at versions up to it are committed and visible."""
+        held = self._timelines.get(pool_id)
+        if held is None:
+            lock = self._loading.setdefault(pool_id, asyncio.Lock())
+            async with lock:  # one full load per process, not one per waiting request
+                held = self._timelines.get(pool_id)
+                if held is None:
+                    timeline = await self._load(conn, pool_id, 0, version, Timeline())
+                    held = self._timelines[pool_id] = (version, timeline)
+        held_version, timeline = held
+        if held_version < version:
+            timeline = await self._load(conn, pool_id, held_version, version, None)
+        return timeline
+
+    async def _load(self, conn, pool_id, since, upto, fresh: Timeline | None) -> Timeline:
+        grants = (
+            await conn.execute(
+                select(orm.CapacityGrant.id, orm.CapacityGrant.start, orm.CapacityGrant.end,
+                       orm.CapacityGrant.millicores, orm.CapacityGrant.mib)
+                .where(orm.CapacityGrant.pool_id == pool_id,
+                       orm.CapacityGrant.changed_version > since,
+                       orm.CapacityGrant.changed_version <= upto)
+            )
+        ).all()
+        bookings = (
+            await conn.execute(
+                select(orm.Booking.id, orm.Booking.start, orm.Booking.end, orm.Booking.millicores,
+                       orm.Booking.mib, orm.Booking.state)
+                .where(orm.Booking.pool_id == pool_id,
+                       orm.Booking.changed_version > since,
+                       orm.Booking.changed_version <= upto)
+            )
+        ).all()
+        changes = [(("grant", g.id), g.start, g.end, g.millicores, g.mib) for g in grants]
+        changes += [
+            (("booking", b.id), b.start, b.end, -b.millicores, -b.mib)
+            if b.state == "booked"
+            else (("booking", b.id), None, None, 0, 0)
+            for b in bookings
+        ]
+        if fresh is not None:
+            return Timeline.build(
+                (key, int(s.timestamp()), int(e.timestamp()), c, m)
+                for key, s, e, c, m in changes
+                if s is not None
+            )
+        # Apply without awaiting in between, so no other task sees a half-applied
+        # timeline; if another task moved it on meanwhile, start again from its version.
+        held_version, timeline = self._timelines[pool_id]
+        if held_version != since:
+            return await self.current(conn, pool_id, upto)
+        for key, s, e, c, m in changes:
+            if s is None:
+                timeline.remove(key)
+            else:
+                timeline.set(key, int(s.timestamp()), int(e.timestamp()), c, m)
+        self._timelines[pool_id] = (upto, timeline)
+        return timeline
+
+    def apply(self, pool_id: int, before: int, after: int, key, start, end, millicores, mib) -> None:
+        """Record our own committed change (version `before` -> `after`) without re-reading it."""
+        held = self._timelines.get(pool_id)
+        if held is None or held[0] != before:
+            return  # someone else's change came in between: the next read catches up
+        timeline = held[1]
+        if start is None:
+            timeline.remove(key)
+        else:
+            timeline.set(key, start, end, millicores, mib)
+        self._timelines[pool_id] = (after, timeline)
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine):
+    async with engine.begin() as conn:
+        yield conn

@@ -1,0 +1,92 @@
+"""Hub-side wiring of the booking service: its custom scopes, the roles that grant them,
+and the service entry (hub-managed or external)."""
+
+from __future__ import annotations
+
+import sys
+
+SERVICE_NAME = "booking"
+
+CUSTOM_SCOPES = {
+    "custom:booking:read": {
+        "description": "See pools, packages, availability and your own bookings.",
+    },
+    "custom:booking:write": {
+        "description": "Book, extend, shorten and cancel your own bookings.",
+        "subscopes": ["custom:booking:read"],
+    },
+    "custom:booking:admin": {
+        "description": "Manage pools, capacity and packages, and everyone's bookings.",
+        "subscopes": ["custom:booking:write"],
+    },
+}
+
+
+def _configured(section, option: str, empty):
+    return section[option] if option in section else empty
+
+
+def _merge_role(roles: list, name: str, scopes: list) -> None:
+    for role in roles:
+        if role["name"] == name:
+            role["scopes"] = sorted(set(role.get("scopes", [])) | set(scopes))
+            return
+    roles.append({"name": name, "scopes": scopes})
+
+
+def configure_booking_service(
+    c,
+    *,
+    url: str,
+    db_url: str | None = None,
+    managed: bool = True,
+    seed_local_pool: bool = False,
+    name: str = SERVICE_NAME,
+    api_token: str | None = None,
+    extra_args: list | None = None,
+) -> None:
+    """Register the booking service with a JupyterHub config object `c`.
+
+    - custom scopes ``custom:booking:{read,write,admin}``;
+    - every user may read and book (the ``user`` role); hub admins, and whoever is
+      given the ``booking-admin`` role, administer pools, packages and bookings;
+    - the service, reached at `url` and mounted at ``/services/<name>/``. With
+      `managed`, the hub starts it (``python -m booking_service``); otherwise it runs
+      elsewhere with `api_token`. Its own token gets no scopes beyond identifying
+      users: it never acts on the hub.
+    """
+    hub = c.JupyterHub
+    # Read what earlier config set (if anything) and write it back whole: an unset
+    # option is a LazyConfigValue that cannot be read as a list or dict.
+    hub.custom_scopes = {**_configured(hub, "custom_scopes", {}), **CUSTOM_SCOPES}
+
+    roles = [dict(r) for r in _configured(hub, "load_roles", [])]
+    # 'self' is the user role's default; access to the service lets browser and API
+    # tokens reach it.
+    _merge_role(roles, "user", ["self", f"access:services!service={name}",
+                                "custom:booking:read", "custom:booking:write"])
+    # JupyterHub's admin role cannot be changed; hub admins are booking admins because
+    # the service reads `admin` from the user model. This role grants it to others.
+    _merge_role(roles, "booking-admin", ["custom:booking:admin", f"access:services!service={name}"])
+    hub.load_roles = roles
+
+    service = {
+        "name": name,
+        "url": url,
+        "display": True,
+        "oauth_no_confirm": True,
+        # what a browser's login to the service may carry: never more than the user has
+        "oauth_client_allowed_scopes": list(CUSTOM_SCOPES),
+    }
+    if managed:
+        args = [sys.executable, "-m", "booking_service"]
+        if db_url:
+            args.append(f"--db-url={db_url}")
+        if seed_local_pool:
+            args.append("--seed-local-pool")
+        service["command"] = args + list(extra_args or [])
+    if api_token:
+        service["api_token"] = api_token
+    services = [s for s in _configured(hub, "services", []) if s.get("name") != name]
+    services.append(service)
+    hub.services = services

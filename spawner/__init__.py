@@ -1,0 +1,1 @@
+"""aglais-hub's booking-aware spawners."""

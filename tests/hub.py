@@ -1,0 +1,210 @@
+"""A real JupyterHub (subprocess, with configurable-http-proxy) running booking services
+as hub-managed services, and a small client that creates users and tokens through the
+hub's REST API and calls the booking API through the proxy, as programs do."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+REPO = Path(__file__).resolve().parent.parent
+ALL_BOOKING_SCOPES = ["custom:booking:read", "custom:booking:write"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proxy_command() -> str:
+    chp = REPO / "node_modules" / ".bin" / "configurable-http-proxy"
+    if not chp.exists():
+        raise RuntimeError(f"{chp} is missing: run `make test`, which installs it")
+    return str(chp)
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes
+    headers: dict
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Hub:
+    """A running hub: its public URL, an admin service token, and the booking services."""
+
+    url: str
+    admin_token: str
+    services: dict  # name -> db url
+    workdir: Path
+    process: subprocess.Popen
+    _http: AsyncHTTPClient = field(default_factory=AsyncHTTPClient)
+
+    async def request(self, method, path, *, token=None, body=None, headers=None, raw_body=None) -> Response:
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["Authorization"] = f"token {token}"
+        data = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+        if data is None and method in ("POST", "PATCH", "PUT"):
+            data = ""
+        req = HTTPRequest(self.url + path.lstrip("/"), method=method, headers=hdrs, body=data,
+                          allow_nonstandard_methods=True, follow_redirects=False, request_timeout=60)
+        try:
+            resp = await self._http.fetch(req)
+        except HTTPClientError as e:
+            if e.response is None:
+                raise
+            resp = e.response
+        return Response(resp.code, resp.body or b"", dict(resp.headers))
+
+    async def hub_api(self, method, path, body=None) -> dict:
+        resp = await self.request(method, "hub/api/" + path.lstrip("/"), token=self.admin_token, body=body)
+        assert resp.status < 300, (method, path, resp.status, resp.body)
+        return resp.json() if resp.body else {}
+
+    async def new_user(self, *, admin=False, groups=(), scopes=ALL_BOOKING_SCOPES, prefix="user") -> "User":
+        """A fresh hub user with an API token limited to `scopes` (plus access to the services)."""
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        await self.hub_api("POST", f"users/{quote(name)}", {"admin": admin})
+        for group in groups:
+            await self.ensure_group(group)
+            await self.hub_api("POST", f"groups/{quote(group)}/users", {"users": [name]})
+        token = await self.token_for(name, scopes)
+        return User(name, token)
+
+    async def token_for(self, name: str, scopes) -> str:
+        access = [f"access:services!service={s}" for s in self.services]
+        model = await self.hub_api("POST", f"users/{quote(name)}/tokens",
+                                   {"scopes": list(scopes) + access, "expires_in": 3600})
+        return model["token"]
+
+    async def ensure_group(self, group: str) -> None:
+        resp = await self.request("GET", f"hub/api/groups/{quote(group)}", token=self.admin_token)
+        if resp.status == 404:
+            await self.hub_api("POST", f"groups/{quote(group)}")
+
+
+@dataclass
+class User:
+    name: str
+    token: str
+
+
+def write_config(workdir: Path, *, hub_port: int, services: dict, admin_token: str) -> Path:
+    """`services`: name -> (port, db_url)."""
+    config = workdir / "jupyterhub_config.py"
+    booking_calls = "\n".join(
+        f"configure_booking_service(c, name={name!r}, url='http://127.0.0.1:{port}', db_url={db!r}, "
+        f"managed=True, extra_args=['--log-level=INFO'])"
+        for name, (port, db) in services.items()
+    )
+    config.write_text(textwrap.dedent(f"""\
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from hub_extension.booking import configure_booking_service
+        c = get_config()
+        c.JupyterHub.bind_url = 'http://127.0.0.1:{hub_port}/'
+        c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{free_port()}'
+        c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{free_port()}'
+        c.ConfigurableHTTPProxy.command = [{proxy_command()!r}]
+        c.JupyterHub.db_url = 'sqlite:///{workdir}/jupyterhub.sqlite'
+        c.JupyterHub.cookie_secret = bytes.fromhex({secrets.token_hex(32)!r})
+        c.JupyterHub.authenticator_class = 'dummy'
+        c.Authenticator.allow_all = True
+        c.JupyterHub.log_level = 'INFO'
+        """) + booking_calls + textwrap.dedent(f"""
+        c.JupyterHub.services.append({{'name': 'test-admin', 'api_token': {admin_token!r}}})
+        c.JupyterHub.load_roles.append({{
+            'name': 'test-admin',
+            'scopes': ['admin:users', 'admin:groups', 'tokens', 'read:services'],
+            'services': ['test-admin'],
+        }})
+        """))
+    return config
+
+
+def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the hub exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:  # refused, or the proxy's 404 until the hub adds its routes
+            time.sleep(0.2)
+    raise RuntimeError(f"the hub did not come up in {timeout}s:\n{log.read_text()[-4000:]}")
+
+
+def start_hub(workdir: Path, services: dict) -> Hub:
+    """Start a hub whose booking services are `services`: name -> db url."""
+    hub_port = free_port()
+    admin_token = secrets.token_hex(16)
+    ports = {name: (free_port(), db) for name, db in services.items()}
+    config = write_config(workdir, hub_port=hub_port, services=ports, admin_token=admin_token)
+    log = workdir / "hub.log"
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+            cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{hub_port}/"
+    try:
+        wait_for_http(url + "hub/api/", process, log)
+        for name in services:
+            wait_for_http(url + f"services/{name}/api/v1/openapi.json", process, log)
+    except Exception:
+        stop_hub(process)
+        raise
+    return Hub(url=url, admin_token=admin_token, services=services, workdir=workdir, process=process)
+
+
+def stop_hub(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory, postgres_cluster):
+    """One hub for the session, with booking services on SQLite and on PostgreSQL
+    (two processes sharing one PostgreSQL database, as the service scales out)."""
+    workdir = tmp_path_factory.mktemp("hub")
+    pg_url = postgres_cluster.url(postgres_cluster.create_database("booking"))
+    services = {
+        "booking": f"sqlite+aiosqlite:///{workdir}/booking.sqlite",
+        "booking-pg": pg_url,
+        "booking-pg2": pg_url,
+    }
+    running = start_hub(workdir, services)
+    yield running
+    stop_hub(running.process)
+    log = workdir / "hub.log"
+    tracebacks = log.read_text().count("Traceback") if log.exists() else 0
+    assert tracebacks == 0, f"the hub or a booking service logged {tracebacks} tracebacks: {log}"
