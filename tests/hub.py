@@ -132,12 +132,14 @@ def write_config(workdir: Path, *, hub_port: int, services: dict, admin_token: s
         c.Authenticator.allow_all = True
         c.JupyterHub.log_level = 'INFO'
         """) + booking_calls + textwrap.dedent(f"""
+        # the tests' stand-in for a hub admin's program: creates users, admins and tokens
         c.JupyterHub.services.append({{'name': 'test-admin', 'api_token': {admin_token!r}}})
-        c.JupyterHub.load_roles.append({{
-            'name': 'test-admin',
-            'scopes': ['admin:users', 'admin:groups', 'tokens', 'read:services'],
-            'services': ['test-admin'],
-        }})
+        c.JupyterHub.load_roles.append({{'name': 'admin', 'services': ['test-admin']}})
+        # a booking admin who is not a hub admin
+        c.Authenticator.allowed_users = {{'operator'}}
+        for role in c.JupyterHub.load_roles:
+            if role['name'] == 'booking-admin':
+                role['users'] = ['operator']
         """))
     return config
 

@@ -73,27 +73,34 @@ class Timeline:
     def build(cls, entries: Iterable[Entry]) -> Timeline:
         """A timeline holding `entries`; a repeated key keeps its last entry, as set() would."""
         timeline = cls()
-        store = timeline._entries
-        for key, start, end, millicores, mib in entries:
-            if start < end:
-                store[key] = (start, end, millicores, mib)
-            else:
-                store.pop(key, None)
+        store = timeline._entries = {
+            key: (start, end, millicores, mib) for key, start, end, millicores, mib in entries
+        }
         if not store:
             return timeline
         rows = np.array(list(store.values()))
         if rows.dtype.kind != "i":
             raise TypeError("entry times and amounts must be integers")
         rows = rows.astype(np.int64, copy=False)
+        empty = rows[:, 0] >= rows[:, 1]
+        if empty.any():
+            # A key whose last entry is empty is absent, as after set() with start >= end.
+            for key, is_empty in zip(list(store), empty.tolist()):
+                if is_empty:
+                    del store[key]
+            rows = rows[~empty]
+            if not store:
+                return timeline
         # Each entry adds its amount at its start and takes it back at its end; a running
         # sum over the time-sorted events gives the free function.
         times = np.concatenate((rows[:, 0], rows[:, 1]))
         deltas = np.concatenate((rows[:, 2:], -rows[:, 2:]))
-        order = np.argsort(times, kind="stable")
+        order = np.argsort(times)
         times = times[order]
         level = np.cumsum(deltas[order], axis=0)
-        # Several events may share a time: the segment starting there gets the level after the last.
-        last = np.flatnonzero(np.append(True, times[1:] != times[:-1]))
+        # Several events may share a time: the segment starting there gets the level after
+        # the last of them, whatever order the sort left them in.
+        last = np.flatnonzero(np.append(times[1:] != times[:-1], True))
         timeline._t = times[last]
         timeline._free = np.vstack((np.zeros((1, 2), dtype=np.int64), level[last]))
         return timeline
