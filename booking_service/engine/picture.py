@@ -21,14 +21,18 @@ def _iso(seconds: int) -> str:
 def _cell(block: Block, package: str) -> str:
     counts = block.packages.get(package)
     if counts is None:
-        raise ValueError(f"the block starting {_iso(block.start)} has no count for package {package!r}")
+        raise ValueError(
+            f"the block starting {_iso(block.start)} has no count for package {package!r}"
+        )
     fewest, most = counts
     if fewest >= 1:
         return FITS_THROUGHOUT
     return FITS_AT_TIMES if most >= 1 else NEVER_FITS
 
 
-def render(pool_name: str, grain: str, blocks: Sequence[Block], package_names: Sequence[str]) -> str:
+def render(
+    pool_name: str, grain: str, blocks: Sequence[Block], package_names: Sequence[str]
+) -> str:
     """A header line, one row per package in the given order, and a row of block labels."""
     if not blocks:
         raise ValueError("there are no blocks to draw")
@@ -38,6 +42,8 @@ def render(pool_name: str, grain: str, blocks: Sequence[Block], package_names: S
     ]
     for name in package_names:
         lines.append(f"{name.ljust(width)} " + " ".join(_cell(block, name) for block in blocks))
-    labels = " ".join(block_label(from_epoch(block.start), grain).ljust(CELL_WIDTH) for block in blocks)
+    labels = " ".join(
+        block_label(from_epoch(block.start), grain).ljust(CELL_WIDTH) for block in blocks
+    )
     lines.append((" " * (width + 1) + labels).rstrip())
     return "\n".join(lines) + "\n"

@@ -249,8 +249,10 @@ class Timeline:
         run_end = seg_end[np.flatnonzero(change == -1) - 1]
         long_enough = run_end - run_start >= duration
         # Every long enough run yields at least one start, so `limit` runs are plenty.
+        starts = run_start[long_enough][:limit].tolist()
+        ends = run_end[long_enough][:limit].tolist()
         found: list[int] = []
-        for start, end in zip(run_start[long_enough][:limit].tolist(), run_end[long_enough][:limit].tolist()):
+        for start, end in zip(starts, ends):
             # Alternatives do not overlap: the next one may begin where this one ends.
             while start + duration <= end and len(found) < limit:
                 found.append(start)

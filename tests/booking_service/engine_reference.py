@@ -61,7 +61,9 @@ def copies(free: Resources, footprint: Resources) -> int:
     return max(0, min(free.millicores // footprint.millicores, free.mib // footprint.mib))
 
 
-def blocks(model: Model, boundaries: Sequence[int], packages: Mapping[str, Resources]) -> list[Block]:
+def blocks(
+    model: Model, boundaries: Sequence[int], packages: Mapping[str, Resources]
+) -> list[Block]:
     result = []
     for start, end in zip(boundaries, boundaries[1:]):
         frees = [free_at(model, t) for t in moments(model, start, end)]

@@ -94,7 +94,8 @@ def test_hour_labels_line_up_under_the_cells():
 
 
 def test_rows_follow_the_given_order():
-    lines = render("local", "week", week_blocks(Timeline(), "week", 1), ["tiny", "large"]).splitlines()
+    picture = render("local", "week", week_blocks(Timeline(), "week", 1), ["tiny", "large"])
+    lines = picture.splitlines()
     assert lines[1:] == ["tiny  ---", "large ---", "      W48"]
 
 

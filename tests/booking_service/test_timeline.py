@@ -28,7 +28,8 @@ ops = st.lists(
     st.one_of(entries.map(lambda e: ("set", e)), keys.map(lambda k: ("remove", k))), max_size=20
 )
 footprints = st.builds(Resources, st.integers(1, 3000), st.integers(1, 5000))
-package_sets = st.dictionaries(st.sampled_from(["tiny", "small", "medium", "large"]), footprints, max_size=4)
+package_names = st.sampled_from(["tiny", "small", "medium", "large"])
+package_sets = st.dictionaries(package_names, footprints, max_size=4)
 needs = st.builds(Resources, st.integers(-1000, 6000), st.integers(-1000, 6000))
 
 
@@ -39,7 +40,9 @@ def ranges(draw, low: int = LOW - 20, high: int = HIGH + 20) -> tuple[int, int]:
 
 
 # Boundaries reaching before and after all data, often with blocks between two breakpoints.
-boundary_lists = st.lists(st.integers(LOW - 30, HIGH + 30), min_size=2, max_size=25, unique=True).map(sorted)
+boundary_lists = st.lists(
+    st.integers(LOW - 30, HIGH + 30), min_size=2, max_size=25, unique=True
+).map(sorted)
 
 
 def incremental(entry_list) -> Timeline:
@@ -246,4 +249,5 @@ def test_many_entries_build_matches_incremental():
     packages = {"small": Resources(1000, 2048), "large": Resources(4000, 16384)}
     assert built.blocks(boundaries, packages) == stepwise.blocks(boundaries, packages)
     need = Resources(3000, 8192)
-    assert built.earliest_fits(need, 600, 0, 110_000, 5) == stepwise.earliest_fits(need, 600, 0, 110_000, 5)
+    found = built.earliest_fits(need, 600, 0, 110_000, 5)
+    assert found == stepwise.earliest_fits(need, 600, 0, 110_000, 5)
