@@ -1,0 +1,53 @@
+"""The embedded default as `make run` starts it (hub_extension/embedded_config.py), driven
+by the README's own curl examples, run as written."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.hub import REPO, free_port, stop_hub, wait_for_http
+
+
+def readme_api_block() -> str:
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Using the booking API", 1)[1]
+    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture
+def embedded_hub(tmp_path):
+    port = free_port()
+    env = dict(os.environ, PORT=str(port), AGLAIS_BOOKING_PORT=str(free_port()),
+               AGLAIS_DATA_DIR=str(tmp_path / "run"), AGLAIS_ADMIN_PASSWORD="correct horse battery staple",
+               PATH=f"{REPO / 'node_modules' / '.bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}")
+    log = tmp_path / "hub.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(REPO / "hub_extension" / "embedded_config.py")],
+                                   cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url + "/services/booking/api/v1/openapi.json", process, log)
+        yield url, env, tmp_path / "run"
+    finally:
+        stop_hub(process)
+
+
+def test_readme_curl_examples_work_as_written(embedded_hub):
+    url, env, data_dir = embedded_hub
+    script = readme_api_block().replace("HUB=http://127.0.0.1:8000", f"HUB={url}")
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert '"name": "local"' in out and '"kind": "reserved"' in out
+    assert re.search(r"^small  (=== ){6}===$", out, re.M), out
+    assert '"package": {"name": "small", "version": 1}' in out
+    assert '"status": 409' in out and "Pool 'local' has only" in out
+    assert '"state": "cancelled"' in out
+    # everything the embedded default keeps is under the data directory
+    assert {"jupyterhub.sqlite", "booking.sqlite", "jupyterhub_cookie_secret"} <= {p.name for p in data_dir.iterdir()}
