@@ -36,6 +36,8 @@ class LandingHandler(HubOAuthenticated, web.RequestHandler):
         prefix = self.settings["booking_prefix"]
         self.finish(
             "<!doctype html><html lang=en><meta charset=utf-8><title>Booking service</title>"
+            # the calendar's scripts send this back as X-XSRFToken on every change
+            f"<meta name=\"xsrf-token\" content=\"{escape(self.xsrf_token.decode())}\">"
             f"<h1>Booking service</h1><p>Logged in as <b>{escape(user['name'])}</b>.</p>"
             f"<p>The REST API is at <code>{escape(prefix)}api/v1/</code>; "
             f"its description is <a href=\"{escape(prefix)}api/v1/openapi.json\">openapi.json</a>.</p></html>"

@@ -1,0 +1,155 @@
+"""The OpenAPI document: valid OpenAPI 3.1, documenting exactly the routes the service
+serves, and describing the answers the service really gives (checked with jsonschema)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import timedelta
+
+import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
+from tornado import web
+
+from booking_service.handlers import routes
+from tests.booking_service.conftest import day_start, iso
+
+METHODS = ("get", "post", "patch", "delete")  # what the handlers may implement
+HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+async def doc(api) -> dict:
+    resp = await api.call("GET", "openapi.json")  # public: no token
+    assert resp.status == 200, resp.body
+    assert resp.headers["Content-Type"].startswith("application/json")
+    return resp.json()
+
+
+async def test_the_document_is_valid_openapi_3_1(doc):
+    validate(doc)
+    assert doc["openapi"] == "3.1.0"
+    assert doc["servers"] == [{"url": "/services/booking/api/v1"}]
+
+
+def served_operations() -> set:
+    """(path, method) of every API route, paths as OpenAPI templates under api/v1."""
+    served = set()
+    for pattern, handler in routes("/x/"):
+        if not pattern.startswith("/x/api/v1/"):
+            continue  # the landing page and the OAuth callback are not part of the API
+        path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern.removeprefix("/x/api/v1"))
+        for method in METHODS:
+            if getattr(handler, method) is not getattr(web.RequestHandler, method):
+                served.add((path, method))
+    return served
+
+
+def documented_operations(doc) -> set:
+    return {(path, method) for path, item in doc["paths"].items() for method in item if method in HTTP_METHODS}
+
+
+async def test_the_documented_operations_are_the_served_routes(doc):
+    assert documented_operations(doc) == served_operations()
+
+
+def lookup(doc, ref: str):
+    node = doc
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+class Checked:
+    """Calls the API and checks each answer against the schema the document declares for
+    its path, method, status and content type; remembers which operations it saw."""
+
+    def __init__(self, api, doc):
+        self.api, self.doc, self.seen = api, doc, set()
+
+    async def __call__(self, method, template, user=None, body=None, *, status, query="", accept=None, raw=None,
+                       **params):
+        path = template.format(**params)
+        headers = {"Accept": accept} if accept else None
+        resp = await self.api.call(method, path.lstrip("/") + query, user, body, headers=headers, raw_body=raw)
+        assert resp.status == status, (method, path, resp.status, resp.body)
+        content_type = accept or "application/json"
+        assert resp.headers["Content-Type"].split(";")[0] == content_type
+        answer = lookup(self.doc, f"#/paths/{template.replace('/', '~1')}/{method.lower()}/responses/{status}")
+        if "$ref" in answer:
+            answer = lookup(self.doc, answer["$ref"])
+        schema = answer["content"][content_type]["schema"]
+        data = resp.body.decode() if accept else resp.json()
+        # Embedding the components lets "#/components/schemas/..." resolve from this root.
+        validator = Draft202012Validator({"allOf": [schema], "components": self.doc["components"]})
+        errors = sorted(validator.iter_errors(data), key=str)
+        assert not errors, (method, path, status, [e.message for e in errors], data)
+        if status < 400:
+            self.seen.add((template, method.lower()))
+        return data
+
+
+async def test_real_answers_match_the_documented_schemas(api, doc, admin, user):
+    call = Checked(api, doc)
+    await call("GET", "/openapi.json", status=200)
+    await call("GET", "/me", user, status=200)
+
+    # an admin sets up a pool with room for one "small" (1 core, 4 GiB), and a package
+    pool = f"pool-{uuid.uuid4().hex[:10]}"
+    created = await call("POST", "/pools", admin, {"name": pool, "kind": "reserved", "description": "doc"}, status=201)
+    assert created["name"] == pool
+    month = {"start": iso(day_start(0)), "end": iso(day_start(30))}
+    await call("POST", "/pools/{pool}/capacity", admin, {**month, "cores": 1, "memory_gib": 4}, status=201, pool=pool)
+    grants = await call("GET", "/pools/{pool}/capacity", admin, status=200, pool=pool,
+                        query=f"?start={month['start']}&end={month['end']}")
+    assert len(grants["grants"]) == 1
+    await call("GET", "/pools", user, status=200)
+    package = f"pkg-{uuid.uuid4().hex[:8]}"
+    await call("POST", "/packages", admin, {
+        "name": package, "description": "doc", "notebook_cores": 0.125, "notebook_memory_gib": 1.5,
+        "spark_workers": 1, "worker_cores": 0.5, "worker_memory_gib": 0.5}, status=201)
+    await call("GET", "/packages", user, status=200)
+    await call("GET", "/packages", user, status=200, query="?history=true")
+
+    # a user books; an admin's explicit resources for the same slot get 409 and alternatives
+    start = day_start(1) + 9 * HOUR
+    slot = {"pool": pool, "start": iso(start), "end": iso(start + 2 * HOUR)}
+    mine = await call("POST", "/bookings", user, {**slot, "package": "small"}, status=201)
+    refused = await call("POST", "/bookings", admin, {**slot, "resources": {"cores": 1, "memory_gib": 4}}, status=409)
+    alternative = refused["alternatives"][0]
+    assert alternative == {"pool": pool, "start": iso(start + 2 * HOUR), "end": iso(start + 4 * HOUR)}
+    theirs = await call("POST", "/bookings", admin, {**alternative, "resources": {"cores": 1, "memory_gib": 4},
+                                                     "user": user.name}, status=201)
+    assert theirs["package"] is None
+
+    day = f"?start={iso(day_start(1))}&end={iso(day_start(2))}"
+    blocks = await call("GET", "/pools/{pool}/availability", user, status=200, pool=pool, query=day + "&grain=hour")
+    assert len(blocks["blocks"]) == 24
+    await call("GET", "/pools/{pool}/availability", user, status=200, pool=pool, query=day + f"&package={package}")
+    picture = await call("GET", "/pools/{pool}/availability", user, status=200, pool=pool,
+                         query=day + "&grain=hour", accept="text/plain")
+    assert picture.startswith(f"pool {pool}, hour blocks")
+
+    listed = await call("GET", "/bookings", user, status=200, query=day)
+    assert {b["id"] for b in listed["bookings"]} == {mine["id"], theirs["id"]}
+    await call("GET", "/bookings", admin, status=200, query=day + f"&pool={pool}")
+    await call("GET", "/bookings/{booking_id}", user, status=200, booking_id=mine["id"])
+    extend = {"end": iso(start + 3 * HOUR)}
+    await call("PATCH", "/bookings/{booking_id}", user, extend, status=409, booking_id=mine["id"])
+    await call("PATCH", "/bookings/{booking_id}", user, {"end": iso(start + HOUR)}, status=200, booking_id=mine["id"])
+    cancelled = await call("DELETE", "/bookings/{booking_id}", user, status=200, booking_id=mine["id"])
+    assert cancelled["status"] == "cancelled" and cancelled["cancelled"] is not None
+    await call("DELETE", "/bookings/{booking_id}", user, status=409, booking_id=mine["id"])
+
+    # errors
+    await call("GET", "/bookings/{booking_id}", user, status=404, booking_id=999999999)
+    await call("GET", "/pools/{pool}/availability", user, status=400, pool=pool, query=day + "&grain=fortnight")
+    await call("GET", "/pools/{pool}/availability", user, status=404, pool="no-such-pool", query=day)
+    await call("POST", "/pools", user, {"name": "nope", "kind": "reserved"}, status=403)
+    await call("POST", "/pools", admin, {"name": pool, "kind": "shared"}, status=409)
+    await call("POST", "/pools", admin, raw=b'{"name": "' + b"x" * 70_000 + b'"}', status=413)
+    await call("POST", "/bookings", user, {**slot, "package": "small", "resources": {}}, status=400)
+
+    assert call.seen == documented_operations(doc)
