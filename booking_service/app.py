@@ -100,7 +100,14 @@ class BookingService(Application):
     ip = Unicode(config=True, help="Address to listen on. Default: the host of $JUPYTERHUB_SERVICE_URL, else 127.0.0.1.")
     port = Int(config=True, help="Port to listen on. Default: the port of $JUPYTERHUB_SERVICE_URL, else 10101.")
     base_url = Unicode(config=True, help="URL prefix of the service. Default: $JUPYTERHUB_SERVICE_PREFIX, else /services/booking/.")
-    cookie_secret = Unicode(config=True, help="Secret signing the OAuth state cookies. Default: random per start.")
+    cookie_secret = Unicode(
+        config=True,
+        help="""Secret (hex) signing the service's cookies: the browser's login to the service and
+        the OAuth state. Default: $AGLAIS_BOOKING_COOKIE_SECRET, else random per start, which
+        means a restart sends browsers through the hub's (silent) OAuth once more. Several
+        processes behind one address must share one secret.
+        """,
+    )
 
     seed_pool = Unicode(
         "", config=True,
@@ -146,7 +153,7 @@ class BookingService(Application):
 
     @default("cookie_secret")
     def _default_cookie_secret(self):
-        return secrets.token_hex(32)
+        return os.environ.get("AGLAIS_BOOKING_COOKIE_SECRET") or secrets.token_hex(32)
 
     def initialize(self, argv=None):
         super().initialize(argv)
@@ -163,7 +170,7 @@ class BookingService(Application):
             alternatives=self.alternatives,
             alternatives_horizon=timedelta(days=self.alternatives_horizon_days),
         )
-        hub_auth = HubOAuth(parent=self, oauth_redirect_uri=os.environ.get("JUPYTERHUB_OAUTH_CALLBACK_URL", ""))
+        hub_auth = HubOAuth(parent=self)  # configured from the JUPYTERHUB_* environment
         return web.Application(
             routes(self.base_url),
             booking_context=self.context,

@@ -174,17 +174,26 @@ def check_booking(
             f"Your account level ({level.name}) cannot book the package '{package}'; "
             f"it may book {_listing(level.packages)}."
         )
-    length = end - start
-    if length > timedelta(hours=level.max_hours):
-        raise Forbidden(
-            f"Bookings at your level ({level.name}) last at most {level.max_hours:g} hours; "
-            f"this one lasts {length.total_seconds() / 3600:g} hours."
-        )
+    check_length(level, start, end, admin=False)
     latest_start = now + timedelta(days=level.max_advance_days)
     if start > latest_start:
         raise Forbidden(
             f"At your level ({level.name}) a booking may start at most "
             f"{level.max_advance_days:g} days ahead, by {format_time(latest_start)}."
+        )
+
+
+def check_length(level: Level | None, start: datetime, end: datetime, *, admin: bool) -> None:
+    """Raise Forbidden if [start, end) is longer than the level allows (extensions too)."""
+    if admin:
+        return
+    if level is None:
+        raise Forbidden("Your account level has no booking rules; ask an admin for a level.")
+    length = end - start
+    if length > timedelta(hours=level.max_hours):
+        raise Forbidden(
+            f"Bookings at your level ({level.name}) last at most {level.max_hours:g} hours; "
+            f"this one would last {length.total_seconds() / 3600:g} hours."
         )
 
 

@@ -55,6 +55,11 @@ def configure_booking_service(
       elsewhere with `api_token`. Its own token gets no scopes beyond identifying
       users: it never acts on the hub.
     """
+    if not managed and not api_token:
+        raise ValueError(
+            "configure_booking_service(managed=False) needs api_token: the token the external "
+            "booking service is started with (JUPYTERHUB_API_TOKEN)"
+        )
     hub = c.JupyterHub
     # Read what earlier config set (if anything) and write it back whole: an unset
     # option is a LazyConfigValue that cannot be read as a list or dict.

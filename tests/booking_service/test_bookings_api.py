@@ -180,3 +180,17 @@ async def test_package_versions_are_immutable_and_bookings_keep_theirs(api, admi
         "pool": pool, "package": name, "start": iso(start), "end": iso(start + timedelta(hours=1)),
     })
     assert newer["package"]["version"] == 2 and newer["resources"]["cores"] == 2.0
+
+
+async def test_extending_obeys_the_length_rule_only(api, admin, user):
+    """A booking an admin made far ahead for a user can be extended by that user, up to
+    the level's longest booking, and no further."""
+    pool = await api.new_pool(admin, cores=2, memory_gib=8, days=90)
+    start = day_start(60)
+    booking = await api.ok("POST", "bookings", admin, {
+        "pool": pool, "package": "small", "user": user.name, "start": iso(start), "end": iso(start + timedelta(hours=2)),
+    })
+    longer = await api.ok("PATCH", f"bookings/{booking['id']}", user, {"end": iso(start + timedelta(hours=72))})
+    assert longer["end"] == iso(start + timedelta(hours=72))
+    resp = await api.call("PATCH", f"bookings/{booking['id']}", user, {"end": iso(start + timedelta(hours=73))})
+    assert resp.status == 403 and "at most 72 hours" in resp.json()["message"]
