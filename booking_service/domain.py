@@ -111,22 +111,25 @@ def _number(value, field: str, *, allow_zero: bool, maximum: float) -> float:
     return value
 
 
+def _in_units(value, field: str, *, per_unit: int, maximum: float, allow_zero: bool, too_fine: str) -> int:
+    """A number of cores or GiB as a whole count of the stored unit (millicores, MiB)."""
+    number = _number(value, field, allow_zero=allow_zero, maximum=maximum)
+    units = round(number * per_unit)
+    if abs(units - number * per_unit) > 1e-6:
+        raise Invalid(f"'{field}' {too_fine}, not {value}")
+    return units
+
+
 def parse_cores(value, field: str = "cores", *, allow_zero: bool = False) -> int:
-    """Cores as a number with at most three decimals (Kubernetes' millicores), in millicores."""
-    cores = _number(value, field, allow_zero=allow_zero, maximum=MAX_CORES)
-    millicores = round(cores * MILLICORES_PER_CORE)
-    if abs(millicores - cores * MILLICORES_PER_CORE) > 1e-6:
-        raise Invalid(f"'{field}' can have at most three decimals (a millicore), not {value}")
-    return millicores
+    """Cores with at most three decimals (Kubernetes' millicores), in millicores."""
+    return _in_units(value, field, per_unit=MILLICORES_PER_CORE, maximum=MAX_CORES, allow_zero=allow_zero,
+                     too_fine="can have at most three decimals (a millicore)")
 
 
 def parse_memory(value, field: str = "memory_gib", *, allow_zero: bool = False) -> int:
-    """Memory in GiB as a number that is a whole number of MiB, in MiB."""
-    gib = _number(value, field, allow_zero=allow_zero, maximum=MAX_MEMORY_GIB)
-    mib = round(gib * MIB_PER_GIB)
-    if abs(mib - gib * MIB_PER_GIB) > 1e-6:
-        raise Invalid(f"'{field}' must be a whole number of MiB (a multiple of 1/1024 GiB), not {value}")
-    return mib
+    """Memory in GiB that is a whole number of MiB, in MiB."""
+    return _in_units(value, field, per_unit=MIB_PER_GIB, maximum=MAX_MEMORY_GIB, allow_zero=allow_zero,
+                     too_fine="must be a whole number of MiB (a multiple of 1/1024 GiB)")
 
 
 def parse_resources(body, field: str = "resources") -> Resources:
