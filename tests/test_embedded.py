@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,24 @@ def readme_api_block() -> str:
     return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
 
 
+def free_port_block(size: int = 4) -> int:
+    """A port P with P..P+size-1 free: the embedded config uses PORT to PORT+3."""
+    for _ in range(50):
+        base = free_port()
+        try:
+            for offset in range(size):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no block of free ports")
+
+
 @pytest.fixture
 def embedded_hub(tmp_path):
-    port = free_port()
-    env = dict(os.environ, PORT=str(port), AGLAIS_BOOKING_PORT=str(free_port()),
+    port = free_port_block()
+    env = dict(os.environ, PORT=str(port),
                AGLAIS_DATA_DIR=str(tmp_path / "run"), AGLAIS_ADMIN_PASSWORD="correct horse battery staple",
                PATH=f"{REPO / 'node_modules' / '.bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}")
     log = tmp_path / "hub.log"
