@@ -16,12 +16,14 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Dict, Int, List, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default
 from traitlets.config import Application
 
 from . import orm, store
 from .domain import format_time, parse_name
 from .handlers import routes
+from .hub_client import HubClient
+from .lifecycle import Lifecycle
 from .operations import Context
 from .operations.packages import parse_package
 from .policy import LevelPolicy
@@ -70,8 +72,9 @@ class BookingService(Application):
         "log-level": "Application.log_level",
     }
     flags = {
-        "seed-local-pool": ({"BookingService": {"seed_pool": "local"}},
-                            "Create the pool 'local' with this machine's cores and memory if missing."),
+        "seed-local-pool": ({"BookingService": {"seed_pool": "local", "walk_in_pool": "shared"}},
+                            "Create the reserved pool 'local' and the shared pool 'shared' with this machine's "
+                            "cores and memory if missing, and use 'shared' for walk-in servers."),
         "no-upgrade-db": ({"BookingService": {"upgrade_db": False}},
                           "Do not migrate the database schema at start-up."),
     }
@@ -112,8 +115,9 @@ class BookingService(Application):
     seed_pool = Unicode(
         "", config=True,
         help="""If set, create a `reserved` pool of this name at start-up when it does not exist,
-        with this machine's cores and memory for the next `seed_pool_days` days.
-        The embedded default seeds ``local``.
+        with this machine's cores and memory for the next `seed_pool_days` days; and, if
+        `walk_in_pool` is set, a `shared` pool of that name likewise. The embedded default
+        seeds ``local`` and ``shared``.
         """,
     )
     seed_pool_days = Int(365, config=True, help="How many days of capacity the seeded pool gets.")
@@ -129,6 +133,24 @@ class BookingService(Application):
     @default("seed_packages")
     def _default_seed_packages(self):
         return DEFAULT_PACKAGES
+
+    walk_in_pool = Unicode(
+        "", config=True,
+        help="""Name of the `shared` pool where users without a booking start their level's walk-in
+        package (if it has room, first come first served). Empty: no walk-in servers.
+        """,
+    )
+    hold_minutes = Float(5, config=True, help="How long a freed walk-in place is kept for the head of the queue.")
+    warn_before_minutes = List(
+        Int(), [15, 5], config=True,
+        help="Minutes before a booking's end at which the entitlement carries a warning (for the frontend).",
+    )
+    lifecycle_interval = Float(
+        30, config=True,
+        help="""Seconds between rounds of the lifecycle loop, which stops servers whose booking
+        ended and offers freed walk-in places. A server outlives its booking by at most this.
+        """,
+    )
 
     max_blocks = Int(10_000, config=True, help="Most blocks one availability query answers (a year in hours is 8,784).")
     max_query_days = Int(3 * 366, config=True, help="Longest range, in days, that a query (availability, capacity, bookings) answers.")
@@ -169,6 +191,11 @@ class BookingService(Application):
             max_query_span=timedelta(days=self.max_query_days),
             alternatives=self.alternatives,
             alternatives_horizon=timedelta(days=self.alternatives_horizon_days),
+            walk_in_pool=self.walk_in_pool or None,
+            hold=timedelta(minutes=self.hold_minutes),
+            warn_before_minutes=list(self.warn_before_minutes),
+            hub=HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
+            if os.environ.get("JUPYTERHUB_API_TOKEN") else None,
         )
         hub_auth = HubOAuth(parent=self)  # configured from the JUPYTERHUB_* environment
         return web.Application(
@@ -184,7 +211,8 @@ class BookingService(Application):
 
     def _log_request(self, handler):
         status = handler.get_status()
-        level = self.log.warning if status >= 500 else self.log.debug if status < 400 else self.log.info
+        quiet = status < 400 and handler.request.method in ("GET", "HEAD")
+        level = self.log.warning if status >= 500 else self.log.debug if quiet else self.log.info
         level("%d %s %.1fms", status, handler._request_summary(), 1000 * handler.request.request_time())
 
     async def seed(self, engine) -> None:
@@ -201,13 +229,18 @@ class BookingService(Application):
                 self.log.info("Seeded packages %s", ", ".join(r["name"] for r in rows))
             except IntegrityError:
                 pass
-        if self.seed_pool:
+        seeds = [(self.seed_pool, "reserved")]
+        if self.seed_pool and self.walk_in_pool:
+            seeds.append((self.walk_in_pool, "shared"))
+        for name, kind in seeds:
+            if not name:
+                continue
             try:
-                await self._seed_pool(engine, parse_name(self.seed_pool, "BookingService.seed_pool"), now)
+                await self._seed_pool(engine, parse_name(name, "BookingService.seed_pool"), kind, now)
             except IntegrityError:
                 pass
 
-    async def _seed_pool(self, engine, name: str, now: datetime) -> None:
+    async def _seed_pool(self, engine, name: str, kind: str, now: datetime) -> None:
         start = now.replace(hour=0, minute=0, second=0)
         end = start + timedelta(days=self.seed_pool_days)
         cores, memory_gib = os.cpu_count() or 1, int(machine_memory_gib())
@@ -217,7 +250,7 @@ class BookingService(Application):
                 return
             pool_id = (
                 await conn.execute(
-                    insert(orm.Pool).values(name=name, kind="reserved", version=1, created=now,
+                    insert(orm.Pool).values(name=name, kind=kind, version=1, created=now,
                                             description=f"This machine: {cores} cores, {memory_gib} GiB")
                     .returning(orm.Pool.id)
                 )
@@ -239,6 +272,8 @@ class BookingService(Application):
         server = HTTPServer(app, xheaders=True)
         server.listen(self.port, self.ip)
         self.engine = engine
+        self.lifecycle = asyncio.ensure_future(
+            Lifecycle(self.context, interval=self.lifecycle_interval, clock=lambda: utcnow()).run())
         self.log.info("Booking service listening on http://%s:%d%s", self.ip, self.port, self.base_url)
         return server
 
@@ -253,6 +288,7 @@ class BookingService(Application):
             await stopping.wait()
             self.log.info("Booking service stopping")
             server.stop()
+            self.lifecycle.cancel()
             await self.engine.dispose()
 
         asyncio.run(main())

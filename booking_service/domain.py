@@ -188,3 +188,4 @@ class Caller:
     admin: bool
     can_read: bool
     can_write: bool
+    sessions: bool = False  # may start and stop sessions for anyone (the spawner)

@@ -133,3 +133,70 @@ class Booking(Base):
         Index("ix_bookings_pool_changed", "pool_id", "changed_version"),
         Index("ix_bookings_pool_time", "pool_id", "start", "end"),
     )
+
+
+class Session(Base):
+    """A running (or stopped) server and what it holds.
+
+    A session from a booking holds nothing more than the booking does; a walk-in
+    session on a shared pool holds its package's footprint from `started` until
+    `stopped`, so walk-in users never take more than the shared pool has.
+    """
+
+    __tablename__ = "sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(255), index=True)
+    server_name: Mapped[str] = mapped_column(String(255), default="")
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"))
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), nullable=True)
+    package_id: Mapped[int | None] = mapped_column(ForeignKey("package_templates.id"), nullable=True)
+    millicores: Mapped[int] = mapped_column(BigInteger)
+    mib: Mapped[int] = mapped_column(BigInteger)
+    flavour: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    started: Mapped[datetime] = mapped_column(UTCDateTime)
+    stopped: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    stop_reason: Mapped[str] = mapped_column(Text, default="")
+    changed_version: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        CheckConstraint("state IN ('running', 'stopped')", name="session_state"),
+        Index("ix_sessions_pool_changed", "pool_id", "changed_version"),
+        Index("ix_sessions_state", "state"),
+    )
+
+
+class QueueEntry(Base):
+    """A place in a shared pool's first-come first-served queue (seed 001).
+
+    `waiting` until room frees; then `offered` with a hold (`hold_until`) that keeps
+    the slot for this user; `claimed` when the user starts, `expired` when the hold
+    runs out, `left` when the user gives up.
+    """
+
+    __tablename__ = "queue_entries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(255))
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"))
+    package_id: Mapped[int] = mapped_column(ForeignKey("package_templates.id"))
+    millicores: Mapped[int] = mapped_column(BigInteger)
+    mib: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    joined: Mapped[datetime] = mapped_column(UTCDateTime)
+    offered: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    changed_version: Mapped[int] = mapped_column(BigInteger)
+    __table_args__ = (
+        CheckConstraint("state IN ('waiting', 'offered', 'claimed', 'expired', 'left')", name="queue_state"),
+        Index("ix_queue_pool_state", "pool_id", "state", "id"),
+        Index("ix_queue_pool_changed", "pool_id", "changed_version"),
+    )
+
+
+class Lease(Base):
+    """Who runs a singleton job (the lifecycle loop) until when: the database decides,
+    so with several service processes exactly one runs it."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255))
+    expires: Mapped[datetime] = mapped_column(UTCDateTime)

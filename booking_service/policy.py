@@ -26,9 +26,11 @@ class Level:
     walk_in: str | None  # package used without a booking (on a shared pool)
     max_hours: float  # longest booking
     max_advance_days: float  # how far ahead a booking may start
+    flavours: tuple[str, ...] = ("jupyter", "zeppelin")  # servers this level may start
 
 
-LEVEL_KEYS = {"name", "packages", "custom", "walk_in", "max_hours", "max_advance_days"}
+LEVEL_KEYS = {"name", "packages", "custom", "walk_in", "max_hours", "max_advance_days", "flavours"}
+FLAVOURS = ("jupyter", "zeppelin")
 
 
 def _level(number: int, spec) -> Level:
@@ -47,6 +49,9 @@ def _level(number: int, spec) -> Level:
         value = spec.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ValueError(f"{where}[{key!r}] must be a number >= 0")
+    flavours = spec.get("flavours", FLAVOURS)
+    if not isinstance(flavours, (list, tuple)) or not set(flavours) <= set(FLAVOURS):
+        raise ValueError(f"{where}['flavours'] must be a list of {', '.join(FLAVOURS)}")
     walk_in = spec.get("walk_in")
     if walk_in is not None and not isinstance(walk_in, str):
         raise ValueError(f"{where}['walk_in'] must be a package name or None")
@@ -58,6 +63,7 @@ def _level(number: int, spec) -> Level:
         walk_in=walk_in,
         max_hours=float(spec.get("max_hours", 0)),
         max_advance_days=float(spec.get("max_advance_days", 0)),
+        flavours=tuple(flavours),
     )
 
 
@@ -102,6 +108,8 @@ class LevelPolicy(Configurable):
           (None: nothing without a booking).
         - ``max_hours``: the longest booking, in hours.
         - ``max_advance_days``: how far ahead a booking may start, in days.
+        - ``flavours``: the servers this level may start, of "jupyter" and "zeppelin"
+          (default both).
 
         Admins are exempt from ``max_hours`` and ``max_advance_days`` and may book
         any package or resources. A user whose level is missing here can book nothing.
@@ -112,7 +120,7 @@ class LevelPolicy(Configurable):
     def _default_levels(self):
         return {
             0: {"name": "anonymous", "packages": [], "custom": False, "walk_in": "tiny",
-                "max_hours": 0, "max_advance_days": 0},
+                "max_hours": 0, "max_advance_days": 0, "flavours": ["jupyter"]},
             1: {"name": "basic", "packages": ["small", "medium", "large"], "custom": False,
                 "walk_in": "small", "max_hours": 72, "max_advance_days": 30},
             2: {"name": "custom", "packages": ["small", "medium", "large"], "custom": True,

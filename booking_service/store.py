@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 from alembic import command
 from alembic.config import Config
@@ -78,6 +81,44 @@ async def lock_pool(conn: AsyncConnection, pool_name: str) -> orm.Pool | None:
     return row
 
 
+# Far enough to be "until stopped" for a running walk-in session.
+FOREVER = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One table whose rows add to or take from a pool's free resources."""
+
+    kind: str
+    table: type
+    query: object
+    interval: Callable  # row -> (start, end, millicores, mib), or (None, None, 0, 0) when it holds nothing
+
+
+SOURCES = [
+    Source("grant", orm.CapacityGrant,
+           select(orm.CapacityGrant.id, orm.CapacityGrant.start, orm.CapacityGrant.end,
+                  orm.CapacityGrant.millicores, orm.CapacityGrant.mib),
+           lambda r: (r.start, r.end, r.millicores, r.mib)),
+    Source("booking", orm.Booking,
+           select(orm.Booking.id, orm.Booking.start, orm.Booking.end, orm.Booking.millicores,
+                  orm.Booking.mib, orm.Booking.state),
+           lambda r: (r.start, r.end, -r.millicores, -r.mib) if r.state == "booked" else (None, None, 0, 0)),
+    # a session under a booking holds what the booking holds already: only walk-ins count
+    Source("session", orm.Session,
+           select(orm.Session.id, orm.Session.started, orm.Session.stopped, orm.Session.millicores,
+                  orm.Session.mib, orm.Session.booking_id),
+           lambda r: (None, None, 0, 0) if r.booking_id is not None
+           else (r.started, r.stopped or FOREVER, -r.millicores, -r.mib)),
+    # an offered queue slot is kept for its user until the hold ends
+    Source("hold", orm.QueueEntry,
+           select(orm.QueueEntry.id, orm.QueueEntry.offered, orm.QueueEntry.hold_until, orm.QueueEntry.millicores,
+                  orm.QueueEntry.mib, orm.QueueEntry.state),
+           lambda r: (r.offered, r.hold_until, -r.millicores, -r.mib) if r.state == "offered"
+           else (None, None, 0, 0)),
+]
+
+
 class TimelineCache:
     """Each pool's timeline of free resources, in memory, exact at a known pool version.
 
@@ -110,31 +151,14 @@ class TimelineCache:
         return timeline
 
     async def _load(self, conn, pool_id, since, upto, fresh: Timeline | None) -> Timeline:
-        grants = (
-            await conn.execute(
-                select(orm.CapacityGrant.id, orm.CapacityGrant.start, orm.CapacityGrant.end,
-                       orm.CapacityGrant.millicores, orm.CapacityGrant.mib)
-                .where(orm.CapacityGrant.pool_id == pool_id,
-                       orm.CapacityGrant.changed_version > since,
-                       orm.CapacityGrant.changed_version <= upto)
-            )
-        ).all()
-        bookings = (
-            await conn.execute(
-                select(orm.Booking.id, orm.Booking.start, orm.Booking.end, orm.Booking.millicores,
-                       orm.Booking.mib, orm.Booking.state)
-                .where(orm.Booking.pool_id == pool_id,
-                       orm.Booking.changed_version > since,
-                       orm.Booking.changed_version <= upto)
-            )
-        ).all()
-        changes = [(("grant", g.id), g.start, g.end, g.millicores, g.mib) for g in grants]
-        changes += [
-            (("booking", b.id), b.start, b.end, -b.millicores, -b.mib)
-            if b.state == "booked"
-            else (("booking", b.id), None, None, 0, 0)
-            for b in bookings
-        ]
+        changes = []
+        for source in SOURCES:
+            rows = (await conn.execute(source.query.where(
+                source.table.pool_id == pool_id,
+                source.table.changed_version > since,
+                source.table.changed_version <= upto,
+            ))).all()
+            changes += [((source.kind, row.id), *source.interval(row)) for row in rows]
         if fresh is not None:
             return Timeline.build(
                 (key, int(s.timestamp()), int(e.timestamp()), c, m)

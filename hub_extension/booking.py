@@ -3,6 +3,7 @@ and the service entry (hub-managed or external)."""
 
 from __future__ import annotations
 
+import secrets
 import sys
 
 SERVICE_NAME = "booking"
@@ -13,6 +14,10 @@ CUSTOM_SCOPES = {
     },
     "custom:booking:write": {
         "description": "Book, extend, shorten and cancel your own bookings.",
+        "subscopes": ["custom:booking:read"],
+    },
+    "custom:booking:sessions": {
+        "description": "Start and stop sessions for any user: the booking-aware spawner's scope.",
         "subscopes": ["custom:booking:read"],
     },
     "custom:booking:admin": {
@@ -44,6 +49,7 @@ def configure_booking_service(
     name: str = SERVICE_NAME,
     api_token: str | None = None,
     extra_args: list | None = None,
+    spawner_token: str | None = None,
 ) -> None:
     """Register the booking service with a JupyterHub config object `c`.
 
@@ -52,8 +58,11 @@ def configure_booking_service(
       given the ``booking-admin`` role, administer pools, packages and bookings;
     - the service, reached at `url` and mounted at ``/services/<name>/``. With
       `managed`, the hub starts it (``python -m booking_service``); otherwise it runs
-      elsewhere with `api_token`. Its own token gets no scopes beyond identifying
-      users: it never acts on the hub.
+      elsewhere with `api_token`. Its own token may read users' groups (their level)
+      and stop servers (when a booking ends), nothing more;
+    - the service ``<name>-spawner``, whose token the booking-aware spawner uses to
+      start and stop sessions (``custom:booking:sessions``), and the spawner's
+      settings (``BookingSpawnerMixin.booking_api_url`` and ``booking_api_token``).
     """
     if not managed and not api_token:
         raise ValueError(
@@ -73,7 +82,13 @@ def configure_booking_service(
     # JupyterHub's admin role cannot be changed; hub admins are booking admins because
     # the service reads `admin` from the user model. This role grants it to others.
     _merge_role(roles, "booking-admin", ["custom:booking:admin", f"access:services!service={name}"])
-    hub.load_roles = roles
+
+    # The service's own token: look up users' levels (groups) and stop servers whose
+    # booking ended; nothing else (as jupyterhub-idle-culler's role is scoped).
+    _merge_role(roles, f"{name}-service", ["read:users:name", "read:users:groups", "delete:servers"])
+    for role in roles:
+        if role["name"] == f"{name}-service":
+            role["services"] = sorted(set(role.get("services", [])) | {name})
 
     service = {
         "name": name,
@@ -81,7 +96,7 @@ def configure_booking_service(
         "display": True,
         "oauth_no_confirm": True,
         # what a browser's login to the service may carry: never more than the user has
-        "oauth_client_allowed_scopes": list(CUSTOM_SCOPES),
+        "oauth_client_allowed_scopes": ["custom:booking:read", "custom:booking:write", "custom:booking:admin"],
     }
     if managed:
         args = [sys.executable, "-m", "booking_service"]
@@ -92,6 +107,18 @@ def configure_booking_service(
         service["command"] = args + list(extra_args or [])
     if api_token:
         service["api_token"] = api_token
-    services = [s for s in _configured(hub, "services", []) if s.get("name") != name]
-    services.append(service)
+    # The spawner's identity towards the booking service: it may start and stop
+    # sessions for anyone, and nothing else.
+    spawner = f"{name}-spawner"
+    spawner_token = spawner_token or secrets.token_hex(32)
+    _merge_role(roles, spawner, ["custom:booking:sessions", f"access:services!service={name}"])
+    for role in roles:
+        if role["name"] == spawner:
+            role["services"] = [spawner]
+    hub.load_roles = roles
+    c.BookingSpawnerMixin.booking_api_url = f"{url.rstrip('/')}/services/{name}/api/v1"
+    c.BookingSpawnerMixin.booking_api_token = spawner_token
+    c.BookingSpawnerMixin.calendar_url = f"/services/{name}/"
+    services = [s for s in _configured(hub, "services", []) if s.get("name") not in (name, spawner)]
+    services += [service, {"name": spawner, "api_token": spawner_token, "display": False}]
     hub.services = services

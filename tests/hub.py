@@ -57,6 +57,7 @@ class Hub:
     services: dict  # name -> db url
     workdir: Path
     process: subprocess.Popen
+    external: dict = field(default_factory=dict)  # name -> BookingProcess
     _http: AsyncHTTPClient = field(default_factory=AsyncHTTPClient)
 
     async def request(self, method, path, *, token=None, body=None, headers=None, raw_body=None) -> Response:
@@ -109,13 +110,18 @@ class User:
     token: str
 
 
-def write_config(workdir: Path, *, hub_port: int, services: dict, admin_token: str) -> Path:
-    """`services`: name -> (port, db_url)."""
+def write_config(workdir: Path, *, hub_port: int, hub_api_port: int, services: dict, admin_token: str,
+                 external: dict, extra: str) -> Path:
+    """`services`: name -> (port, db_url), hub-managed; `external`: name -> (port, token)."""
     config = workdir / "jupyterhub_config.py"
     booking_calls = "\n".join(
         f"configure_booking_service(c, name={name!r}, url='http://127.0.0.1:{port}', db_url={db!r}, "
         f"managed=True, extra_args=['--log-level=INFO'])"
         for name, (port, db) in services.items()
+    ) + "\n" + "\n".join(
+        f"configure_booking_service(c, name={name!r}, url='http://127.0.0.1:{port}', managed=False, "
+        f"api_token={token!r})"
+        for name, (port, token) in external.items()
     )
     config.write_text(textwrap.dedent(f"""\
         import sys
@@ -123,7 +129,7 @@ def write_config(workdir: Path, *, hub_port: int, services: dict, admin_token: s
         from hub_extension.booking import configure_booking_service
         c = get_config()
         c.JupyterHub.bind_url = 'http://127.0.0.1:{hub_port}/'
-        c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{free_port()}'
+        c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{hub_api_port}'
         c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{free_port()}'
         c.ConfigurableHTTPProxy.command = [{proxy_command()!r}]
         c.JupyterHub.db_url = 'sqlite:///{workdir}/jupyterhub.sqlite'
@@ -140,8 +146,40 @@ def write_config(workdir: Path, *, hub_port: int, services: dict, admin_token: s
         for role in c.JupyterHub.load_roles:
             if role['name'] == 'booking-admin':
                 role['users'] = ['operator']
-        """))
+        """) + textwrap.dedent(extra))
     return config
+
+
+class BookingProcess:
+    """An external booking service (its own process), started with the environment the
+    hub gives services, so a test can stop and restart it while the hub runs."""
+
+    def __init__(self, workdir: Path, *, name: str, port: int, token: str, hub_api: str, db_url: str, args=()):
+        self.workdir, self.name, self.port, self.token = workdir, name, port, token
+        self.hub_api, self.db_url, self.args = hub_api, db_url, list(args)
+        self.process: subprocess.Popen | None = None
+        self.log = workdir / f"{name}.log"
+
+    def start(self) -> None:
+        prefix = f"/services/{self.name}/"
+        env = dict(
+            os.environ,
+            JUPYTERHUB_API_TOKEN=self.token, JUPYTERHUB_API_URL=self.hub_api, JUPYTERHUB_SERVICE_NAME=self.name,
+            JUPYTERHUB_SERVICE_PREFIX=prefix, JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{self.port}",
+            JUPYTERHUB_CLIENT_ID=f"service-{self.name}", JUPYTERHUB_OAUTH_CALLBACK_URL=prefix + "oauth_callback",
+            JUPYTERHUB_OAUTH_ACCESS_SCOPES=json.dumps([f"access:services!service={self.name}", "access:services"]),
+            JUPYTERHUB_BASE_URL="/",
+        )
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "booking_service", f"--db-url={self.db_url}", "--log-level=INFO", *self.args],
+                cwd=self.workdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_http(f"http://127.0.0.1:{self.port}{prefix}api/v1/openapi.json", self.process, self.log)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_hub(self.process)
+            self.process = None
 
 
 def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
@@ -159,12 +197,16 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
     raise RuntimeError(f"the hub did not come up in {timeout}s:\n{log.read_text()[-4000:]}")
 
 
-def start_hub(workdir: Path, services: dict) -> Hub:
-    """Start a hub whose booking services are `services`: name -> db url."""
-    hub_port = free_port()
+def start_hub(workdir: Path, services: dict, *, external: dict | None = None, extra_config: str = "") -> Hub:
+    """Start a hub whose hub-managed booking services are `services` (name -> db url);
+    `external` (name -> db url) are started as BookingProcess, in `hub.external`."""
+    hub_port, hub_api_port = free_port(), free_port()
     admin_token = secrets.token_hex(16)
     ports = {name: (free_port(), db) for name, db in services.items()}
-    config = write_config(workdir, hub_port=hub_port, services=ports, admin_token=admin_token)
+    outside = {name: (free_port(), secrets.token_hex(16), db) for name, db in (external or {}).items()}
+    config = write_config(workdir, hub_port=hub_port, hub_api_port=hub_api_port, services=ports,
+                          admin_token=admin_token, external={n: (p, t) for n, (p, t, _) in outside.items()},
+                          extra=extra_config)
     log = workdir / "hub.log"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
     with open(log, "wb") as out:
@@ -173,14 +215,26 @@ def start_hub(workdir: Path, services: dict) -> Hub:
             cwd=workdir, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
     url = f"http://127.0.0.1:{hub_port}/"
+    processes = {}
     try:
         wait_for_http(url + "hub/api/", process, log)
-        for name in services:
+        for name, (port, token, db) in outside.items():
+            processes[name] = BookingProcess(workdir, name=name, port=port, token=token, db_url=db,
+                                             hub_api=f"http://127.0.0.1:{hub_api_port}/hub/api",
+                                             args=["--BookingService.lifecycle_interval=1",
+                                                   "--BookingService.walk_in_pool=shared"])
+            processes[name].start()
+        for name in list(services) + list(outside):
             wait_for_http(url + f"services/{name}/api/v1/openapi.json", process, log)
     except Exception:
+        for booking in processes.values():
+            booking.stop()
         stop_hub(process)
         raise
-    return Hub(url=url, admin_token=admin_token, services=services, workdir=workdir, process=process)
+    hub = Hub(url=url, admin_token=admin_token, services={**services, **(external or {})}, workdir=workdir,
+              process=process)
+    hub.external = processes
+    return hub
 
 
 def stop_hub(process: subprocess.Popen) -> None:

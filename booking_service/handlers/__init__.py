@@ -7,13 +7,18 @@ from .api import (
     BookingHandler,
     BookingsHandler,
     CapacityHandler,
+    EntitlementHandler,
     MeHandler,
     PackagesHandler,
     PoolsHandler,
+    QueueHandler,
+    SessionHandler,
+    UserSessionsHandler,
 )
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
 
 POOL = r"(?P<pool>[^/]+)"
+USER = r"(?P<user>[^/]+)"
 
 
 def routes(prefix: str) -> list:
@@ -30,4 +35,8 @@ def routes(prefix: str) -> list:
         (api + "/packages", PackagesHandler),
         (api + "/bookings", BookingsHandler),
         (api + r"/bookings/(?P<booking_id>[0-9]{1,12})", BookingHandler),
+        (api + f"/users/{USER}/entitlement", EntitlementHandler),
+        (api + f"/users/{USER}/sessions", UserSessionsHandler),
+        (api + f"/users/{USER}/queue", QueueHandler),
+        (api + r"/sessions/(?P<session_id>[0-9]{1,12})", SessionHandler),
     ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..domain import Invalid
-from ..operations import availability, bookings, packages, pools
+from ..operations import availability, bookings, packages, pools, sessions
 from .base import APIHandler
 
 
@@ -101,3 +101,26 @@ class MeHandler(APIHandler):
             "admin": self.caller.admin,
             "can_write": self.caller.can_write,
         })
+
+
+class EntitlementHandler(APIHandler):
+    async def get(self, user):
+        self.reply(await sessions.entitlement(self.ctx, self.caller, user, self.now()))
+
+
+class UserSessionsHandler(APIHandler):
+    async def post(self, user):
+        body = self.json_body() if self.request.body else {}
+        status, answer = await sessions.start_session(self.ctx, self.caller, user, body, self.now())
+        self.reply(answer, status)
+
+
+class QueueHandler(APIHandler):
+    async def delete(self, user):
+        self.reply(await sessions.leave_queue(self.ctx, self.caller, user, self.now()))
+
+
+class SessionHandler(APIHandler):
+    async def delete(self, session_id):
+        reason = self.query("reason", "stopped")
+        self.reply(await sessions.stop_session(self.ctx, self.caller, _id(session_id), self.now(), reason))

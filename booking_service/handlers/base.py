@@ -16,6 +16,7 @@ log = logging.getLogger("booking_service")
 READ = "custom:booking:read"
 WRITE = "custom:booking:write"
 ADMIN = "custom:booking:admin"
+SESSIONS = "custom:booking:sessions"
 MAX_BODY = 64 * 1024
 
 
@@ -46,8 +47,9 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
                 kind=model.get("kind", "user"),
                 level=policy.level_of(model.get("groups") or []) if is_user else -1,
                 admin=ADMIN in scopes or bool(is_user and model.get("admin")),
-                can_read=bool({READ, WRITE, ADMIN} & scopes),
-                can_write=bool({WRITE, ADMIN} & scopes),
+                can_read=bool({READ, WRITE, ADMIN, SESSIONS} & scopes),
+                can_write=bool({WRITE, ADMIN, SESSIONS} & scopes),
+                sessions=SESSIONS in scopes,
             )
         if self.caller is None:
             raise BookingError(

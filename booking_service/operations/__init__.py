@@ -30,6 +30,10 @@ class Context:
     max_query_span: timedelta = timedelta(days=3 * 366)
     alternatives: int = 3
     alternatives_horizon: timedelta = timedelta(days=90)
+    walk_in_pool: str | None = None  # the shared pool for servers without a booking
+    hold: timedelta = timedelta(minutes=5)  # how long a freed place is kept for the queue's head
+    warn_before_minutes: list = field(default_factory=lambda: [15, 5])
+    hub: object = None  # HubClient: users' levels, stopping servers
 
 
 async def find_pool(conn: AsyncConnection, name: str):

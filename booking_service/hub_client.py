@@ -1,0 +1,54 @@
+"""The booking service's calls to the hub's REST API, with the service's own token:
+a user's groups (their level) and stopping a server when its booking ends.
+
+The token's role needs only `read:users:groups`, `read:users:name` and
+`delete:servers` (hub_extension/booking.py grants exactly these).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import quote
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from .domain import NotFound
+
+
+class HubClient:
+    def __init__(self, api_url: str, token: str, *, cache_seconds: float = 60):
+        self.api_url = api_url.rstrip("/") + "/"
+        self.token = token
+        self.cache_seconds = cache_seconds
+        self._users: dict[str, tuple[float, dict]] = {}
+        self.http = AsyncHTTPClient()
+
+    async def _call(self, method: str, path: str):
+        request = HTTPRequest(self.api_url + path, method=method, headers={"Authorization": f"token {self.token}"},
+                              request_timeout=20)
+        try:
+            response = await self.http.fetch(request)
+        except HTTPClientError as e:
+            if e.code == 404:
+                return None
+            raise
+        return json.loads(response.body) if response.body else {}
+
+    async def user(self, name: str) -> dict:
+        """The hub's model of a user (groups included), cached briefly."""
+        held = self._users.get(name)
+        if held and held[0] > time.monotonic():
+            return held[1]
+        model = await self._call("GET", f"users/{quote(name, safe='')}")
+        if model is None:
+            raise NotFound(f"The hub has no user named '{name}'.")
+        self._users[name] = (time.monotonic() + self.cache_seconds, model)
+        return model
+
+    async def stop_server(self, name: str, server_name: str = "") -> None:
+        """Ask the hub to stop a server; one already gone is fine."""
+        path = f"users/{quote(name, safe='')}/server"
+        if server_name:
+            path = f"users/{quote(name, safe='')}/servers/{quote(server_name, safe='')}"
+        await self._call("DELETE", path)

@@ -1,0 +1,98 @@
+"""The lifecycle loop: stops servers whose booking has ended (through the hub's API),
+and moves the walk-in queues on (holds that ran out, places that freed).
+
+With several service processes, one runs it: a lease row in the database says who,
+and lapses if that process dies, so another takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from . import orm
+from .domain import Caller
+from .operations import Context
+from .operations.sessions import offer_places, stop_session
+from .store import lock_pool
+
+log = logging.getLogger("booking_service.lifecycle")
+LEASE = "lifecycle"
+SYSTEM = Caller(name="lifecycle", kind="service", level=-1, admin=True, can_read=True, can_write=True, sessions=True)
+
+
+class Lifecycle:
+    def __init__(self, ctx: Context, *, interval: float, clock, holder: str | None = None):
+        self.ctx = ctx
+        self.interval = interval
+        self.clock = clock
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.tick(self.clock())
+            except Exception:
+                log.exception("The lifecycle loop failed; trying again in %ss", self.interval)
+            await asyncio.sleep(self.interval)
+
+    async def lead(self, now: datetime) -> bool:
+        """Take or keep the lease; True if this process runs the loop now."""
+        expires = now + timedelta(seconds=3 * self.interval)
+        async with self.ctx.engine.begin() as conn:
+            taken = await conn.execute(
+                update(orm.Lease)
+                .where(orm.Lease.name == LEASE, or_(orm.Lease.holder == self.holder, orm.Lease.expires < now))
+                .values(holder=self.holder, expires=expires)
+            )
+            if taken.rowcount:
+                return True
+        try:
+            async with self.ctx.engine.begin() as conn:
+                await conn.execute(insert(orm.Lease).values(name=LEASE, holder=self.holder, expires=expires))
+            return True
+        except IntegrityError:
+            return False  # someone else holds it
+
+    async def tick(self, now: datetime) -> None:
+        if not await self.lead(now):
+            return
+        await self.end_sessions(now)
+        await self.move_queues(now)
+
+    async def end_sessions(self, now: datetime) -> None:
+        async with self.ctx.engine.connect() as conn:
+            due = (await conn.execute(
+                select(orm.Session.id, orm.Session.user, orm.Session.server_name)
+                .join(orm.Booking, orm.Booking.id == orm.Session.booking_id)
+                .where(orm.Session.state == "running",
+                       or_(orm.Booking.end <= now, orm.Booking.state == "cancelled"))
+            )).all()
+        for session in due:
+            log.info("Booking ended: stopping %s's server %r (session %d)", session.user, session.server_name, session.id)
+            try:
+                if self.ctx.hub is not None:
+                    await self.ctx.hub.stop_server(session.user, session.server_name)
+            except Exception:
+                log.exception("The hub did not stop %s's server; trying again next round", session.user)
+                continue
+            await stop_session(self.ctx, SYSTEM, session.id, now, "booking ended")
+
+    async def move_queues(self, now: datetime) -> None:
+        async with self.ctx.engine.connect() as conn:
+            pools = (await conn.execute(
+                select(orm.Pool.name).distinct().join(orm.QueueEntry, orm.QueueEntry.pool_id == orm.Pool.id)
+                .where(orm.QueueEntry.state.in_(("waiting", "offered")))
+            )).scalars().all()
+        for name in pools:
+            async with self.ctx.engine.begin() as conn:
+                pool = await lock_pool(conn, name)
+                offered = await offer_places(self.ctx, conn, pool, now)
+            if offered:
+                log.info("Offered %d place(s) in pool %s", offered, name)

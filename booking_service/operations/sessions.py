@@ -1,0 +1,295 @@
+"""Entitlement, sessions and the walk-in queue: what a user may run now, recording the
+servers that run and what they hold, and first-come first-served access to a full
+shared pool (seed 001)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+
+from .. import orm
+from ..domain import Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
+from ..engine import Resources
+from ..entitlement import decide, warning
+from ..store import lock_pool
+from . import Context, footprint, package_json, package_named
+
+FLAVOURS = ("jupyter", "zeppelin")
+OPEN = ("waiting", "offered")
+
+
+def _may_act_for(caller: Caller, user: str, *, write: bool) -> None:
+    if caller.admin or caller.sessions:
+        return
+    if caller.name != user or write:
+        raise Forbidden("Only the spawner (scope 'custom:booking:sessions') and booking admins can do this.")
+
+
+async def _level(ctx: Context, caller: Caller, user: str):
+    if caller.kind == "user" and caller.name == user:
+        return ctx.policy.rules(caller.level)
+    if ctx.hub is None:
+        raise Forbidden("This service cannot look up other users' levels (no hub API token).")
+    model = await ctx.hub.user(user)
+    return ctx.policy.rules(ctx.policy.level_of(model.get("groups") or []))
+
+
+async def _active_booking(conn, user: str, now: datetime):
+    return (
+        await conn.execute(
+            select(orm.Booking, orm.Pool.name.label("pool_name"))
+            .join(orm.Pool, orm.Pool.id == orm.Booking.pool_id)
+            .where(orm.Booking.user == user, orm.Booking.state == "booked",
+                   orm.Booking.start <= now, orm.Booking.end > now)
+            .order_by(orm.Booking.start, orm.Booking.id)
+        )
+    ).first()
+
+
+async def _queue_view(conn, pool_id: int, user: str, now: datetime):
+    """This user's open queue entry (if any), and how many open entries are ahead of it."""
+    mine = (
+        await conn.execute(
+            select(orm.QueueEntry).where(orm.QueueEntry.pool_id == pool_id, orm.QueueEntry.user == user,
+                                         orm.QueueEntry.state.in_(OPEN))
+        )
+    ).first()
+    ahead = select(func.count()).select_from(orm.QueueEntry).where(
+        orm.QueueEntry.pool_id == pool_id, orm.QueueEntry.state.in_(OPEN))
+    if mine is not None:
+        ahead = ahead.where(orm.QueueEntry.id < mine.id)
+    count = (await conn.execute(ahead)).scalar()
+    holds = mine is not None and mine.state == "offered" and mine.hold_until > now
+    return mine, count, holds
+
+
+async def _walk_in_pool(conn, ctx: Context):
+    if not ctx.walk_in_pool:
+        return None
+    return (
+        await conn.execute(select(orm.Pool.id, orm.Pool.name, orm.Pool.version).where(
+            orm.Pool.name == ctx.walk_in_pool, orm.Pool.kind == "shared"))
+    ).first()
+
+
+async def _situation(ctx, conn, level, user, now, timeline=None):
+    booking = await _active_booking(conn, user, now)
+    pool = await _walk_in_pool(conn, ctx)
+    template = None
+    room = holds = False
+    ahead = 0
+    mine = None
+    if booking is None and pool is not None and level is not None and level.walk_in:
+        template = await package_named(conn, level.walk_in)
+        if timeline is None:
+            timeline = await ctx.cache.current(conn, pool.id, pool.version)
+        room = footprint(template).fits_in(timeline.min_free(epoch(now), epoch(now) + 1))
+        mine, ahead, holds = await _queue_view(conn, pool.id, user, now)
+    decision = decide(level, has_booking=booking is not None, walk_in_pool=pool and pool.name, room_now=room,
+                      waiting_ahead=ahead, holds_offer=holds)
+    return decision, booking, pool, template, mine
+
+
+async def entitlement(ctx: Context, caller: Caller, user: str, now: datetime) -> dict:
+    _may_act_for(caller, user, write=False)
+    level = await _level(ctx, caller, user)
+    async with ctx.engine.connect() as conn:
+        decision, booking, pool, template, mine = await _situation(ctx, conn, level, user, now)
+        running = (await conn.execute(select(orm.Session.id, orm.Session.server_name).where(
+            orm.Session.user == user, orm.Session.state == "running"))).all()
+        package = None
+        if booking is not None and booking.package_id is not None:
+            package = (await conn.execute(select(orm.PackageTemplate).where(
+                orm.PackageTemplate.id == booking.package_id))).first()
+    until = booking.end if booking is not None else None
+    return {
+        "user": user,
+        "level": None if level is None else level.number,
+        "level_name": None if level is None else level.name,
+        "kind": decision.kind,
+        "reason": decision.reason,
+        "pool": booking.pool_name if booking is not None else (pool.name if decision.kind != "none" else None),
+        "booking_id": None if booking is None else booking.id,
+        "package": package_json(package) if package is not None else (package_json(template) if template else None),
+        "resources": resources_json(Resources(booking.millicores, booking.mib)) if booking is not None
+        else (resources_json(footprint(template)) if template is not None else None),
+        "until": None if until is None else format_time(until),
+        "seconds_left": None if until is None else int((until - now).total_seconds()),
+        "warning": warning(until, now, ctx.warn_before_minutes),
+        "queue": None if mine is None else {
+            "position": decision.position, "state": mine.state,
+            "hold_until": None if mine.hold_until is None else format_time(mine.hold_until)},
+        "flavours": [] if level is None or decision.kind == "none" else list(level.flavours),
+        "sessions": [{"id": s.id, "server_name": s.server_name} for s in running],
+    }
+
+
+def session_json(row, pool_name: str, package, booking_end, now) -> dict:
+    return {
+        "id": row.id,
+        "user": row.user,
+        "server_name": row.server_name,
+        "kind": "walk-in" if row.booking_id is None else "booking",
+        "pool": pool_name,
+        "booking_id": row.booking_id,
+        "package": None if package is None else package_json(package),
+        "resources": resources_json(Resources(row.millicores, row.mib)),
+        "flavour": row.flavour,
+        "state": row.state,
+        "started": format_time(row.started),
+        "until": None if booking_end is None else format_time(booking_end),
+        "stopped": None if row.stopped is None else format_time(row.stopped),
+        "stop_reason": row.stop_reason,
+    }
+
+
+async def _load_session(conn, session_id: int):
+    row = (await conn.execute(
+        select(orm.Session, orm.Pool.name.label("pool_name"), orm.Booking.end.label("booking_end"))
+        .join(orm.Pool, orm.Pool.id == orm.Session.pool_id)
+        .outerjoin(orm.Booking, orm.Booking.id == orm.Session.booking_id)
+        .where(orm.Session.id == session_id))).first()
+    if row is None:
+        raise NotFound(f"There is no session {session_id}.")
+    package = None
+    if row.package_id is not None:
+        package = (await conn.execute(select(orm.PackageTemplate).where(orm.PackageTemplate.id == row.package_id))).first()
+    return row, package
+
+
+async def start_session(ctx: Context, caller: Caller, user: str, body, now: datetime) -> tuple[int, dict]:
+    """Record a server about to start and what it holds; or queue the user; or refuse."""
+    _may_act_for(caller, user, write=True)
+    body = require_fields(body or {}, set(), {"server_name", "flavour"})
+    server_name = body.get("server_name", "")
+    flavour = body.get("flavour", "jupyter")
+    if not isinstance(server_name, str) or len(server_name) > 255:
+        raise Invalid("'server_name' must be text of at most 255 characters")
+    if flavour not in FLAVOURS:
+        raise Invalid(f"'flavour' must be one of {', '.join(FLAVOURS)}")
+    level = await _level(ctx, caller, user)
+    async with ctx.engine.connect() as conn:
+        existing = (await conn.execute(select(orm.Session.id).where(
+            orm.Session.user == user, orm.Session.server_name == server_name, orm.Session.state == "running"))).first()
+        if existing is not None:  # the spawner asked twice (a retry): same answer
+            row, package = await _load_session(conn, existing.id)
+            return 200, session_json(row, row.pool_name, package, row.booking_end, now)
+        booking = await _active_booking(conn, user, now)
+        pool_name = booking.pool_name if booking is not None else ctx.walk_in_pool
+    if level is not None and flavour not in level.flavours:
+        raise Forbidden(f"Your account level ({level.name}) cannot start {flavour}; it may start "
+                        f"{', '.join(level.flavours) or 'nothing'}.")
+    if pool_name is None:
+        raise Forbidden(decide(level, has_booking=False, walk_in_pool=None, room_now=False,
+                               waiting_ahead=0, holds_offer=False).reason)
+    async with ctx.engine.begin() as conn:
+        pool = await lock_pool(conn, pool_name)
+        if pool is None:
+            raise Forbidden(f"The pool '{pool_name}' for servers without a booking does not exist; ask an admin.")
+        timeline = await ctx.cache.current(conn, pool.id, pool.version - 1)
+        decision, booking, _, template, mine = await _situation(ctx, conn, level, user, now, timeline)
+        if decision.kind == "none":
+            raise Forbidden(decision.reason)
+        if decision.kind == "queue":
+            position = decision.position
+            if mine is None:
+                need = footprint(template)
+                await conn.execute(insert(orm.QueueEntry).values(
+                    user=user, pool_id=pool.id, package_id=template.id, millicores=need.millicores, mib=need.mib,
+                    state="waiting", joined=now, changed_version=pool.version))
+            # commit the queue entry, then answer 409: the refusal is the answer, the place is kept
+            answer = Conflict(decision.reason, queue={"pool": pool.name, "position": position})
+        else:
+            answer = None
+            if booking is not None:
+                values = dict(pool_id=booking.pool_id, booking_id=booking.id, package_id=booking.package_id,
+                              millicores=booking.millicores, mib=booking.mib)
+            else:
+                need = footprint(template)
+                values = dict(pool_id=pool.id, booking_id=None, package_id=template.id,
+                              millicores=need.millicores, mib=need.mib)
+                if mine is not None:
+                    await conn.execute(update(orm.QueueEntry).where(orm.QueueEntry.id == mine.id).values(
+                        state="claimed", changed_version=pool.version))
+            session_id = (await conn.execute(insert(orm.Session).values(
+                user=user, server_name=server_name, flavour=flavour, state="running", started=now,
+                stop_reason="", changed_version=pool.version, **values).returning(orm.Session.id))).scalar_one()
+            row, package = await _load_session(conn, session_id)
+    if answer is not None:
+        raise answer
+    return 201, session_json(row, row.pool_name, package, row.booking_end, now)
+
+
+async def stop_session(ctx: Context, caller: Caller, session_id: int, now: datetime, reason: str = "stopped") -> dict:
+    if not (caller.admin or caller.sessions):
+        raise Forbidden("Only the spawner (scope 'custom:booking:sessions') and booking admins can stop sessions.")
+    async with ctx.engine.connect() as conn:
+        row, _ = await _load_session(conn, session_id)
+    async with ctx.engine.begin() as conn:
+        pool = await lock_pool(conn, row.pool_name)
+        row, package = await _load_session(conn, session_id)
+        if row.state == "running":
+            await conn.execute(update(orm.Session).where(orm.Session.id == session_id).values(
+                state="stopped", stopped=now, stop_reason=reason, changed_version=pool.version))
+            await offer_places(ctx, conn, pool, now)
+            row, package = await _load_session(conn, session_id)
+    return session_json(row, row.pool_name, package, row.booking_end, now)
+
+
+async def _free_now(conn, pool_id: int, now: datetime) -> Resources:
+    """What the pool has free at `now`, read inside the transaction (so it sees this
+    transaction's own changes, which the cached timeline does not yet)."""
+    def total(table, *conditions):
+        return select(func.coalesce(func.sum(table.millicores), 0), func.coalesce(func.sum(table.mib), 0)).where(
+            table.pool_id == pool_id, *conditions)
+
+    parts = [
+        (1, total(orm.CapacityGrant, orm.CapacityGrant.start <= now, orm.CapacityGrant.end > now)),
+        (-1, total(orm.Booking, orm.Booking.state == "booked", orm.Booking.start <= now, orm.Booking.end > now)),
+        (-1, total(orm.Session, orm.Session.state == "running", orm.Session.booking_id.is_(None))),
+        (-1, total(orm.QueueEntry, orm.QueueEntry.state == "offered", orm.QueueEntry.hold_until > now)),
+    ]
+    free = Resources(0, 0)
+    for sign, query in parts:
+        cores, mib = (await conn.execute(query)).one()
+        free = free + Resources(sign * int(cores), sign * int(mib))
+    return free
+
+
+async def offer_places(ctx: Context, conn, pool, now: datetime) -> int:
+    """Under the pool's lock: end the holds that ran out, then offer free places to the
+    head of the queue, in order, each kept for `ctx.hold` for its user. Returns how many."""
+    await conn.execute(update(orm.QueueEntry).where(
+        orm.QueueEntry.pool_id == pool.id, orm.QueueEntry.state == "offered", orm.QueueEntry.hold_until <= now,
+    ).values(state="expired", changed_version=pool.version))
+    free = await _free_now(conn, pool.id, now)
+    waiting = (await conn.execute(select(orm.QueueEntry.id, orm.QueueEntry.millicores, orm.QueueEntry.mib).where(
+        orm.QueueEntry.pool_id == pool.id, orm.QueueEntry.state == "waiting").order_by(orm.QueueEntry.id))).all()
+    offered = 0
+    for entry in waiting:
+        need = Resources(entry.millicores, entry.mib)
+        if not need.fits_in(free):
+            break  # first come, first served: nobody overtakes the head
+        free = free - need
+        await conn.execute(update(orm.QueueEntry).where(orm.QueueEntry.id == entry.id).values(
+            state="offered", offered=now, hold_until=now + ctx.hold, changed_version=pool.version))
+        offered += 1
+    return offered
+
+
+async def leave_queue(ctx: Context, caller: Caller, user: str, now: datetime) -> dict:
+    _may_act_for(caller, user, write=False)
+    async with ctx.engine.connect() as conn:
+        pool = await _walk_in_pool(conn, ctx)
+    if pool is None:
+        raise NotFound("There is no walk-in queue.")
+    async with ctx.engine.begin() as conn:
+        locked = await lock_pool(conn, pool.name)
+        result = await conn.execute(update(orm.QueueEntry).where(
+            orm.QueueEntry.pool_id == pool.id, orm.QueueEntry.user == user, orm.QueueEntry.state.in_(OPEN),
+        ).values(state="left", changed_version=locked.version))
+        if result.rowcount == 0:
+            raise NotFound(f"'{user}' is not in the queue.")
+        await offer_places(ctx, conn, locked, now)
+    return {"user": user, "queue": None}

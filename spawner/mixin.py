@@ -1,0 +1,208 @@
+"""BookingSpawnerMixin: a server starts only within what the booking service grants
+(the user's booking, else their level's walk-in package), sized by the package, and
+its session is released whenever the server stops, dies or fails to start."""
+
+from __future__ import annotations
+
+import json
+import os
+from html import escape
+from urllib.parse import quote
+
+from jupyterhub.spawner import SpawnException
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from traitlets import Dict, Float, Unicode, default
+from traitlets.config import Configurable
+
+from . import package
+
+FLAVOUR_LABELS = {"jupyter": "JupyterLab", "zeppelin": "Apache Zeppelin"}
+
+
+class BookingServiceDown(Exception):
+    pass
+
+
+class BookingSpawnerMixin(Configurable):
+    """Mix in before a Spawner class: ``class S(BookingSpawnerMixin, LocalProcessSpawner)``."""
+
+    booking_api_url = Unicode(
+        config=True,
+        help="""The booking service's API, as the hub reaches it (e.g.
+        ``http://127.0.0.1:8001/services/booking/api/v1``). Default: $AGLAIS_BOOKING_API_URL.
+        `hub_extension.booking.configure_booking_service` sets it.
+        """,
+    )
+
+    @default("booking_api_url")
+    def _default_api_url(self):
+        return os.environ.get("AGLAIS_BOOKING_API_URL", "")
+
+    booking_api_token = Unicode(
+        config=True,
+        help="""Token the spawner calls the booking service with; it needs only the scope
+        ``custom:booking:sessions``. Default: $AGLAIS_BOOKING_SPAWNER_TOKEN.
+        """,
+    )
+
+    @default("booking_api_token")
+    def _default_api_token(self):
+        return os.environ.get("AGLAIS_BOOKING_SPAWNER_TOKEN", "")
+
+    booking_timeout = Float(10, config=True, help="Seconds to wait for the booking service before refusing a spawn.")
+    calendar_url = Unicode(
+        "/services/booking/", config=True,
+        help="Where people book (linked from refusals on the spawn page).",
+    )
+    booking_session = Dict(help="The session the booking service granted this server (kept in the spawner's state).")
+
+    async def _booking(self, method: str, path: str, body=None) -> tuple[int, dict]:
+        """Call the booking service; (status, answer) for any HTTP answer, BookingServiceDown if none."""
+        request = HTTPRequest(
+            self.booking_api_url.rstrip("/") + path, method=method,
+            headers={"Authorization": f"token {self.booking_api_token}", "Content-Type": "application/json"},
+            body=None if body is None else json.dumps(body), request_timeout=self.booking_timeout,
+            allow_nonstandard_methods=True,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+        except HTTPClientError as e:
+            if e.response is None:
+                raise BookingServiceDown(str(e)) from None
+            response = e.response
+        except OSError as e:
+            raise BookingServiceDown(str(e)) from None
+        try:
+            answer = json.loads(response.body or b"{}")
+        except ValueError:
+            raise BookingServiceDown(f"unreadable answer ({response.code})") from None
+        return response.code, answer
+
+    def _user_path(self, tail: str) -> str:
+        return f"/users/{quote(self.user.name, safe='')}/{tail}"
+
+    # -- the options form: only the flavours the entitlement allows --------------------
+
+    @default("options_form")
+    def _default_options_form(self):
+        return self._flavour_form
+
+    async def _flavour_form(self, spawner=None) -> str:
+        try:
+            status, entitlement = await self._booking("GET", self._user_path("entitlement"))
+        except BookingServiceDown:
+            return ""  # start() will refuse with the reason
+        flavours = entitlement.get("flavours", []) if status == 200 else []
+        flavours = [f for f in flavours if f in self.supported_flavours()]
+        if len(flavours) < 2:
+            return ""  # nothing to choose
+        choices = "".join(
+            f'<label><input type="radio" name="flavour" value="{escape(f)}"{" checked" if i == 0 else ""}> '
+            f"{escape(FLAVOUR_LABELS.get(f, f))}</label><br>"
+            for i, f in enumerate(flavours)
+        )
+        what = escape(entitlement.get("reason", ""))
+        return f"<p>{what}</p><fieldset><legend>Server</legend>{choices}</fieldset>"
+
+    def supported_flavours(self) -> tuple[str, ...]:
+        """Flavours this spawner can start; subclasses that run Zeppelin add it."""
+        return ("jupyter",)
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        def parse(form_data):
+            flavour = (form_data.get("flavour") or ["jupyter"])[0]
+            return {"flavour": flavour}
+        return parse
+
+    # -- the gate -----------------------------------------------------------------------
+
+    async def claim_session(self) -> dict:
+        flavour = (self.user_options or {}).get("flavour", "jupyter")
+        if flavour not in self.supported_flavours():
+            raise SpawnException(f"This hub cannot start {flavour} servers.", reason="flavour", status_code=400)
+        try:
+            status, answer = await self._booking(
+                "POST", self._user_path("sessions"), {"server_name": self.name or "", "flavour": flavour})
+        except BookingServiceDown as e:
+            raise SpawnException(
+                "The booking service is not answering, so no server can start now; try again in a minute.",
+                reason="booking-service-down", log_message=f"booking service unreachable: {e}", status_code=503,
+            ) from None
+        if status in (200, 201):
+            return answer
+        message = answer.get("message", f"The booking service refused ({status}).")
+        calendar = f'<a href="{escape(self.calendar_url)}">the calendar</a>'
+        if status == 409 and answer.get("queue"):
+            raise SpawnException(message, reason="queued", status_code=409,
+                                 message_html=f"{escape(message)} Or book a package on {calendar}.")
+        raise SpawnException(message, reason="entitlement", status_code=status if 400 <= status < 500 else 503,
+                             message_html=f"{escape(message)} See {calendar}.")
+
+    def apply_session(self, grant: dict) -> None:
+        """Size the server by the grant; subclasses add what their platform enforces."""
+        for trait, value in package.limits(grant).items():
+            setattr(self, trait, value)
+
+    async def release_session(self, reason: str, session: dict | None = None) -> None:
+        """Tell the booking service the server is gone. `session` defaults to the current
+        one; callers pass the one they held before the base class cleared its state."""
+        session = session if session is not None else self.booking_session
+        if not session:
+            return
+        try:
+            status, answer = await self._booking("DELETE", f"/sessions/{session['id']}?reason={quote(reason)}")
+            if status != 200:
+                self.log.warning("Booking session %s for %s not released: %s %s", session["id"], self.user.name,
+                                 status, answer.get("message"))
+                return
+        except BookingServiceDown:
+            # the booking service's lifecycle loop ends sessions of stopped servers too
+            self.log.warning("Could not release booking session %s for %s", session["id"], self.user.name)
+            return
+        if self.booking_session.get("id") == session["id"]:
+            self.booking_session = {}
+
+    async def start(self):
+        grant = await self.claim_session()
+        self.booking_session = grant
+        try:
+            self.apply_session(grant)
+            return await super().start()
+        except BaseException:
+            await self.release_session("spawn failed")
+            raise
+
+    async def stop(self, now=False):
+        session = self.booking_session  # LocalProcessSpawner.stop clears the state
+        try:
+            await super().stop(now=now)
+        finally:
+            await self.release_session("server stopped", session)
+
+    async def poll(self):
+        session = self.booking_session  # and so may poll, when the process is gone
+        status = await super().poll()
+        if status is not None and session:
+            await self.release_session("server exited", session)
+        return status
+
+    def get_env(self):
+        env = super().get_env()
+        if self.booking_session:
+            env.update(package.environment(self.booking_session))
+        return env
+
+    def get_state(self):
+        state = super().get_state()
+        if self.booking_session:
+            state["booking_session"] = self.booking_session
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.booking_session = state.get("booking_session", {})
+
+    def clear_state(self):
+        super().clear_state()
+        self.booking_session = {}

@@ -1,0 +1,60 @@
+"""What a granted session means for a server (pure): its CPU and memory limits, its
+environment, and the Spark settings for its workers."""
+
+from __future__ import annotations
+
+import math
+
+GIB = 1024**3
+
+
+def limits(grant: dict) -> dict:
+    """Spawner traits for the notebook itself: guarantees equal limits, as a booking
+    reserved exactly this much (Spark workers are counted separately, for Spark)."""
+    notebook = (grant.get("package") or {}).get("notebook") or grant["resources"]
+    cores, memory = float(notebook["cores"]), int(notebook["memory_gib"] * GIB)
+    return {"cpu_guarantee": cores, "cpu_limit": cores, "mem_guarantee": memory, "mem_limit": memory}
+
+
+def spark(grant: dict) -> dict:
+    """Spark executor settings from the package's workers (none for explicit resources)."""
+    package = grant.get("package") or {}
+    workers = (package.get("spark") or {}).get("workers", 0)
+    if not workers:
+        return {}
+    worker = package["spark"]["worker"]
+    return {
+        "spark.executor.instances": str(workers),
+        "spark.executor.cores": str(max(1, math.floor(worker["cores"]))),
+        "spark.executor.memory": f"{int(worker['memory_gib'] * 1024)}m",
+        "spark.dynamicAllocation.enabled": "false",
+    }
+
+
+def spark_defaults(grant: dict) -> str:
+    """The spark-defaults.conf a server reads (SPARK_CONF_DIR)."""
+    settings = spark(grant)
+    return "".join(f"{key} {value}\n" for key, value in sorted(settings.items()))
+
+
+def environment(grant: dict) -> dict:
+    """What the server learns about its session: package, end, and Spark sizing."""
+    package = grant.get("package") or {}
+    env = {
+        "AGLAIS_SESSION_ID": str(grant["id"]),
+        "AGLAIS_SESSION_KIND": grant["kind"],
+        "AGLAIS_PACKAGE": package.get("name", "custom"),
+        "AGLAIS_PACKAGE_VERSION": str(package.get("version", "")),
+        "AGLAIS_POOL": grant["pool"],
+        "AGLAIS_BOOKING_ID": "" if grant.get("booking_id") is None else str(grant["booking_id"]),
+        "AGLAIS_BOOKING_END": grant.get("until") or "",
+        "AGLAIS_FLAVOUR": grant.get("flavour", "jupyter"),
+    }
+    settings = spark(grant)
+    if settings:
+        env.update({
+            "SPARK_EXECUTOR_INSTANCES": settings["spark.executor.instances"],
+            "SPARK_EXECUTOR_CORES": settings["spark.executor.cores"],
+            "SPARK_EXECUTOR_MEMORY": settings["spark.executor.memory"],
+        })
+    return env

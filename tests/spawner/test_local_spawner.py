@@ -1,0 +1,130 @@
+"""End to end: the booking-aware local spawner in a real hub, with real single-user
+servers and the real booking service (its own process)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta, timezone
+
+from tests.booking_service.conftest import iso
+from tests.spawner.conftest import new_user
+
+GIB = 1024**3
+
+
+async def test_walk_in_without_a_booking_gets_the_level_package(spawn_hub, servers, booking_api):
+    user = await new_user(spawn_hub, "level-1")
+    ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
+    assert (ent["kind"], ent["package"]["name"], ent["pool"]) == ("walk-in", "small", "shared")
+    resp = await servers.start(user)
+    assert resp.status in (201, 202), resp.body
+    proc = await servers.process(user)
+    assert proc.cpus() == 1  # ceil(0.5 cores)
+    assert proc.data_limit() == 2 * GIB  # the small package's notebook memory
+    env = proc.env()
+    assert (env["AGLAIS_PACKAGE"], env["AGLAIS_SESSION_KIND"], env["AGLAIS_BOOKING_END"]) == ("small", "walk-in", "")
+    assert env["SPARK_EXECUTOR_INSTANCES"] == "1"
+    conf = open(env["SPARK_CONF_DIR"] + "/spark-defaults.conf").read()
+    assert "spark.executor.instances 1" in conf and "spark.executor.memory 2048m" in conf
+    ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
+    assert len(ent["sessions"]) == 1
+    await servers.stop(user)
+    ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
+    assert ent["sessions"] == []  # released when the server stopped
+
+
+async def test_a_booking_for_now_gets_the_booked_package(spawn_hub, servers, booking_api):
+    admin = spawn_hub.booking_admin
+    pool = await booking_api.new_pool(admin, cores=8, memory_gib=32, start=datetime.now(timezone.utc) - timedelta(hours=1))
+    user = await new_user(spawn_hub, "level-1")
+    now = datetime.now(timezone.utc)
+    booking = await booking_api.ok("POST", "bookings", user, {
+        "pool": pool, "package": "medium", "start": iso(now), "end": iso(now + timedelta(hours=2))})
+    resp = await servers.start(user)
+    assert resp.status in (201, 202), resp.body
+    proc = await servers.process(user)
+    assert proc.data_limit() == 4 * GIB  # medium's notebook: 1 core, 4 GiB
+    assert proc.cpus() == 1
+    env = proc.env()
+    assert env["AGLAIS_PACKAGE"] == "medium" and env["AGLAIS_BOOKING_ID"] == str(booking["id"])
+    assert env["AGLAIS_BOOKING_END"] == booking["end"] and env["SPARK_EXECUTOR_INSTANCES"] == "2"
+    await servers.stop(user)
+
+
+async def test_level_0_cannot_book_and_gets_the_tiny_walk_in(spawn_hub, servers, booking_api):
+    admin = spawn_hub.booking_admin
+    pool = await booking_api.new_pool(admin, cores=8, memory_gib=32)
+    user = await new_user(spawn_hub, "level-0")
+    now = datetime.now(timezone.utc)
+    refused = await booking_api.call("POST", "bookings", user, {
+        "pool": pool, "package": "small", "start": iso(now), "end": iso(now + timedelta(hours=1))})
+    assert refused.status == 403
+    resp = await servers.start(user)
+    assert resp.status in (201, 202), resp.body
+    proc = await servers.process(user)
+    assert proc.data_limit() == 1 * GIB and proc.env()["AGLAIS_PACKAGE"] == "tiny"
+    await servers.stop(user)
+
+
+async def test_full_shared_pool_queues_and_frees_the_slot_for_the_head(spawn_hub, servers, booking_api):
+    first, second, third = [await new_user(spawn_hub, "level-1") for _ in range(3)]
+    assert (await servers.start(first)).status in (201, 202)
+    refused = await servers.start(second)
+    assert refused.status == 409, refused.body
+    assert "You are number 1 in the queue" in refused.json()["message"]
+    refused = await servers.start(third)
+    assert "You are number 2 in the queue" in refused.json()["message"]
+    ent = await booking_api.ok("GET", f"users/{third.name}/entitlement", third)
+    assert ent["queue"]["position"] == 2 and ent["queue"]["state"] == "waiting"
+    await servers.stop(first)
+    ent = await booking_api.ok("GET", f"users/{second.name}/entitlement", second)
+    assert ent["queue"]["state"] == "offered" and ent["kind"] == "walk-in"
+    still = await servers.start(third)  # the place is held for the head, not for whoever comes
+    assert still.status == 409 and "number 2 in the queue" in still.json()["message"]
+    assert (await servers.start(second)).status in (201, 202)
+    ent = await booking_api.ok("GET", f"users/{third.name}/entitlement", third)
+    assert ent["queue"]["position"] == 1
+    await servers.stop(second)
+    await booking_api.ok("DELETE", f"users/{third.name}/queue", third)
+
+
+async def test_shortening_a_booking_stops_the_server_extending_keeps_it(spawn_hub, servers, booking_api):
+    admin = spawn_hub.booking_admin
+    pool = await booking_api.new_pool(admin, cores=8, memory_gib=32, start=datetime.now(timezone.utc) - timedelta(hours=1))
+    user = await new_user(spawn_hub, "level-1")
+    now = datetime.now(timezone.utc)
+    booking = await booking_api.ok("POST", "bookings", user, {
+        "pool": pool, "package": "small", "start": iso(now), "end": iso(now + timedelta(minutes=10))})
+    assert (await servers.start(user)).status in (201, 202)
+    ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
+    assert ent["kind"] == "booking" and ent["warning"] == "15m"
+    await booking_api.ok("PATCH", f"bookings/{booking['id']}", user, {"end": iso(now + timedelta(hours=1))})
+    await asyncio.sleep(3)  # three rounds of the loop (1 s in these tests)
+    assert (await servers.model(user))["servers"].get(""), "extending must keep the server"
+    ended = datetime.now(timezone.utc)
+    await booking_api.ok("PATCH", f"bookings/{booking['id']}", user, {"end": iso(ended)})
+    started = time.monotonic()
+    await servers.wait_stopped(user, timeout=15)
+    assert time.monotonic() - started < 15
+
+
+async def test_booking_service_down_refuses_and_restarted_loses_no_session(spawn_hub, servers, booking_api):
+    booking = spawn_hub.external["booking"]
+    user = await new_user(spawn_hub, "level-1")
+    booking.stop()
+    try:
+        resp = await servers.start(user)
+        assert resp.status == 503, resp.body
+        assert "booking service is not answering" in resp.json()["message"]
+        assert not (await servers.model(user))["servers"]  # nothing half-started
+    finally:
+        booking.start()
+    assert (await servers.start(user)).status in (201, 202)
+    booking.stop()
+    booking.start()  # restarted while the server runs
+    ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
+    assert len(ent["sessions"]) == 1
+    await servers.stop(user)
+    ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
+    assert ent["sessions"] == []
