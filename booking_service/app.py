@@ -152,6 +152,13 @@ class BookingService(Application):
         """,
     )
 
+    orphan_grace_seconds = Float(
+        120, config=True,
+        help="""A running session whose server the hub does not run (its release was lost, e.g.
+        while this service was down) is ended once it is older than this many seconds.
+        """,
+    )
+
     max_blocks = Int(10_000, config=True, help="Most blocks one availability query answers (a year in hours is 8,784).")
     max_query_days = Int(3 * 366, config=True, help="Longest range, in days, that a query (availability, capacity, bookings) answers.")
     alternatives = Int(3, config=True, help="How many alternative times a refused booking (409) suggests.")
@@ -273,7 +280,8 @@ class BookingService(Application):
         server.listen(self.port, self.ip)
         self.engine = engine
         self.lifecycle = asyncio.ensure_future(
-            Lifecycle(self.context, interval=self.lifecycle_interval, clock=lambda: utcnow()).run())
+            Lifecycle(self.context, interval=self.lifecycle_interval, clock=lambda: utcnow(),
+                      orphan_grace=self.orphan_grace_seconds).run())
         self.log.info("Booking service listening on http://%s:%d%s", self.ip, self.port, self.base_url)
         return server
 

@@ -1,8 +1,8 @@
 """The booking service's calls to the hub's REST API, with the service's own token:
 a user's groups (their level) and stopping a server when its booking ends.
 
-The token's role needs only `read:users:groups`, `read:users:name` and
-`delete:servers` (hub_extension/booking.py grants exactly these).
+The token's role needs only `read:users:groups`, `read:users:name`, `list:users`,
+`read:servers` and `delete:servers` (hub_extension/booking.py grants exactly these).
 """
 
 from __future__ import annotations
@@ -45,6 +45,17 @@ class HubClient:
             raise NotFound(f"The hub has no user named '{name}'.")
         self._users[name] = (time.monotonic() + self.cache_seconds, model)
         return model
+
+    async def running_servers(self) -> set[tuple[str, str]]:
+        """(user, server name) of every server the hub runs or is starting."""
+        found, offset, limit = set(), 0, 200
+        while True:
+            users = await self._call("GET", f"users?state=active&offset={offset}&limit={limit}") or []
+            for user in users:
+                found.update((user["name"], name) for name in (user.get("servers") or {}))
+            if len(users) < limit:
+                return found
+            offset += limit
 
     async def stop_server(self, name: str, server_name: str = "") -> None:
         """Ask the hub to stop a server; one already gone is fine."""

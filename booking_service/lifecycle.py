@@ -28,9 +28,11 @@ SYSTEM = Caller(name="lifecycle", kind="service", level=-1, admin=True, can_read
 
 
 class Lifecycle:
-    def __init__(self, ctx: Context, *, interval: float, clock, holder: str | None = None):
+    def __init__(self, ctx: Context, *, interval: float, clock, orphan_grace: float = 120,
+                 holder: str | None = None):
         self.ctx = ctx
         self.interval = interval
+        self.orphan_grace = timedelta(seconds=orphan_grace)
         self.clock = clock
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
 
@@ -64,6 +66,7 @@ class Lifecycle:
         if not await self.lead(now):
             return
         await self.end_sessions(now)
+        await self.end_orphans(now)
         await self.move_queues(now)
 
     async def end_sessions(self, now: datetime) -> None:
@@ -83,6 +86,24 @@ class Lifecycle:
                 log.exception("The hub did not stop %s's server; trying again next round", session.user)
                 continue
             await stop_session(self.ctx, SYSTEM, session.id, now, "booking ended")
+
+    async def end_orphans(self, now: datetime) -> None:
+        """End sessions whose server the hub no longer runs: the spawner releases its
+        session when the server stops, but not if this service was down just then."""
+        if self.ctx.hub is None:
+            return
+        async with self.ctx.engine.connect() as conn:
+            sessions = (await conn.execute(
+                select(orm.Session.id, orm.Session.user, orm.Session.server_name)
+                .where(orm.Session.state == "running", orm.Session.started < now - self.orphan_grace)
+            )).all()
+        if not sessions:
+            return
+        running = await self.ctx.hub.running_servers()
+        for session in sessions:
+            if (session.user, session.server_name) not in running:
+                log.info("%s's server %r is gone: ending session %d", session.user, session.server_name, session.id)
+                await stop_session(self.ctx, SYSTEM, session.id, now, "server gone")
 
     async def move_queues(self, now: datetime) -> None:
         async with self.ctx.engine.connect() as conn:

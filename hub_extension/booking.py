@@ -83,9 +83,10 @@ def configure_booking_service(
     # the service reads `admin` from the user model. This role grants it to others.
     _merge_role(roles, "booking-admin", ["custom:booking:admin", f"access:services!service={name}"])
 
-    # The service's own token: look up users' levels (groups) and stop servers whose
-    # booking ended; nothing else (as jupyterhub-idle-culler's role is scoped).
-    _merge_role(roles, f"{name}-service", ["read:users:name", "read:users:groups", "delete:servers"])
+    # The service's own token: look up users' levels (groups), see which servers run and
+    # stop those whose booking ended; nothing else (scoped as jupyterhub-idle-culler's is).
+    _merge_role(roles, f"{name}-service", ["read:users:name", "read:users:groups", "list:users",
+                                           "read:servers", "delete:servers"])
     for role in roles:
         if role["name"] == f"{name}-service":
             role["services"] = sorted(set(role.get("services", [])) | {name})

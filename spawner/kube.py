@@ -173,13 +173,10 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
     def _default_options_from_form(self):
         return self._options_from_form
 
-    async def claim_session(self):
-        # the mixin asks for user_options["flavour"] (what the REST API sends); the form sends "profile"
-        options = dict(self.user_options or {})
-        if options.get("profile"):
-            options["flavour"] = options["profile"]
-        self.user_options = options
-        return await super().claim_session()
+    def requested_flavour(self) -> str:
+        # the profile form posts "profile"; the REST API sends "flavour"
+        options = self.user_options or {}
+        return options.get("profile") or super().requested_flavour()
 
     # -- the session's pod ----------------------------------------------------------------
 

@@ -24,7 +24,12 @@ class BookingServiceDown(Exception):
 
 
 class BookingSpawnerMixin(Configurable):
-    """Mix in before a Spawner class: ``class S(BookingSpawnerMixin, LocalProcessSpawner)``."""
+    """Mix in before a Spawner class: ``class S(BookingSpawnerMixin, LocalProcessSpawner)``.
+
+    Its options form (the allowed flavours) comes first in the MRO; a base spawner with
+    a form of its own (KubeSpawner's profiles) overrides `options_form` and
+    `options_from_form` again, as BookingKubeSpawner does.
+    """
 
     booking_api_url = Unicode(
         config=True,
@@ -117,8 +122,12 @@ class BookingSpawnerMixin(Configurable):
 
     # -- the gate -----------------------------------------------------------------------
 
+    def requested_flavour(self) -> str:
+        """The flavour the user asked for (options form or REST API user_options)."""
+        return (self.user_options or {}).get("flavour", "jupyter")
+
     async def claim_session(self) -> dict:
-        flavour = (self.user_options or {}).get("flavour", "jupyter")
+        flavour = self.requested_flavour()
         if flavour not in self.supported_flavours():
             raise SpawnException(f"This hub cannot start {flavour} servers.", reason="flavour", status_code=400)
         try:
@@ -157,7 +166,7 @@ class BookingSpawnerMixin(Configurable):
                                  status, answer.get("message"))
                 return
         except BookingServiceDown:
-            # the booking service's lifecycle loop ends sessions of stopped servers too
+            # the booking service's lifecycle loop ends sessions whose server the hub no longer runs
             self.log.warning("Could not release booking session %s for %s", session["id"], self.user.name)
             return
         if self.booking_session.get("id") == session["id"]:

@@ -222,6 +222,7 @@ def start_hub(workdir: Path, services: dict, *, external: dict | None = None, ex
             processes[name] = BookingProcess(workdir, name=name, port=port, token=token, db_url=db,
                                              hub_api=f"http://127.0.0.1:{hub_api_port}/hub/api",
                                              args=["--BookingService.lifecycle_interval=1",
+                                                   "--BookingService.orphan_grace_seconds=3",
                                                    "--BookingService.walk_in_pool=shared"])
             processes[name].start()
         for name in list(services) + list(outside):

@@ -128,3 +128,20 @@ async def test_booking_service_down_refuses_and_restarted_loses_no_session(spawn
     await servers.stop(user)
     ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
     assert ent["sessions"] == []
+
+
+async def test_a_lost_release_is_ended_by_the_lifecycle_loop(spawn_hub, servers, booking_api):
+    """The server stops while the booking service is down: the spawner cannot release the
+    session, so the service ends it once it sees the hub no longer runs that server."""
+    booking = spawn_hub.external["booking"]
+    user = await new_user(spawn_hub, "level-1")
+    assert (await servers.start(user)).status in (201, 202)
+    booking.stop()
+    try:
+        await servers.stop(user)
+    finally:
+        booking.start()
+    deadline = time.monotonic() + 15
+    while (await booking_api.ok("GET", f"users/{user.name}/entitlement", user))["sessions"]:
+        assert time.monotonic() < deadline, "the orphaned session was never ended"
+        await asyncio.sleep(0.5)
