@@ -16,6 +16,7 @@ collide with the booking service, hence the explicit block of ports.
 import importlib.util
 import os
 import secrets
+import sys
 
 from hub_extension.booking import configure_booking_service
 
@@ -89,6 +90,12 @@ configure_booking_service(
     seed_local_pool=True,
 )
 
-# JupyterHub's default spawner for now; open JupyterLab when it is installed.
+# Servers are local processes, gated and sized by the booking service. Hub users are
+# not OS users here, so every server runs as this process's user with a home of its
+# own under the data directory (no isolation: a one-machine demo, see docs/spawner.md).
+c.JupyterHub.spawner_class = "booking-local"
+c.BookingLocalProcessSpawner.shared_os_user = True
+c.BookingLocalProcessSpawner.home_dir_template = os.path.join(data_dir, "homes", "{username}")
+c.Spawner.cmd = [os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")]
 if importlib.util.find_spec("jupyterlab") is not None:
     c.Spawner.default_url = "/lab"
