@@ -62,4 +62,8 @@ class HubClient:
         path = f"users/{quote(name, safe='')}/server"
         if server_name:
             path = f"users/{quote(name, safe='')}/servers/{quote(server_name, safe='')}"
-        await self._call("DELETE", path)
+        try:
+            await self._call("DELETE", path)
+        except HTTPClientError as e:
+            if e.code != 400:  # 400: a named server on a hub without them, so not running
+                raise

@@ -84,7 +84,7 @@ def _id(text: str) -> int:
     # the route only matches digits; this bounds them to the database's integer range
     value = int(text)
     if value > 2**31 - 1:
-        raise Invalid("That booking id is out of range.", status=404)
+        raise Invalid("That id is out of range: no such thing exists.", status=404)
     return value
 
 

@@ -158,6 +158,16 @@ async def _load_session(conn, session_id: int):
     return row, package
 
 
+async def _running_session(conn, user: str, server_name: str, now: datetime) -> tuple[int, dict] | None:
+    """The session this server holds already, as the answer to a repeated request."""
+    existing = (await conn.execute(select(orm.Session.id).where(
+        orm.Session.user == user, orm.Session.server_name == server_name, orm.Session.state == "running"))).first()
+    if existing is None:
+        return None
+    row, package = await _load_session(conn, existing.id)
+    return 200, session_json(row, row.pool_name, package, row.booking_end, now)
+
+
 async def start_session(ctx: Context, caller: Caller, user: str, body, now: datetime) -> tuple[int, dict]:
     """Record a server about to start and what it holds; or queue the user; or refuse."""
     _may_act_for(caller, user, write=True)
@@ -170,11 +180,8 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
         raise Invalid(f"'flavour' must be one of {', '.join(FLAVOURS)}")
     level = await _level(ctx, caller, user)
     async with ctx.engine.connect() as conn:
-        existing = (await conn.execute(select(orm.Session.id).where(
-            orm.Session.user == user, orm.Session.server_name == server_name, orm.Session.state == "running"))).first()
-        if existing is not None:  # the spawner asked twice (a retry): same answer
-            row, package = await _load_session(conn, existing.id)
-            return 200, session_json(row, row.pool_name, package, row.booking_end, now)
+        if (known := await _running_session(conn, user, server_name, now)) is not None:
+            return known
         booking = await _active_booking(conn, user, now)
         pool_name = booking.pool_name if booking is not None else ctx.walk_in_pool
     if level is not None and flavour not in level.flavours:
@@ -187,6 +194,9 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
         pool = await lock_pool(conn, pool_name)
         if pool is None:
             raise Forbidden(f"The pool '{pool_name}' for servers without a booking does not exist; ask an admin.")
+        # asked again meanwhile (the spawner retried)? answered under the lock, so only once
+        if (known := await _running_session(conn, user, server_name, now)) is not None:
+            return known
         timeline = await ctx.cache.current(conn, pool.id, pool.version - 1)
         decision, booking, _, template, mine = await _situation(ctx, conn, level, user, now, timeline)
         if decision.kind == "none":
