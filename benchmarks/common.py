@@ -4,11 +4,13 @@ the exact (pure Python) reference sums, and database set-up helpers."""
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 
 from sqlalchemy import insert, select
 
@@ -64,9 +66,9 @@ class LatencyRow:
         if self.seed_median is None:
             return ""
         if self.benchmark == "seed SQL":
-            return "1x"
+            return "1"
         ratio = self.seed_median / self.median
-        return f"{ratio:,.0f}x faster" if ratio >= 10 else f"{ratio:,.1f}x faster"
+        return f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:,.1f}"
 
 
 @dataclass
@@ -82,6 +84,7 @@ class ThroughputRow:
     booked_rows: int = 0
     overbooked: bool | None = None
     notes: list[str] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # role -> CPU seconds used in the run
 
     @property
     def decisions_per_s(self) -> float:
@@ -107,7 +110,7 @@ def render_table(headers: list[str], rows: list[list[str]], right: Iterable[int]
 
 
 def latency_table(rows: list[LatencyRow]) -> str:
-    headers = ["benchmark", "bookings", "query", "n", "median ms", "p90 ms", "vs seed"]
+    headers = ["benchmark", "bookings", "query", "n", "median ms", "p90 ms", "seed/this"]
     body = [
         [r.benchmark, f"{r.bookings // 1000}k", r.query, str(len(r.samples)), _fmt_ms(r.median),
          _fmt_ms(r.p90), r.vs_seed()]
@@ -130,6 +133,21 @@ def throughput_table(rows: list[ThroughputRow]) -> str:
             {None: "not checked", True: "YES", False: "no"}[r.overbooked],
         ])
     return render_table(headers, body, right=set(range(1, 11)))
+
+
+CPU_ROLES = ["client", "proxy", "service", "postgres", "hub", "irq", "others"]
+
+
+def cpu_table(rows: list[ThroughputRow]) -> str:
+    headers = ["CPU ms per request", *CPU_ROLES, "total", "busy of 2 CPUs" if os.cpu_count() == 2 else "busy"]
+    body = []
+    for r in rows:
+        if not r.cpu:
+            continue
+        total = sum(r.cpu.values())
+        body.append([r.target, *(f"{1000 * r.cpu.get(role, 0.0) / r.requests:.2f}" for role in CPU_ROLES),
+                     f"{1000 * total / r.requests:.2f}", f"{100 * total / (r.seconds * (os.cpu_count() or 1)):.0f}%"])
+    return render_table(headers, body, right=set(range(1, len(headers))))
 
 
 # --- exact references ---------------------------------------------------------------------
@@ -213,3 +231,58 @@ async def load_pool_rows(url: str, pool_name: str):
         await engine.dispose()
     as_ints = lambda rows: [(epoch(s), epoch(e), c, m) for s, e, c, m in rows]  # noqa: E731
     return as_ints(grants), as_ints(bookings)
+
+
+# --- CPU accounting -----------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int):
+    """(ppid, cpu seconds user+system) of a live process, or None."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()  # after "pid (comm) "
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def cpu_snapshot(roles: dict[int, str]) -> dict[str, float]:
+    """CPU seconds used so far by the processes `roles` names (pid -> role) and all their
+    descendants (a descendant counts for its nearest named ancestor)."""
+    stats, parent = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            found = _proc_stat(int(entry.name))
+            if found is not None:
+                parent[int(entry.name)], stats[int(entry.name)] = found
+    # Everything the machine did, to tell how much went to processes outside the benchmark.
+    cpu_line = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(x) for x in cpu_line]
+    totals: dict[str, float] = {"machine": sum(ticks[:3]) / CLOCK_TICKS,  # user, nice, system
+                                "irq": sum(ticks[5:8]) / CLOCK_TICKS}  # irq, softirq, steal
+    for pid, seconds in stats.items():
+        role, up = None, pid
+        while up in parent and role is None:
+            role = roles.get(up)
+            up = parent[up] if up != parent[up] else None
+        if role is not None:
+            totals[role] = totals.get(role, 0.0) + seconds
+    return totals
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds per role between two snapshots, plus "irq" (interrupts and softirqs, mostly
+    loopback networking) and "others": processes outside the benchmark's (other users)."""
+    used = {role: after.get(role, 0.0) - before.get(role, 0.0) for role in after}
+    machine = used.pop("machine", 0.0)
+    used["others"] = max(0.0, machine - sum(v for k, v in used.items() if k != "irq"))
+    return used

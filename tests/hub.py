@@ -140,12 +140,14 @@ def write_config(workdir: Path, *, hub_port: int, hub_api_port: int, services: d
         """) + booking_calls + textwrap.dedent(f"""
         # the tests' stand-in for a hub admin's program: creates users, admins and tokens
         c.JupyterHub.services.append({{'name': 'test-admin', 'api_token': {admin_token!r}}})
-        c.JupyterHub.load_roles.append({{'name': 'admin', 'services': ['test-admin']}})
+        roles = c.JupyterHub.load_roles if 'load_roles' in c.JupyterHub else []
+        roles.append({{'name': 'admin', 'services': ['test-admin']}})
         # a booking admin who is not a hub admin
         c.Authenticator.allowed_users = {{'operator'}}
-        for role in c.JupyterHub.load_roles:
+        for role in roles:
             if role['name'] == 'booking-admin':
                 role['users'] = ['operator']
+        c.JupyterHub.load_roles = roles
         """) + textwrap.dedent(extra))
     return config
 
