@@ -4,6 +4,7 @@ as a JupyterHub service (hub-managed or external), migrates its database, and se
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import secrets
@@ -276,6 +277,10 @@ class BookingService(Application):
             await store.upgrade(engine)
         app = self.make_app(engine)
         await self.seed(engine)
+        # Start-up's objects live as long as the process: keep them out of the collector's
+        # full passes, whose pauses (tens of ms) would otherwise hold pool locks.
+        gc.collect()
+        gc.freeze()
         server = HTTPServer(app, xheaders=True)
         server.listen(self.port, self.ip)
         self.engine = engine

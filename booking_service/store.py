@@ -40,7 +40,9 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
             cursor.close()
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip per checkout on the admission path; a dropped
+    # connection fails its request and is replaced (SQLAlchemy invalidates it).
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)
 
 
 def _alembic_config(sync_connection) -> Config:
@@ -179,7 +181,7 @@ class TimelineCache:
         return timeline
 
     def apply(self, pool_id: int, before: int, after: int, key, start, end, millicores, mib) -> None:
-        """Record our own committed change (version `before` -> `after`) without re-reading it."""
+        """Record our own change (version `before` -> `after`) without re-reading it."""
         held = self._timelines.get(pool_id)
         if held is None or held[0] != before:
             return  # someone else's change came in between: the next read catches up
@@ -191,7 +193,36 @@ class TimelineCache:
         self._timelines[pool_id] = (after, timeline)
 
 
+@dataclass
+class PoolChange:
+    """A write transaction holding one pool's lock: its connection, the pool (None if there
+    is no such pool) and the pool's timeline as of the lock."""
+
+    conn: AsyncConnection
+    pool: object
+    timeline: Timeline | None
+    cache: "TimelineCache"
+    recorded: bool = False
+
+    def record(self, key, start: datetime | None, end: datetime | None, millicores: int, mib: int) -> None:
+        """Put this transaction's one change into the cached timeline now, so the next writer
+        finds it current and reads nothing (start None: the entry goes)."""
+        self.cache.apply(self.pool.id, self.pool.version - 1, self.pool.version, key,
+                         None if start is None else int(start.timestamp()),
+                         None if end is None else int(end.timestamp()), millicores, mib)
+        self.recorded = True
+
+
 @asynccontextmanager
-async def transaction(engine: AsyncEngine):
-    async with engine.begin() as conn:
-        yield conn
+async def locked_pool(engine: AsyncEngine, cache: "TimelineCache", pool_name: str):
+    change = None
+    try:
+        async with engine.begin() as conn:
+            pool = await lock_pool(conn, pool_name)
+            timeline = None if pool is None else await cache.current(conn, pool.id, pool.version - 1)
+            change = PoolChange(conn, pool, timeline, cache)
+            yield change
+    except BaseException:
+        if change is not None and change.recorded:
+            cache.forget(change.pool.id)  # the change did not commit: reload from the database
+        raise

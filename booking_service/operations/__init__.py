@@ -88,7 +88,13 @@ async def latest_packages(conn: AsyncConnection) -> list:
 
 
 async def package_named(conn: AsyncConnection, name: str):
-    for row in await latest_packages(conn):
-        if row.name == name:
-            return row
+    """The newest version of the named package (one indexed row)."""
+    row = (
+        await conn.execute(
+            select(orm.PackageTemplate).where(orm.PackageTemplate.name == name)
+            .order_by(orm.PackageTemplate.version.desc()).limit(1)
+        )
+    ).first()
+    if row is not None:
+        return row
     raise NotFound(f"There is no package named '{name}'; GET /packages lists them.")

@@ -26,7 +26,7 @@ from ..domain import (
 )
 from ..engine import Resources
 from ..policy import NOW_GRACE, check_booking, check_length
-from ..store import lock_pool
+from ..store import locked_pool
 from . import Context, find_pool, footprint, package_named
 
 MAX_LISTED = 1000
@@ -100,13 +100,12 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
         package=None if package is None else package.name,
         start=start, end=end, now=now, admin=caller.admin,
     )
-    async with ctx.engine.begin() as conn:
-        pool = await lock_pool(conn, pool_name)
+    async with locked_pool(ctx.engine, ctx.cache, pool_name) as change:
+        pool, timeline = change.pool, change.timeline
         if pool is None:
             raise NotFound(f"There is no pool named '{pool_name}'; GET /pools lists them.")
         if pool.kind != "reserved":
             raise Invalid(f"Pool '{pool.name}' is a shared (walk-in) pool and cannot be booked; book a reserved pool.")
-        timeline = await ctx.cache.current(conn, pool.id, pool.version - 1)
         s, e = epoch(start), epoch(end)
         free = timeline.min_free(s, e)
         if not need.fits_in(free):
@@ -127,8 +126,9 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
             start=start, end=end, millicores=need.millicores, mib=need.mib, state="booked",
             created=now, created_by=caller.name, cancelled=None, changed_version=pool.version,
         )
-        booking_id = (await conn.execute(insert(orm.Booking).values(**values).returning(orm.Booking.id))).scalar_one()
-    ctx.cache.apply(pool.id, pool.version - 1, pool.version, ("booking", booking_id), s, e, -need.millicores, -need.mib)
+        booking_id = (await change.conn.execute(
+            insert(orm.Booking).values(**values).returning(orm.Booking.id))).scalar_one()
+        change.record(("booking", booking_id), start, end, -need.millicores, -need.mib)
     return booking_json(orm.Booking(id=booking_id, **values), pool.name, package, now)
 
 
@@ -205,21 +205,17 @@ async def _change(ctx: Context, caller: Caller, booking_id: int, now: datetime, 
     async with ctx.engine.connect() as conn:
         row, _ = await _load(conn, booking_id)
     _check_owner(caller, row, booking_id)
-    async with ctx.engine.begin() as conn:
-        pool = await lock_pool(conn, row.pool_name)
+    async with locked_pool(ctx.engine, ctx.cache, row.pool_name) as change:
+        conn = change.conn
         row, package = await _load(conn, booking_id)  # as of the lock: nobody else changes it now
-        timeline = await ctx.cache.current(conn, pool.id, pool.version - 1)
-        changes = decide(row, package, timeline)
-        await conn.execute(
-            update(orm.Booking).where(orm.Booking.id == booking_id).values(changed_version=pool.version, **changes)
-        )
+        changes = decide(row, package, change.timeline)
+        await conn.execute(update(orm.Booking).where(orm.Booking.id == booking_id).values(
+            changed_version=change.pool.version, **changes))
         row, package = await _load(conn, booking_id)
-    key = ("booking", booking_id)
-    if row.state == "cancelled":
-        ctx.cache.apply(pool.id, pool.version - 1, pool.version, key, None, None, 0, 0)
-    else:
-        ctx.cache.apply(pool.id, pool.version - 1, pool.version, key, epoch(row.start), epoch(row.end),
-                        -row.millicores, -row.mib)
+        if row.state == "cancelled":
+            change.record(("booking", booking_id), None, None, 0, 0)
+        else:
+            change.record(("booking", booking_id), row.start, row.end, -row.millicores, -row.mib)
     return booking_json(row, row.pool_name, package, now)
 
 

@@ -21,7 +21,7 @@ from ..domain import (
     resources_json,
 )
 from ..engine import Resources
-from ..store import lock_pool
+from ..store import locked_pool
 from . import Context, find_pool
 
 POOL_KINDS = ("reserved", "shared")
@@ -78,15 +78,15 @@ async def add_capacity(ctx: Context, pool_name: str, body, who: str, now: dateti
     mib = parse_memory(body["memory_gib"], allow_zero=True)
     if millicores == 0 and mib == 0:
         raise Invalid("A capacity grant needs some cores or some memory")
-    async with ctx.engine.begin() as conn:
-        pool = await lock_pool(conn, pool_name)
+    async with locked_pool(ctx.engine, ctx.cache, pool_name) as change:
+        pool = change.pool
         if pool is None:
             raise NotFound(f"There is no pool named '{pool_name}'; GET /pools lists them.")
         values = dict(pool_id=pool.id, start=start, end=end, millicores=millicores, mib=mib,
                       created=now, created_by=who, changed_version=pool.version)
-        grant_id = (await conn.execute(insert(orm.CapacityGrant).values(**values).returning(orm.CapacityGrant.id))).scalar_one()
-    ctx.cache.apply(pool.id, pool.version - 1, pool.version, ("grant", grant_id),
-                    int(start.timestamp()), int(end.timestamp()), millicores, mib)
+        grant_id = (await change.conn.execute(
+            insert(orm.CapacityGrant).values(**values).returning(orm.CapacityGrant.id))).scalar_one()
+        change.record(("grant", grant_id), start, end, millicores, mib)
     return {"pool": pool.name, **grant_json(orm.CapacityGrant(id=grant_id, **values))}
 
 
