@@ -29,7 +29,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tests.hub import start_hub, stop_hub
 from tests.postgres import ThrowawayPostgres
 
-from . import admission, availability
+from . import admission, availability, gate
 from .common import ThroughputRow, cmdline, cpu_table, latency_table, prepare_database, throughput_table
 
 STARTED = time.perf_counter()
@@ -72,7 +72,7 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 10k bookings only, fewer repetitions, 500 admission requests")
-    parser.add_argument("--only", choices=["availability", "admission"], help="run one part only")
+    parser.add_argument("--only", choices=["availability", "admission", "gate"], help="run one part only")
     parser.add_argument("--requests", type=int, help="admission requests per run (default 2000, quick 500)")
     parser.add_argument("--clients", type=int, default=64, help="concurrent admission clients (default 64)")
     parser.add_argument("--rounds", type=int,
@@ -95,7 +95,7 @@ async def run(args) -> int:
     cfg = admission.Admission(clients=args.clients, requests=requests)
     AsyncHTTPClient.configure(None, max_clients=max(64, args.clients))
 
-    latency_rows, throughput_rows = [], []
+    latency_rows, throughput_rows, gate_rows = [], [], []
     workdir = Path(tempfile.mkdtemp(prefix="aglais-bench-"))
     cluster = ThrowawayPostgres().start()
     hub = None
@@ -156,6 +156,10 @@ async def run(args) -> int:
                     best.notes.append("best of %d rounds; decisions/s in each: %s" % (
                         len(rows), ", ".join(f"{r.decisions_per_s:.0f}" for r in rows)))
                 throughput_rows.append(best)
+        if args.only in (None, "gate"):
+            gate_dir = workdir / "gate"
+            gate_dir.mkdir()
+            gate_rows = await gate.run_gate(gate_dir, 10 if args.quick else 30, log)
     finally:
         if hub is not None:
             stop_hub(hub.process)
@@ -192,6 +196,14 @@ async def run(args) -> int:
         print()
         print("C. Where the admission runs' CPU went (each process's user+system time, /proc), per request")
         print(cpu_table(throughput_rows))
+    if gate_rows:
+        print()
+        print("D. The spawn gate: the booking service's round trips as the spawner makes them, and whole "
+              "spawns (a stand-in server) with the gate and with a stand-in gate, interleaved")
+        print(latency_table(gate_rows))
+        by = {r.query: r.median for r in gate_rows}
+        print(f"  the gate adds {by['spawn+stop, booking gate'] - by['spawn+stop, stand-in gate']:.1f} ms "
+              f"to a spawn+stop at the median")
     failed = tracebacks > 0 or any(_failed(r) for r in throughput_rows)
     return 1 if failed else 0
 

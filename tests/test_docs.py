@@ -24,3 +24,24 @@ def test_every_option_is_documented_with_its_help(cls):
         assert f"{cls.__name__}.{name}" in DOC, f"{cls.__name__}.{name} is not in docs/configuration.md"
         first = flat(trait.help).split(". ")[0]
         assert first in doc, f"docs/configuration.md does not quote the help of {cls.__name__}.{name}: {first!r}"
+
+
+SPAWNER_DOC = (Path(__file__).resolve().parent.parent / "docs" / "spawner.md").read_text()
+
+
+def spawner_classes():
+    from spawner.kube import BookingKubeSpawner
+    from spawner.local import BookingLocalProcessSpawner
+    from spawner.mixin import BookingSpawnerMixin
+
+    return [BookingSpawnerMixin, BookingLocalProcessSpawner, BookingKubeSpawner]
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_every_spawner_option_is_documented(index):
+    cls = spawner_classes()[index]
+    doc = flat(SPAWNER_DOC)
+    for name, trait in cls.class_own_traits(config=True).items():
+        assert name in SPAWNER_DOC, f"{cls.__name__}.{name} is not in docs/spawner.md"
+        first = flat(trait.help).split(". ")[0]
+        assert first in doc, f"docs/spawner.md does not quote the help of {cls.__name__}.{name}: {first!r}"
