@@ -7,7 +7,6 @@ import asyncio
 import sys
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -38,7 +37,7 @@ async def spawn_hub(tmp_path_factory):
     admin = await hub.new_user(admin=True, prefix="admin")
     # the walk-in pool: room for one small (1 core, 4 GiB) at a time
     await api.ok("POST", "pools", admin, {"name": "shared", "kind": "shared"})
-    await api.ok("POST", f"pools/shared/capacity", admin, {
+    await api.ok("POST", "pools/shared/capacity", admin, {
         "start": iso(day_start(-1)), "end": iso(day_start(30)), "cores": 1, "memory_gib": 5})
     hub.booking_admin = admin
     yield hub
@@ -128,4 +127,3 @@ async def new_user(hub: Hub, level: str) -> User:
     return await hub.new_user(groups=[level], prefix=f"{level}-{uuid.uuid4().hex[:4]}")
 
 
-__all__ = ["new_user", "timedelta", "iso", "day_start"]
