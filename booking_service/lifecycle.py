@@ -20,7 +20,7 @@ from . import orm
 from .domain import Caller
 from .operations import Context
 from .operations.sessions import offer_places, stop_session
-from .store import lock_pool
+from .store import locked_pool
 
 log = logging.getLogger("booking_service.lifecycle")
 LEASE = "lifecycle"
@@ -112,8 +112,7 @@ class Lifecycle:
                 .where(orm.QueueEntry.state.in_(("waiting", "offered")))
             )).scalars().all()
         for name in pools:
-            async with self.ctx.engine.begin() as conn:
-                pool = await lock_pool(conn, name)
-                offered = await offer_places(self.ctx, conn, pool, now)
+            async with locked_pool(self.ctx.engine, self.ctx.cache, name) as change:
+                offered = await offer_places(self.ctx, change, now)
             if offered:
                 log.info("Offered %d place(s) in pool %s", offered, name)

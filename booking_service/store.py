@@ -205,9 +205,11 @@ class PoolChange:
     recorded: bool = False
 
     def record(self, key, start: datetime | None, end: datetime | None, millicores: int, mib: int) -> None:
-        """Put this transaction's one change into the cached timeline now, so the next writer
-        finds it current and reads nothing (start None: the entry goes)."""
-        self.cache.apply(self.pool.id, self.pool.version - 1, self.pool.version, key,
+        """Put a change of this transaction into the cached timeline now, so the next writer
+        finds it current and reads nothing (start None: the entry goes). The first call
+        moves the cached timeline to this transaction's version; later ones add to it."""
+        before = self.pool.version if self.recorded else self.pool.version - 1
+        self.cache.apply(self.pool.id, before, self.pool.version, key,
                          None if start is None else int(start.timestamp()),
                          None if end is None else int(end.timestamp()), millicores, mib)
         self.recorded = True

@@ -12,7 +12,9 @@ from .. import orm
 from ..domain import Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
 from ..engine import Resources
 from ..entitlement import decide, warning
-from ..store import lock_pool
+from ..store import SOURCES, locked_pool
+
+SESSION_SOURCE = next(source for source in SOURCES if source.kind == "session")
 from . import Context, footprint, package_json, package_named
 
 FLAVOURS = ("jupyter", "zeppelin")
@@ -158,14 +160,17 @@ async def _load_session(conn, session_id: int):
     return row, package
 
 
-async def _running_session(conn, user: str, server_name: str, now: datetime) -> tuple[int, dict] | None:
-    """The session this server holds already, as the answer to a repeated request."""
+async def _running_session(conn, user: str, server_name: str):
+    """The session this server holds already (row, package), for a repeated request."""
     existing = (await conn.execute(select(orm.Session.id).where(
         orm.Session.user == user, orm.Session.server_name == server_name, orm.Session.state == "running"))).first()
-    if existing is None:
-        return None
-    row, package = await _load_session(conn, existing.id)
-    return 200, session_json(row, row.pool_name, package, row.booking_end, now)
+    return None if existing is None else await _load_session(conn, existing.id)
+
+
+def _record_session(change, row) -> None:
+    """Keep the cached timeline in step with a session row, the way a fresh load reads it."""
+    start, end, millicores, mib = SESSION_SOURCE.interval(row)
+    change.record(("session", row.id), start, end, millicores, mib)
 
 
 async def start_session(ctx: Context, caller: Caller, user: str, body, now: datetime) -> tuple[int, dict]:
@@ -180,8 +185,9 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
         raise Invalid(f"'flavour' must be one of {', '.join(FLAVOURS)}")
     level = await _level(ctx, caller, user)
     async with ctx.engine.connect() as conn:
-        if (known := await _running_session(conn, user, server_name, now)) is not None:
-            return known
+        if (known := await _running_session(conn, user, server_name)) is not None:
+            row, package = known
+            return 200, session_json(row, row.pool_name, package, row.booking_end, now)
         booking = await _active_booking(conn, user, now)
         pool_name = booking.pool_name if booking is not None else ctx.walk_in_pool
     if level is not None and flavour not in level.flavours:
@@ -190,26 +196,27 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
     if pool_name is None:
         raise Forbidden(decide(level, has_booking=False, walk_in_pool=None, room_now=False,
                                waiting_ahead=0, holds_offer=False).reason)
-    async with ctx.engine.begin() as conn:
-        pool = await lock_pool(conn, pool_name)
+    async with locked_pool(ctx.engine, ctx.cache, pool_name) as change:
+        conn, pool = change.conn, change.pool
         if pool is None:
             raise Forbidden(f"The pool '{pool_name}' for servers without a booking does not exist; ask an admin.")
         # asked again meanwhile (the spawner retried)? answered under the lock, so only once
-        if (known := await _running_session(conn, user, server_name, now)) is not None:
-            return known
-        timeline = await ctx.cache.current(conn, pool.id, pool.version - 1)
-        decision, booking, _, template, mine = await _situation(ctx, conn, level, user, now, timeline)
+        if (known := await _running_session(conn, user, server_name)) is not None:
+            row, package = known
+            _record_session(change, row)  # unchanged, but the cache moves to this version
+            return 200, session_json(row, row.pool_name, package, row.booking_end, now)
+        decision, booking, _, template, mine = await _situation(ctx, conn, level, user, now, change.timeline)
         if decision.kind == "none":
             raise Forbidden(decision.reason)
         if decision.kind == "queue":
-            position = decision.position
             if mine is None:
                 need = footprint(template)
-                await conn.execute(insert(orm.QueueEntry).values(
+                entry = (await conn.execute(insert(orm.QueueEntry).values(
                     user=user, pool_id=pool.id, package_id=template.id, millicores=need.millicores, mib=need.mib,
-                    state="waiting", joined=now, changed_version=pool.version))
+                    state="waiting", joined=now, changed_version=pool.version).returning(orm.QueueEntry.id))).scalar()
+                change.record(("hold", entry), None, None, 0, 0)  # waiting holds nothing
             # commit the queue entry, then answer 409: the refusal is the answer, the place is kept
-            answer = Conflict(decision.reason, queue={"pool": pool.name, "position": position})
+            answer = Conflict(decision.reason, queue={"pool": pool.name, "position": decision.position})
         else:
             answer = None
             if booking is not None:
@@ -222,10 +229,12 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
                 if mine is not None:
                     await conn.execute(update(orm.QueueEntry).where(orm.QueueEntry.id == mine.id).values(
                         state="claimed", changed_version=pool.version))
+                    change.record(("hold", mine.id), None, None, 0, 0)
             session_id = (await conn.execute(insert(orm.Session).values(
                 user=user, server_name=server_name, flavour=flavour, state="running", started=now,
                 stop_reason="", changed_version=pool.version, **values).returning(orm.Session.id))).scalar_one()
             row, package = await _load_session(conn, session_id)
+            _record_session(change, row)
     if answer is not None:
         raise answer
     return 201, session_json(row, row.pool_name, package, row.booking_end, now)
@@ -236,54 +245,47 @@ async def stop_session(ctx: Context, caller: Caller, session_id: int, now: datet
         raise Forbidden("Only the spawner (scope 'custom:booking:sessions') and booking admins can stop sessions.")
     async with ctx.engine.connect() as conn:
         row, _ = await _load_session(conn, session_id)
-    async with ctx.engine.begin() as conn:
-        pool = await lock_pool(conn, row.pool_name)
+    async with locked_pool(ctx.engine, ctx.cache, row.pool_name) as change:
+        conn = change.conn
         row, package = await _load_session(conn, session_id)
         if row.state == "running":
             await conn.execute(update(orm.Session).where(orm.Session.id == session_id).values(
-                state="stopped", stopped=now, stop_reason=reason, changed_version=pool.version))
-            await offer_places(ctx, conn, pool, now)
+                state="stopped", stopped=now, stop_reason=reason, changed_version=change.pool.version))
             row, package = await _load_session(conn, session_id)
+            _record_session(change, row)
+            await offer_places(ctx, change, now)
+        else:
+            _record_session(change, row)  # unchanged, but the cache moves to this version
     return session_json(row, row.pool_name, package, row.booking_end, now)
 
 
-async def _free_now(conn, pool_id: int, now: datetime) -> Resources:
-    """What the pool has free at `now`, read inside the transaction (so it sees this
-    transaction's own changes, which the cached timeline does not yet)."""
-    def total(table, *conditions):
-        return select(func.coalesce(func.sum(table.millicores), 0), func.coalesce(func.sum(table.mib), 0)).where(
-            table.pool_id == pool_id, *conditions)
-
-    parts = [
-        (1, total(orm.CapacityGrant, orm.CapacityGrant.start <= now, orm.CapacityGrant.end > now)),
-        (-1, total(orm.Booking, orm.Booking.state == "booked", orm.Booking.start <= now, orm.Booking.end > now)),
-        (-1, total(orm.Session, orm.Session.state == "running", orm.Session.booking_id.is_(None))),
-        (-1, total(orm.QueueEntry, orm.QueueEntry.state == "offered", orm.QueueEntry.hold_until > now)),
-    ]
-    free = Resources(0, 0)
-    for sign, query in parts:
-        cores, mib = (await conn.execute(query)).one()
-        free = free + Resources(sign * int(cores), sign * int(mib))
-    return free
-
-
-async def offer_places(ctx: Context, conn, pool, now: datetime) -> int:
-    """Under the pool's lock: end the holds that ran out, then offer free places to the
-    head of the queue, in order, each kept for `ctx.hold` for its user. Returns how many."""
-    await conn.execute(update(orm.QueueEntry).where(
-        orm.QueueEntry.pool_id == pool.id, orm.QueueEntry.state == "offered", orm.QueueEntry.hold_until <= now,
-    ).values(state="expired", changed_version=pool.version))
-    free = await _free_now(conn, pool.id, now)
-    waiting = (await conn.execute(select(orm.QueueEntry.id, orm.QueueEntry.millicores, orm.QueueEntry.mib).where(
-        orm.QueueEntry.pool_id == pool.id, orm.QueueEntry.state == "waiting").order_by(orm.QueueEntry.id))).all()
+async def offer_places(ctx: Context, change, now: datetime) -> int:
+    """Under the pool's lock (a store.PoolChange): end the holds that ran out, then offer
+    free places to the head of the queue, in order, each kept for `ctx.hold` for its user.
+    The change's timeline is kept in step, so it answers what is free now. Returns how many."""
+    conn, pool = change.conn, change.pool
+    entries = (await conn.execute(
+        select(orm.QueueEntry.id, orm.QueueEntry.state, orm.QueueEntry.hold_until, orm.QueueEntry.millicores,
+               orm.QueueEntry.mib)
+        .where(orm.QueueEntry.pool_id == pool.id, orm.QueueEntry.state.in_(OPEN)).order_by(orm.QueueEntry.id)
+    )).all()
+    for entry in entries:
+        if entry.state == "offered" and entry.hold_until <= now:
+            await conn.execute(update(orm.QueueEntry).where(orm.QueueEntry.id == entry.id).values(
+                state="expired", changed_version=pool.version))
+            change.record(("hold", entry.id), None, None, 0, 0)
+    free = change.timeline.free_at(epoch(now))
     offered = 0
-    for entry in waiting:
+    for entry in entries:
+        if entry.state != "waiting":
+            continue
         need = Resources(entry.millicores, entry.mib)
         if not need.fits_in(free):
             break  # first come, first served: nobody overtakes the head
         free = free - need
         await conn.execute(update(orm.QueueEntry).where(orm.QueueEntry.id == entry.id).values(
             state="offered", offered=now, hold_until=now + ctx.hold, changed_version=pool.version))
+        change.record(("hold", entry.id), now, now + ctx.hold, -entry.millicores, -entry.mib)
         offered += 1
     return offered
 
@@ -294,12 +296,13 @@ async def leave_queue(ctx: Context, caller: Caller, user: str, now: datetime) ->
         pool = await _walk_in_pool(conn, ctx)
     if pool is None:
         raise NotFound("There is no walk-in queue.")
-    async with ctx.engine.begin() as conn:
-        locked = await lock_pool(conn, pool.name)
-        result = await conn.execute(update(orm.QueueEntry).where(
+    async with locked_pool(ctx.engine, ctx.cache, pool.name) as change:
+        left = (await change.conn.execute(update(orm.QueueEntry).where(
             orm.QueueEntry.pool_id == pool.id, orm.QueueEntry.user == user, orm.QueueEntry.state.in_(OPEN),
-        ).values(state="left", changed_version=locked.version))
-        if result.rowcount == 0:
+        ).values(state="left", changed_version=change.pool.version).returning(orm.QueueEntry.id))).scalars().all()
+        if not left:
             raise NotFound(f"'{user}' is not in the queue.")
-        await offer_places(ctx, conn, locked, now)
+        for entry in left:
+            change.record(("hold", entry), None, None, 0, 0)
+        await offer_places(ctx, change, now)
     return {"user": user, "queue": None}
