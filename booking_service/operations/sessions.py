@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, update
 from .. import orm
 from ..domain import Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
 from ..engine import Resources
-from ..entitlement import decide, warning
+from ..entitlement import Decision, decide, warning
 from ..store import SOURCES, locked_pool
 
 SESSION_SOURCE = next(source for source in SOURCES if source.kind == "session")
@@ -98,8 +98,12 @@ async def entitlement(ctx: Context, caller: Caller, user: str, now: datetime) ->
     level = await _level(ctx, caller, user)
     async with ctx.engine.connect() as conn:
         decision, booking, pool, template, mine = await _situation(ctx, conn, level, user, now)
-        running = (await conn.execute(select(orm.Session.id, orm.Session.server_name).where(
+        running = (await conn.execute(select(orm.Session.id, orm.Session.server_name, orm.Session.booking_id).where(
             orm.Session.user == user, orm.Session.state == "running"))).all()
+        if decision.kind == "queue" and mine is None and any(s.booking_id is None for s in running):
+            # the pool is full with this user's own walk-in server: that is what they hold
+            decision = Decision("walk-in", "Your server runs with your level's walk-in package.",
+                                package=decision.package)
         package = None
         if booking is not None and booking.package_id is not None:
             package = (await conn.execute(select(orm.PackageTemplate).where(

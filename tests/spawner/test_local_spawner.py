@@ -145,3 +145,12 @@ async def test_a_lost_release_is_ended_by_the_lifecycle_loop(spawn_hub, servers,
     while (await booking_api.ok("GET", f"users/{user.name}/entitlement", user))["sessions"]:
         assert time.monotonic() < deadline, "the orphaned session was never ended"
         await asyncio.sleep(0.5)
+
+
+async def test_a_running_walk_in_is_what_the_entitlement_shows(spawn_hub, servers, booking_api):
+    """The shared pool is full with the user's own server: they hold a walk-in, not a queue place."""
+    user = await new_user(spawn_hub, "level-1")
+    assert (await servers.start(user)).status in (201, 202)
+    ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
+    assert (ent["kind"], ent["queue"], len(ent["sessions"])) == ("walk-in", None, 1)
+    await servers.stop(user)
