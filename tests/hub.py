@@ -199,9 +199,17 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
     raise RuntimeError(f"the hub did not come up in {timeout}s:\n{log.read_text()[-4000:]}")
 
 
-def start_hub(workdir: Path, services: dict, *, external: dict | None = None, extra_config: str = "") -> Hub:
+# External booking services in tests: a fast lifecycle loop, and the shared pool "shared"
+# for walk-in servers.
+EXTERNAL_ARGS = ("--BookingService.lifecycle_interval=1", "--BookingService.orphan_grace_seconds=3",
+                 "--BookingService.walk_in_pool=shared")
+
+
+def start_hub(workdir: Path, services: dict, *, external: dict | None = None, extra_config: str = "",
+              external_args=EXTERNAL_ARGS) -> Hub:
     """Start a hub whose hub-managed booking services are `services` (name -> db url);
-    `external` (name -> db url) are started as BookingProcess, in `hub.external`."""
+    `external` (name -> db url) are started as BookingProcess with `external_args`, in
+    `hub.external`."""
     hub_port, hub_api_port = free_port(), free_port()
     admin_token = secrets.token_hex(16)
     ports = {name: (free_port(), db) for name, db in services.items()}
@@ -223,9 +231,7 @@ def start_hub(workdir: Path, services: dict, *, external: dict | None = None, ex
         for name, (port, token, db) in outside.items():
             processes[name] = BookingProcess(workdir, name=name, port=port, token=token, db_url=db,
                                              hub_api=f"http://127.0.0.1:{hub_api_port}/hub/api",
-                                             args=["--BookingService.lifecycle_interval=1",
-                                                   "--BookingService.orphan_grace_seconds=3",
-                                                   "--BookingService.walk_in_pool=shared"])
+                                             args=external_args)
             processes[name].start()
         for name in list(services) + list(outside):
             wait_for_http(url + f"services/{name}/api/v1/openapi.json", process, log)
