@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .engine import Resources
+from .engine.calendar import from_epoch, to_epoch as epoch  # noqa: F401 (the service's names for them)
 
 UTC = timezone.utc
 MILLICORES_PER_CORE = 1000
@@ -53,6 +54,10 @@ class Conflict(BookingError):
     status = 409
 
 
+def no_such_pool(name: str) -> NotFound:
+    return NotFound(f"There is no pool named '{name}'; GET /pools lists them.")
+
+
 def parse_time(value, field: str) -> datetime:
     """An ISO 8601 time with an offset (or Z), as an aware UTC datetime in whole seconds."""
     if not isinstance(value, str) or not value:
@@ -78,14 +83,6 @@ def parse_time(value, field: str) -> datetime:
 
 def format_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def epoch(moment: datetime) -> int:
-    return int(moment.timestamp())
-
-
-def from_epoch(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def parse_range(start, end, *, max_span: timedelta | None = None) -> tuple[datetime, datetime]:

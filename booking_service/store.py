@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
@@ -17,6 +17,7 @@ from sqlalchemy import event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from . import orm
+from .domain import LATEST, epoch
 from .engine import Timeline
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -83,8 +84,8 @@ async def lock_pool(conn: AsyncConnection, pool_name: str) -> orm.Pool | None:
     return row
 
 
-# Far enough to be "until stopped" for a running walk-in session.
-FOREVER = datetime(2200, 1, 1, tzinfo=timezone.utc)
+# "Until stopped", for a running walk-in session: the latest time the service accepts.
+FOREVER = LATEST
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ class TimelineCache:
             changes += [((source.kind, row.id), *source.interval(row)) for row in rows]
         if fresh is not None:
             return Timeline.build(
-                (key, int(s.timestamp()), int(e.timestamp()), c, m)
+                (key, epoch(s), epoch(e), c, m)
                 for key, s, e, c, m in changes
                 if s is not None
             )
@@ -176,7 +177,7 @@ class TimelineCache:
             if s is None:
                 timeline.remove(key)
             else:
-                timeline.set(key, int(s.timestamp()), int(e.timestamp()), c, m)
+                timeline.set(key, epoch(s), epoch(e), c, m)
         self._timelines[pool_id] = (upto, timeline)
         return timeline
 
@@ -210,8 +211,8 @@ class PoolChange:
         moves the cached timeline to this transaction's version; later ones add to it."""
         before = self.pool.version if self.recorded else self.pool.version - 1
         self.cache.apply(self.pool.id, before, self.pool.version, key,
-                         None if start is None else int(start.timestamp()),
-                         None if end is None else int(end.timestamp()), millicores, mib)
+                         None if start is None else epoch(start),
+                         None if end is None else epoch(end), millicores, mib)
         self.recorded = True
 
 

@@ -31,12 +31,17 @@ def _configured(section, option: str, empty):
     return section[option] if option in section else empty
 
 
-def _merge_role(roles: list, name: str, scopes: list) -> None:
+def _merge_role(roles: list, name: str, scopes: list, services: list = ()) -> None:
+    """Add `scopes` (and member `services`) to the role `name`, creating it if new."""
     for role in roles:
         if role["name"] == name:
-            role["scopes"] = sorted(set(role.get("scopes", [])) | set(scopes))
-            return
-    roles.append({"name": name, "scopes": scopes})
+            break
+    else:
+        role = {"name": name}
+        roles.append(role)
+    role["scopes"] = sorted(set(role.get("scopes", [])) | set(scopes))
+    if services:
+        role["services"] = sorted(set(role.get("services", [])) | set(services))
 
 
 def configure_booking_service(
@@ -86,10 +91,7 @@ def configure_booking_service(
     # The service's own token: look up users' levels (groups), see which servers run and
     # stop those whose booking ended; nothing else (scoped as jupyterhub-idle-culler's is).
     _merge_role(roles, f"{name}-service", ["read:users:name", "read:users:groups", "list:users",
-                                           "read:servers", "delete:servers"])
-    for role in roles:
-        if role["name"] == f"{name}-service":
-            role["services"] = sorted(set(role.get("services", [])) | {name})
+                                           "read:servers", "delete:servers"], services=[name])
 
     service = {
         "name": name,
@@ -112,10 +114,7 @@ def configure_booking_service(
     # sessions for anyone, and nothing else.
     spawner = f"{name}-spawner"
     spawner_token = spawner_token or secrets.token_hex(32)
-    _merge_role(roles, spawner, ["custom:booking:sessions", f"access:services!service={name}"])
-    for role in roles:
-        if role["name"] == spawner:
-            role["services"] = [spawner]
+    _merge_role(roles, spawner, ["custom:booking:sessions", f"access:services!service={name}"], services=[spawner])
     hub.load_roles = roles
     c.BookingSpawnerMixin.booking_api_url = f"{url.rstrip('/')}/services/{name}/api/v1"
     c.BookingSpawnerMixin.booking_api_token = spawner_token

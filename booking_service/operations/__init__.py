@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .. import orm
-from ..domain import NotFound, format_time, resources_json
+from ..domain import NotFound, format_time, no_such_pool, resources_json
 from ..engine import Resources
 from ..policy import LevelPolicy
 from ..store import TimelineCache
@@ -43,7 +43,7 @@ async def find_pool(conn: AsyncConnection, name: str):
         )
     ).first()
     if row is None:
-        raise NotFound(f"There is no pool named '{name}'; GET /pools lists them.")
+        raise no_such_pool(name)
     return row
 
 

@@ -14,6 +14,7 @@ from ..domain import (
     Forbidden,
     Invalid,
     NotFound,
+    no_such_pool,
     epoch,
     format_time,
     from_epoch,
@@ -103,7 +104,7 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
     async with locked_pool(ctx.engine, ctx.cache, pool_name) as change:
         pool, timeline = change.pool, change.timeline
         if pool is None:
-            raise NotFound(f"There is no pool named '{pool_name}'; GET /pools lists them.")
+            raise no_such_pool(pool_name)
         if pool.kind != "reserved":
             raise Invalid(f"Pool '{pool.name}' is a shared (walk-in) pool and cannot be booked; book a reserved pool.")
         s, e = epoch(start), epoch(end)

@@ -11,7 +11,7 @@ from .. import orm
 from ..domain import (
     Conflict,
     Invalid,
-    NotFound,
+    no_such_pool,
     format_time,
     parse_cores,
     parse_memory,
@@ -81,7 +81,7 @@ async def add_capacity(ctx: Context, pool_name: str, body, who: str, now: dateti
     async with locked_pool(ctx.engine, ctx.cache, pool_name) as change:
         pool = change.pool
         if pool is None:
-            raise NotFound(f"There is no pool named '{pool_name}'; GET /pools lists them.")
+            raise no_such_pool(pool_name)
         values = dict(pool_id=pool.id, start=start, end=end, millicores=millicores, mib=mib,
                       created=now, created_by=who, changed_version=pool.version)
         grant_id = (await change.conn.execute(

@@ -12,12 +12,12 @@ from .. import orm
 from ..domain import Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
 from ..engine import Resources
 from ..entitlement import Decision, decide, warning
+from ..policy import FLAVOURS
 from ..store import SOURCES, locked_pool
 
 SESSION_SOURCE = next(source for source in SOURCES if source.kind == "session")
 from . import Context, footprint, package_json, package_named
 
-FLAVOURS = ("jupyter", "zeppelin")
 OPEN = ("waiting", "offered")
 
 
@@ -86,7 +86,7 @@ async def _situation(ctx, conn, level, user, now, timeline=None):
         template = await package_named(conn, level.walk_in)
         if timeline is None:
             timeline = await ctx.cache.current(conn, pool.id, pool.version)
-        room = footprint(template).fits_in(timeline.min_free(epoch(now), epoch(now) + 1))
+        room = footprint(template).fits_in(timeline.free_at(epoch(now)))
         mine, ahead, holds = await _queue_view(conn, pool.id, user, now)
     decision = decide(level, has_booking=booking is not None, walk_in_pool=pool and pool.name, room_now=room,
                       waiting_ahead=ahead, holds_offer=holds)
@@ -189,9 +189,6 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
         raise Invalid(f"'flavour' must be one of {', '.join(FLAVOURS)}")
     level = await _level(ctx, caller, user)
     async with ctx.engine.connect() as conn:
-        if (known := await _running_session(conn, user, server_name)) is not None:
-            row, package = known
-            return 200, session_json(row, row.pool_name, package, row.booking_end, now)
         booking = await _active_booking(conn, user, now)
         pool_name = booking.pool_name if booking is not None else ctx.walk_in_pool
     if level is not None and flavour not in level.flavours:

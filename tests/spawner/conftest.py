@@ -7,6 +7,7 @@ import asyncio
 import sys
 import time
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote
 
@@ -125,5 +126,16 @@ def booking_api(spawn_hub) -> BookingAPI:
 
 async def new_user(hub: Hub, level: str) -> User:
     return await hub.new_user(groups=[level], prefix=f"{level}-{uuid.uuid4().hex[:4]}")
+
+
+async def booked_now(hub: Hub, api: BookingAPI, package: str, length: timedelta) -> tuple[User, dict]:
+    """A level-1 user holding a booking of `package` from now, in a fresh reserved pool."""
+    pool = await api.new_pool(hub.booking_admin, cores=8, memory_gib=32,
+                              start=datetime.now(timezone.utc) - timedelta(hours=1))
+    user = await new_user(hub, "level-1")
+    now = datetime.now(timezone.utc)
+    booking = await api.ok("POST", "bookings", user, {
+        "pool": pool, "package": package, "start": iso(now), "end": iso(now + length)})
+    return user, booking
 
 

@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from tests.booking_service.conftest import iso
-from tests.spawner.conftest import new_user
+from tests.spawner.conftest import booked_now, new_user
 
 GIB = 1024**3
 
@@ -35,12 +35,7 @@ async def test_walk_in_without_a_booking_gets_the_level_package(spawn_hub, serve
 
 
 async def test_a_booking_for_now_gets_the_booked_package(spawn_hub, servers, booking_api):
-    admin = spawn_hub.booking_admin
-    pool = await booking_api.new_pool(admin, cores=8, memory_gib=32, start=datetime.now(timezone.utc) - timedelta(hours=1))
-    user = await new_user(spawn_hub, "level-1")
-    now = datetime.now(timezone.utc)
-    booking = await booking_api.ok("POST", "bookings", user, {
-        "pool": pool, "package": "medium", "start": iso(now), "end": iso(now + timedelta(hours=2))})
+    user, booking = await booked_now(spawn_hub, booking_api, "medium", timedelta(hours=2))
     resp = await servers.start(user)
     assert resp.status in (201, 202), resp.body
     proc = await servers.process(user)
@@ -90,12 +85,8 @@ async def test_full_shared_pool_queues_and_frees_the_slot_for_the_head(spawn_hub
 
 
 async def test_shortening_a_booking_stops_the_server_extending_keeps_it(spawn_hub, servers, booking_api):
-    admin = spawn_hub.booking_admin
-    pool = await booking_api.new_pool(admin, cores=8, memory_gib=32, start=datetime.now(timezone.utc) - timedelta(hours=1))
-    user = await new_user(spawn_hub, "level-1")
+    user, booking = await booked_now(spawn_hub, booking_api, "small", timedelta(minutes=10))
     now = datetime.now(timezone.utc)
-    booking = await booking_api.ok("POST", "bookings", user, {
-        "pool": pool, "package": "small", "start": iso(now), "end": iso(now + timedelta(minutes=10))})
     assert (await servers.start(user)).status in (201, 202)
     ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
     assert ent["kind"] == "booking" and ent["warning"] == "15m"
