@@ -13,6 +13,7 @@ NODE_STAMP := node_modules/.aglais-installed
 PYTHON     ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
 PG_BIN     ?= /usr/lib/postgresql/15/bin
 PG_PACKAGE ?= postgresql-15
+CHROMIUM   ?= /usr/bin/chromium
 
 PORT            ?= 8000
 AGLAIS_DATA_DIR ?= .run
@@ -22,7 +23,7 @@ PYTEST_ARGS     ?=
 TOOLS_PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$$PATH
 
 .DEFAULT_GOAL := help
-.PHONY: help venv node_modules postgres run test bench clean
+.PHONY: help venv node_modules postgres chromium run test bench clean
 
 help:
 	@echo "make run       install into .venv and node_modules, then start the hub on http://127.0.0.1:$(PORT)/"
@@ -31,6 +32,7 @@ help:
 	@echo "make venv      create .venv and install aglais-hub into it, editable, with the test extras"
 	@echo "make node_modules  install configurable-http-proxy from package-lock.json"
 	@echo "make postgres  install PostgreSQL's server binaries into PG_BIN=$(PG_BIN) if missing"
+	@echo "make chromium  install Debian's Chromium (CHROMIUM=$(CHROMIUM)) for the browser tests if missing"
 	@echo "make clean     remove .run and build artefacts (keeps .venv and node_modules)"
 
 venv: $(VENV_STAMP)
@@ -41,7 +43,7 @@ $(VENV_STAMP): setup.cfg pyproject.toml
 		|| { echo "$(PYTHON) is older than Python 3.11" >&2; exit 1; }
 	test -x $(VENV)/bin/python || "$(PYTHON)" -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VENV)/bin/python -m pip install --disable-pip-version-check -e '.[test]'
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -e '.[test,demo]'
 	touch $@
 
 node_modules: $(NODE_STAMP)
@@ -64,12 +66,24 @@ postgres:
 		test -x "$(PG_BIN)/initdb" || { echo "$(PG_BIN)/initdb still missing" >&2; exit 1; }; \
 	fi
 
+# The browser tests drive Debian's Chromium through Playwright for Python; nothing
+# downloads a browser of its own.
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		set -e; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		echo "Installing chromium: $(CHROMIUM) is missing"; \
+		$$SUDO apt-get update; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+		test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) still missing" >&2; exit 1; }; \
+	fi
+
 run: venv node_modules
 	PATH="$(TOOLS_PATH)" PORT="$(PORT)" AGLAIS_DATA_DIR="$(AGLAIS_DATA_DIR)" \
 		$(VENV)/bin/jupyterhub -f hub_extension/embedded_config.py
 
-test: venv node_modules postgres
-	PATH="$(TOOLS_PATH)" AGLAIS_PG_BIN="$(PG_BIN)" $(VENV)/bin/pytest $(PYTEST_ARGS)
+test: venv node_modules postgres chromium
+	PATH="$(TOOLS_PATH)" AGLAIS_PG_BIN="$(PG_BIN)" AGLAIS_CHROMIUM="$(CHROMIUM)" $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: venv node_modules postgres
 	PATH="$(TOOLS_PATH)" AGLAIS_PG_BIN="$(PG_BIN)" $(VENV)/bin/python -m benchmarks

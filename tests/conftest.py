@@ -1,3 +1,3 @@
-"""Shared test fixtures: the throwaway PostgreSQL cluster and the real hub with the booking service."""
+"""Shared test fixtures: the throwaway PostgreSQL cluster, the real hub with the booking service, and real Chromium."""
 
-pytest_plugins = ["tests.postgres", "tests.hub"]
+pytest_plugins = ["tests.postgres", "tests.hub", "tests.browser"]
