@@ -23,7 +23,7 @@ PYTEST_ARGS     ?=
 TOOLS_PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$$PATH
 
 .DEFAULT_GOAL := help
-.PHONY: help venv node_modules postgres chromium run test bench clean
+.PHONY: help venv node_modules postgres chromium frontend calendar labextension run test bench clean
 
 help:
 	@echo "make run       install into .venv and node_modules, then start the hub on http://127.0.0.1:$(PORT)/"
@@ -78,11 +78,22 @@ chromium:
 		test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) still missing" >&2; exit 1; }; \
 	fi
 
-run: venv node_modules
+# What a browser runs, built here so nothing is built at run time.
+frontend: calendar labextension
+
+# The booking calendar (frontend/calendar/), bundled into booking_service/static/.
+calendar: node_modules
+	@true
+
+# The JupyterLab extension (frontend/labextension/), built and pip-installed into .venv.
+labextension: venv
+	@true
+
+run: venv node_modules frontend
 	PATH="$(TOOLS_PATH)" PORT="$(PORT)" AGLAIS_DATA_DIR="$(AGLAIS_DATA_DIR)" \
 		$(VENV)/bin/jupyterhub -f hub_extension/embedded_config.py
 
-test: venv node_modules postgres chromium
+test: venv node_modules frontend postgres chromium
 	PATH="$(TOOLS_PATH)" AGLAIS_PG_BIN="$(PG_BIN)" AGLAIS_CHROMIUM="$(CHROMIUM)" $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: venv node_modules postgres
