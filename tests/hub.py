@@ -58,6 +58,9 @@ class Hub:
     workdir: Path
     process: subprocess.Popen
     external: dict = field(default_factory=dict)  # name -> BookingProcess
+    # The hub itself, not through the proxy: a test can play several client addresses
+    # there with X-Forwarded-For, which the proxy would otherwise set to its own peer.
+    direct_url: str = ""
     _http: AsyncHTTPClient = field(default_factory=AsyncHTTPClient)
 
     async def request(self, method, path, *, token=None, body=None, headers=None, raw_body=None) -> Response:
@@ -243,6 +246,7 @@ def start_hub(workdir: Path, services: dict, *, external: dict | None = None, ex
     hub = Hub(url=url, admin_token=admin_token, services={**services, **(external or {})}, workdir=workdir,
               process=process)
     hub.external = processes
+    hub.direct_url = f"http://127.0.0.1:{hub_api_port}/"
     return hub
 
 

@@ -1,0 +1,273 @@
+"""The account store: every read and write of the account tables (tables.py).
+
+Synchronous SQLAlchemy, like the hub's own database code: the hub runs one thread, so a
+store call made between two awaits is not interleaved with another request's. What must
+hold across processes (a code used once, an identity owned once, a name taken once) is
+held by the database: a conditional UPDATE, unique keys, primary keys.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, delete, event, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from . import credentials
+from .tables import Account, Attempt, Code, Identity, Password
+
+log = logging.getLogger("aglais.accounts")
+MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK_KEY = 0x61676C62  # PostgreSQL advisory lock around the migrations
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class AccountError(Exception):
+    """A refusal a person can act on: `status` is the HTTP status, the message says why."""
+
+    status = 400
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class NameTaken(AccountError):
+    status = 409
+
+
+class IdentityTaken(AccountError):
+    status = 409
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    account: Account | None
+    reason: str  # ok | wrong | unconfirmed
+
+
+class AccountStore:
+    def __init__(self, url: str, *, upgrade: bool = True):
+        self.url = url
+        kwargs = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            @event.listens_for(self.engine, "connect")
+            def _pragmas(dbapi_connection, _record):
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.close()
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        if upgrade:
+            self.upgrade()
+
+    def upgrade(self, revision: str = "head") -> None:
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            config = Config()
+            config.set_main_option("script_location", str(MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+
+    @contextlib.contextmanager
+    def session(self):
+        with self._sessions() as db, db.begin():
+            yield db
+
+    # accounts ---------------------------------------------------------------------------
+
+    def get(self, name: str) -> Account | None:
+        with self.session() as db:
+            return db.scalar(select(Account).where(Account.name == name).options(
+                selectinload(Account.identities), selectinload(Account.password)))
+
+    def names(self) -> list[str]:
+        with self.session() as db:
+            return list(db.scalars(select(Account.name).order_by(Account.name)))
+
+    def create(self, name: str, *, level: str, transient: bool = False, terms: bool = False,
+               attributes: dict | None = None) -> Account:
+        """A new account under the normalised `name`; NameTaken if it exists."""
+        if name != credentials.normalise_name(name) or not credentials.NAME_RE.match(name):
+            raise AccountError(
+                "A name is 1 to 63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit.")
+        account = Account(name=name, created=now(), transient=transient, initial_level=level,
+                          terms_accepted=now() if terms else None, attributes=attributes or {})
+        try:
+            with self.session() as db:
+                db.add(account)
+        except IntegrityError:
+            raise NameTaken(f"The name {name!r} is taken.") from None
+        return self.get(name)
+
+    def free_name(self, wanted: str, taken=lambda name: False) -> str:
+        """`wanted` made into a valid account name that no account (nor `taken`) has."""
+        base = "".join(ch if ch.isalnum() or ch in "._-" else "-" for ch in credentials.normalise_name(wanted))
+        base = base.encode("ascii", "ignore").decode().strip("._-")[:50] or "user"
+        with self.session() as db:
+            existing = set(db.scalars(select(Account.name).where(Account.name.like(base + "%"))))
+        candidate, n = base, 1
+        while candidate in existing or taken(candidate):
+            n += 1
+            candidate = f"{base}-{n}"
+        return candidate
+
+    def delete(self, name: str) -> bool:
+        with self.session() as db:
+            return db.execute(delete(Account).where(Account.name == name)).rowcount > 0
+
+    def update(self, name: str, **values) -> None:
+        with self.session() as db:
+            db.execute(update(Account).where(Account.name == name).values(**values))
+
+    def count_transient(self) -> int:
+        with self.session() as db:
+            return db.scalar(select(func.count()).select_from(Account).where(Account.transient.is_(True)))
+
+    # identities ---------------------------------------------------------------------------
+
+    def find_identity(self, provider: str, subject: str) -> Identity | None:
+        with self.session() as db:
+            return db.scalar(select(Identity).where(Identity.provider == provider, Identity.subject == subject))
+
+    def add_identity(self, name: str, provider: str, subject: str, *, email: str | None = None,
+                     confirmed: bool = False, label: str | None = None) -> Identity:
+        identity = Identity(account_name=name, provider=provider, subject=subject, email=email,
+                            confirmed=confirmed, label=label, created=now())
+        try:
+            with self.session() as db:
+                db.add(identity)
+        except IntegrityError:
+            raise IdentityTaken("This identity already belongs to an account.") from None
+        return identity
+
+    def confirm_identity(self, identity_id: int) -> None:
+        with self.session() as db:
+            db.execute(update(Identity).where(Identity.id == identity_id).values(confirmed=True))
+
+    def email_of(self, name: str) -> str | None:
+        """The address to write to: a confirmed one, the most recent first."""
+        with self.session() as db:
+            return db.scalar(select(Identity.email).where(
+                Identity.account_name == name, Identity.confirmed.is_(True), Identity.email.is_not(None),
+            ).order_by(Identity.id.desc()).limit(1))
+
+    # passwords ----------------------------------------------------------------------------
+
+    def set_password(self, name: str, password: str) -> None:
+        hashed = credentials.hash_password(password)
+        with self.session() as db:
+            row = db.get(Password, name)
+            if row is None:
+                db.add(Password(account_name=name, hash=hashed, changed=now()))
+            else:
+                row.hash, row.changed = hashed, now()
+
+    def check_login(self, login: str, password: str) -> LoginResult:
+        """`login` is an account name or an email address. Costs one argon2 verify either way."""
+        key = credentials.normalise_name(login)
+        with self.session() as db:
+            if "@" in key:
+                identity = db.scalar(select(Identity).where(Identity.provider == "email", Identity.subject == key))
+                name = identity.account_name if identity else None
+                confirmed = bool(identity and identity.confirmed)
+            else:
+                name, confirmed = key, True
+                # an email identity left unconfirmed also blocks login by name
+                pending = db.scalar(select(Identity).where(
+                    Identity.account_name == key, Identity.provider == "email", Identity.confirmed.is_(False)))
+                email_confirmed = db.scalar(select(Identity).where(
+                    Identity.account_name == key, Identity.provider == "email", Identity.confirmed.is_(True)))
+                if pending is not None and email_confirmed is None:
+                    confirmed = False
+            row = db.get(Password, name) if name else None
+        if not credentials.verify_password(row.hash if row else None, password):
+            return LoginResult(None, "wrong")
+        account = self.get(name)
+        if account is None:
+            return LoginResult(None, "wrong")
+        if not confirmed:
+            return LoginResult(account, "unconfirmed")
+        if credentials.needs_rehash(row.hash):
+            self.set_password(name, password)
+        return LoginResult(account, "ok")
+
+    # single-use codes ------------------------------------------------------------------------
+
+    def issue_code(self, name: str, purpose: str, lifetime: timedelta, *, identity_id: int | None = None,
+                   next_url: str | None = None) -> tuple[str, datetime]:
+        code, digest = credentials.new_code()
+        created = now()
+        with self.session() as db:
+            db.add(Code(digest=digest, purpose=purpose, account_name=name, identity_id=identity_id,
+                        created=created, expires=created + lifetime, next_url=next_url))
+        return code, created + lifetime
+
+    def peek_code(self, code: str, purpose: str) -> tuple[Code | None, str]:
+        """The code's record without using it (a GET must not change state): (code, state)
+        where state is ok, used, expired or unknown."""
+        digest = credentials.digest(code or "")
+        with self.session() as db:
+            row = db.get(Code, digest)
+        if row is None or row.purpose != purpose or not credentials.same_digest(row.digest, code):
+            return None, "unknown"
+        if row.used is not None:
+            return row, "used"
+        if row.expires <= now():
+            return row, "expired"
+        return row, "ok"
+
+    def use_code(self, code: str, purpose: str) -> tuple[Code | None, str]:
+        """Use the code once: the conditional UPDATE lets exactly one caller win."""
+        row, state = self.peek_code(code, purpose)
+        if state != "ok":
+            return row, state
+        with self.session() as db:
+            won = db.execute(update(Code).where(
+                Code.digest == row.digest, Code.used.is_(None), Code.expires > now(),
+            ).values(used=now())).rowcount == 1
+        return (row, "ok") if won else (row, "used")
+
+    def purge_codes(self, older_than: timedelta = timedelta(days=7)) -> int:
+        with self.session() as db:
+            return db.execute(delete(Code).where(Code.expires < now() - older_than)).rowcount
+
+    # counted attempts (throttle.py decides what they mean) ---------------------------------------
+
+    def count_attempts(self, key: str, since: datetime) -> tuple[int, datetime | None]:
+        with self.session() as db:
+            count, oldest = db.execute(select(func.count(), func.min(Attempt.at)).where(
+                Attempt.key == key, Attempt.at > since)).one()
+        if oldest is not None and oldest.tzinfo is None:  # min() bypasses the column type
+            oldest = oldest.replace(tzinfo=timezone.utc)
+        return count, oldest
+
+    def record_attempt(self, key: str) -> None:
+        with self.session() as db:
+            db.add(Attempt(key=key, at=now()))
+
+    def clear_attempts(self, key: str) -> None:
+        with self.session() as db:
+            db.execute(delete(Attempt).where(Attempt.key == key))
+
+    def purge_attempts(self, before: datetime) -> int:
+        with self.session() as db:
+            return db.execute(delete(Attempt).where(Attempt.at < before)).rowcount

@@ -1,0 +1,79 @@
+"""Hub-side wiring of the accounts: the authenticator, its templates, its scopes and roles,
+the level groups, and jupyterhub-idle-culler for trial accounts."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .booking import _configured, _merge_role
+from .levels import Levels
+
+TEMPLATES = str(Path(__file__).parent / "templates")
+
+CUSTOM_SCOPES = {
+    "custom:accounts:read": {
+        "description": "Read accounts: level, identities, email address, attributes and grants.",
+    },
+    "custom:accounts:write": {
+        "description": "Create and delete accounts, change their level and attributes.",
+        "subscopes": ["custom:accounts:read"],
+    },
+    "custom:accounts:login-links": {
+        "description": "Ask for one-time login links for users.",
+    },
+}
+
+
+def configure_accounts(
+    c,
+    *,
+    trial_culler_timeout: int | None = 3600,
+    server_culler_timeout: int | None = None,
+    culler_interval: int = 300,
+) -> None:
+    """Use AglaisAuthenticator on a JupyterHub config object `c`.
+
+    - the authenticator, and its templates ahead of the hub's own;
+    - the custom scopes ``custom:accounts:{read,write,login-links}``; every user may read
+      their own account (``custom:accounts:read!user``); the role ``accounts-admin``
+      holds all three, for people or services an admin chooses;
+    - the level groups, with their properties (Levels.properties);
+    - jupyterhub-idle-culler for trial accounts: its token reaches only users in the trial
+      group (``!group=level-0``), so it deletes idle trial users and nobody else
+      (`trial_culler_timeout` seconds idle; None: no culler);
+    - optionally a second culler that only stops other users' idle servers
+      (`server_culler_timeout`).
+    """
+    hub = c.JupyterHub
+    hub.authenticator_class = "hub_extension.authenticator.AglaisAuthenticator"
+    hub.template_paths = [TEMPLATES] + [p for p in _configured(hub, "template_paths", []) if p != TEMPLATES]
+    hub.custom_scopes = {**_configured(hub, "custom_scopes", {}), **CUSTOM_SCOPES}
+
+    levels = Levels(config=c)
+    groups = dict(_configured(hub, "load_groups", {}))
+    for name, entry in levels.load_groups().items():
+        groups[name] = {**entry, **groups.get(name, {})}
+    hub.load_groups = groups
+
+    roles = [dict(r) for r in _configured(hub, "load_roles", [])]
+    _merge_role(roles, "user", ["self", "custom:accounts:read!user"])
+    _merge_role(roles, "accounts-admin", list(CUSTOM_SCOPES))
+    services = list(_configured(hub, "services", []))
+    python = sys.executable
+    if trial_culler_timeout:
+        trial = f"!group={levels.trial}"
+        _merge_role(roles, "trial-culler", [s + trial for s in (
+            "list:users", "read:users:activity", "read:servers", "delete:servers", "admin:users")],
+            services=["trial-culler"])
+        services.append({"name": "trial-culler", "command": [
+            python, "-m", "jupyterhub_idle_culler", f"--timeout={trial_culler_timeout}",
+            f"--cull-every={culler_interval}", "--cull-users", "--remove-named-servers"]})
+    if server_culler_timeout:
+        _merge_role(roles, "server-culler", ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+                    services=["server-culler"])
+        services.append({"name": "server-culler", "command": [
+            python, "-m", "jupyterhub_idle_culler", f"--timeout={server_culler_timeout}",
+            f"--cull-every={culler_interval}"]})
+    hub.services = services
+    hub.load_roles = roles

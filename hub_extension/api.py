@@ -1,0 +1,219 @@
+"""The account REST API, part of the hub's API: /hub/api/accounts.
+
+Scopes (declared by configure_accounts, granted through roles):
+  custom:accounts:read         read an account: level, identities, address, attributes
+  custom:accounts:write        create accounts, change their level and attributes, delete them
+  custom:accounts:login-links  ask for a one-time login link for a user
+
+Each can be filtered to users or groups like the hub's own scopes
+(custom:accounts:read!user=alice); every user's default role holds
+custom:accounts:read!user, their own account. A token with `admin:users` (hub admins)
+may also read and write accounts, as it may already create and delete hub users.
+Errors are JSON {"status", "message"}, as everywhere in the hub's API.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from jupyterhub.apihandlers.base import APIHandler
+from jupyterhub.scopes import has_scope
+from tornado import web
+
+from . import credentials
+from .accounts import AccountError
+from .credentials import CredentialError, for_log
+from .levels import effective
+
+READ, WRITE, LINKS = "custom:accounts:read", "custom:accounts:write", "custom:accounts:login-links"
+# a broader built-in scope that already allows the same on hub users
+EQUIVALENT = {READ: "admin:users", WRITE: "admin:users", LINKS: "tokens"}
+
+
+class AccountAPI(APIHandler):
+    @property
+    def accounts(self):
+        return self.authenticator
+
+    def require(self, scope: str, name: str | None = None) -> None:
+        """403 unless the caller holds `scope` (for `name`, if given) or its equivalent."""
+        if self.current_user is None:
+            raise web.HTTPError(403, "Missing or invalid credentials.")
+        for candidate in (scope, EQUIVALENT[scope]):
+            wanted = f"{candidate}!user={name}" if name else candidate
+            if has_scope(wanted, self.parsed_scopes, db=self.db):
+                return
+        raise web.HTTPError(403, f"This needs the scope {scope}" + (f" for {name}." if name else "."))
+
+    def body(self) -> dict:
+        try:
+            body = self.get_json_body() or {}
+        except web.HTTPError:
+            raise web.HTTPError(400, "The body must be a JSON object.") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "The body must be a JSON object.")
+        return body
+
+    def found(self, name: str):
+        """The account and its hub user; 404 with the name if either is missing."""
+        name = credentials.normalise_name(name)
+        account = self.accounts.store.get(name)
+        user = self.find_user(name)
+        if account is None or user is None:
+            raise web.HTTPError(404, f"No account {for_log(name)!r}.")
+        return account, user
+
+    def model(self, account, user) -> dict:
+        groups = list(user.orm_user.groups)
+        return {
+            "name": account.name,
+            "level": self.accounts.levels.level_of(user.orm_user),
+            "groups": sorted(g.name for g in groups),
+            "transient": account.transient,
+            "created": isoformat(account.created),
+            "email": self.accounts.store.email_of(account.name),
+            "has_password": account.password is not None,
+            "attributes": account.attributes or {},
+            "grants": effective([g.properties for g in groups]),
+            "identities": [identity_model(i) for i in account.identities],
+        }
+
+    def apply_changes(self, account, user, body: dict) -> None:
+        unknown = set(body) - {"level", "attributes"}
+        if unknown:
+            raise web.HTTPError(400, f"Unknown field(s): {', '.join(sorted(unknown))}. Use level and attributes.")
+        level = body.get("level")
+        if level is not None and level not in self.accounts.levels.groups:
+            raise web.HTTPError(400, f"level must be one of {', '.join(self.accounts.levels.groups)}.")
+        attributes = body.get("attributes")
+        if attributes is not None and (not isinstance(attributes, dict) or len(str(attributes)) > 8192):
+            raise web.HTTPError(400, "attributes must be a JSON object (at most 8 kB).")
+        if attributes is not None:
+            self.accounts.store.update(account.name, attributes=attributes)
+        if level is not None:
+            self.accounts.levels.set_level(self.db, user.orm_user, level)
+            if level != self.accounts.levels.trial and account.transient:
+                self.accounts.store.update(account.name, transient=False)
+
+
+class AccountListAPI(AccountAPI):
+    async def get(self):
+        self.require(READ)
+        names = self.accounts.store.names()
+        self.finish({"accounts": names})
+
+    async def post(self):
+        self.require(WRITE)
+        body = self.body()
+        unknown = set(body) - {"name", "email", "password", "level", "attributes", "email_confirmed"}
+        if unknown:
+            raise web.HTTPError(400, f"Unknown field(s): {', '.join(sorted(unknown))}.")
+        accounts = self.accounts
+        try:
+            name = credentials.normalise_name(str(body.get("name") or ""))
+            email = credentials.normalise_email(body["email"]) if body.get("email") else None
+            if body.get("password") is not None:
+                credentials.check_new_password(str(body["password"]))
+        except CredentialError as e:
+            raise web.HTTPError(400, str(e)) from None
+        level = body.get("level") or accounts.levels.registered
+        if level not in accounts.levels.groups:
+            raise web.HTTPError(400, f"level must be one of {', '.join(accounts.levels.groups)}.")
+        if self.find_user(name) is not None:
+            raise web.HTTPError(409, f"The name {name!r} is taken.")
+        if email and accounts.store.find_identity("email", email) is not None:
+            raise web.HTTPError(409, "That address already belongs to an account.")
+        try:
+            accounts.store.create(name, level=level, transient=level == accounts.levels.trial,
+                                  attributes=body.get("attributes") or {})
+        except AccountError as e:
+            raise web.HTTPError(e.status, e.message) from None
+        confirmed = bool(body.get("email_confirmed"))
+        identity = accounts.store.add_identity(name, "email", email, email=email, confirmed=confirmed,
+                                               label=email) if email else None
+        if body.get("password") is not None:
+            accounts.store.set_password(name, str(body["password"]))
+        user = self.user_from_username(name)
+        accounts.add_user(user)
+        if identity is not None and not confirmed:
+            await accounts.send_code(self, name, "confirm", email, identity_id=identity.id)
+        self.log.info("Account %s created through the API by %s", name, self.current_user.name)
+        account, user = self.found(name)
+        self.set_status(201)
+        self.finish(self.model(account, user))
+
+
+class AccountItemAPI(AccountAPI):
+    async def get(self, name):
+        self.require(READ, credentials.normalise_name(name))
+        account, user = self.found(name)
+        self.finish(self.model(account, user))
+
+    async def patch(self, name):
+        self.require(WRITE, credentials.normalise_name(name))
+        account, user = self.found(name)
+        self.apply_changes(account, user, self.body())
+        account, user = self.found(name)
+        self.finish(self.model(account, user))
+
+    async def delete(self, name):
+        self.require(WRITE, credentials.normalise_name(name))
+        account, user = self.found(name)
+        if user.name == self.current_user.name:
+            raise web.HTTPError(400, "Delete your own account from another admin account, not with its own token.")
+        if any(s.pending for s in user.spawners.values()):
+            raise web.HTTPError(409, f"{user.name}'s server is starting or stopping; try again in a moment.")
+        await self.accounts.delete_hub_user(self, user)
+        self.log.info("Account %s deleted through the API by %s", user.name, self.current_user.name)
+        self.set_status(204)
+        self.finish()
+
+
+class IdentitiesAPI(AccountAPI):
+    async def get(self, name):
+        self.require(READ, credentials.normalise_name(name))
+        account, _ = self.found(name)
+        self.finish({"identities": [identity_model(i) for i in account.identities]})
+
+
+class LoginLinkAPI(AccountAPI):
+    async def post(self, name):
+        self.require(LINKS, credentials.normalise_name(name))
+        account, user = self.found(name)
+        body = self.body()
+        unknown = set(body) - {"next", "lifetime_minutes"}
+        if unknown:
+            raise web.HTTPError(400, f"Unknown field(s): {', '.join(sorted(unknown))}. Use next and lifetime_minutes.")
+        accounts = self.accounts
+        minutes = body.get("lifetime_minutes", accounts.login_link_minutes)
+        if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= accounts.login_link_max_minutes:
+            raise web.HTTPError(400, f"lifetime_minutes must be a whole number from 1 to {accounts.login_link_max_minutes}.")
+        next_url = body.get("next") or ""
+        if not isinstance(next_url, str) or (next_url and self._validate_next_url(next_url) != next_url):
+            raise web.HTTPError(400, "next must be a path on this hub, such as /user/alice/lab or /services/booking/.")
+        code, expires = accounts.store.issue_code(account.name, "login", timedelta(minutes=minutes),
+                                                  next_url=next_url or None)
+        url = accounts.absolute_url(self, "accounts/login-link") + "?code=" + code
+        self.log.info("Login link for %s made by %s, valid %d minutes", account.name, self.current_user.name, minutes)
+        self.set_status(201)
+        self.finish({"url": url, "expires": isoformat(expires), "user": account.name})
+
+
+def identity_model(identity) -> dict:
+    return {"provider": identity.provider, "label": identity.label, "email": identity.email,
+            "confirmed": identity.confirmed, "created": isoformat(identity.created)}
+
+
+def isoformat(moment) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def routes() -> list[tuple[str, type]]:
+    return [
+        (r"/api/accounts", AccountListAPI),
+        (r"/api/accounts/([^/]+)", AccountItemAPI),
+        (r"/api/accounts/([^/]+)/identities", IdentitiesAPI),
+        (r"/api/accounts/([^/]+)/login-links", LoginLinkAPI),
+    ]
+
+

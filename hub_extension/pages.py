@@ -1,0 +1,369 @@
+"""The hub's account pages: login, "give it a try", sign-up and register, confirmation,
+password reset, one-time login links, the account page and logout.
+
+Every state change is a POST with the hub's _xsrf (JupyterHub checks it for every hub
+page); GETs only show. The next URL always goes through the hub's own get_next_url,
+which refuses other hosts. Messages are rendered by the templates in templates/.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from jupyterhub.handlers.base import BaseHandler
+from jupyterhub.handlers.login import LoginHandler, LogoutHandler
+from jupyterhub.utils import url_path_join
+from tornado import web
+
+from . import credentials
+from .accounts import AccountError
+from .authenticator import LINK_COOKIE, MESSAGES, PENDING_COOKIE, client_address
+from .credentials import CredentialError, for_log
+from .levels import effective
+from .throttle import TooMany
+
+
+class AccountPage(BaseHandler):
+    """Shared helpers: the authenticator, rendering, logging a user in."""
+
+    @property
+    def accounts(self):
+        return self.authenticator
+
+    async def show(self, template: str, status: int = 200, **ns) -> None:
+        self.set_status(status)
+        ns.setdefault("next", self.get_argument("next", ""))
+        ns.setdefault("xsrf", self.xsrf_token.decode("ascii"))
+        ns.setdefault("accounts", self.accounts)
+        self.finish(await self.render_template(template, **ns))
+
+    async def message(self, title: str, text: str, status: int = 200, **ns) -> None:
+        await self.show("aglais-message.html", status, title=title, text=text, **ns)
+
+    async def log_in(self, name: str, next_default: str | None = None) -> None:
+        user = await self.auth_to_user({"name": name})
+        self.set_login_cookie(user)
+        self._jupyterhub_user = user
+        self.redirect(self.get_next_url(user, default=next_default))
+
+    def is_trial(self, user) -> bool:
+        account = self.accounts.store.get(user.name)
+        return bool(account and account.transient)
+
+    def providers(self):
+        return [(key, p.login_service, p.login_url(self.hub.base_url)) for key, p in self.accounts.oauth_providers.items()]
+
+    def signup_offered(self) -> bool:
+        return self.accounts.allow_signup and self.accounts.mailer.enabled
+
+
+class AglaisLoginHandler(LoginHandler, AccountPage):
+    """JupyterHub's login page, with our template: the trial button, the providers, the form."""
+
+    def _render(self, login_error=None, username=None, **kwargs):
+        # sync like the hub's: write_error calls it through render_template(sync=True)
+        return super()._render(
+            login_error=login_error, username=username, providers=self.providers(),
+            allow_try=self.accounts.allow_try, allow_signup=self.signup_offered(), **kwargs)
+
+
+class TryHandler(AglaisLoginHandler):
+    async def get(self):
+        self.redirect(self.settings["login_url"])
+
+    async def post(self):
+        accounts = self.accounts
+        if not accounts.allow_try:
+            raise web.HTTPError(404)
+        key = f"try:addr:{client_address(self)}"
+        try:
+            accounts.throttle.check([(key, accounts.limit("try_limit"))],
+                                    "You have started several trial accounts from here already. "
+                                    "Try again {wait}, or sign up for an account of your own.")
+        except TooMany as e:
+            self.set_status(429)
+            return self.finish(await self._render(login_error=e.message))
+        if accounts.store.count_transient() >= accounts.max_trial_accounts:
+            self.set_status(503)
+            return self.finish(await self._render(
+                login_error="All trial places are taken right now. Try again in a while, or sign up for an account."))
+        alphabet = string.ascii_lowercase + string.digits
+        name = accounts.new_account_name(self, "try-" + "".join(secrets.choice(alphabet) for _ in range(8)))
+        accounts.store.create(name, level=accounts.levels.trial, transient=True)
+        accounts.throttle.hit(key)
+        self.log.info("Trial account %s for %s", name, client_address(self))
+        await self.log_in(name)
+
+
+class SignupHandler(AccountPage):
+    """Sign up with email and password; for a trial user, register the same account."""
+
+    async def get(self):
+        await self.show_form()
+
+    async def show_form(self, error: str = "", status: int = 200, email: str = ""):
+        user = self.current_user
+        await self.show("aglais-signup.html", status, error=error, email=email, providers=self.providers(),
+                        trial=user is not None and self.is_trial(user), allow_signup=self.signup_offered())
+
+    async def post(self):
+        accounts = self.accounts
+        if not self.signup_offered():
+            raise web.HTTPError(404)
+        raw_email = self.get_body_argument("email", "")[:400]
+        password = self.get_body_argument("password", "")
+        try:
+            email = credentials.normalise_email(raw_email)
+            credentials.check_new_password(password)
+            if accounts.terms_url and not self.get_body_argument("terms", ""):
+                raise CredentialError("Accept the terms of use to sign up.")
+            accounts.throttle.check([(f"signup:addr:{client_address(self)}", accounts.limit("signup_limit_address"))],
+                                    "Too many sign-ups from here. Try again {wait}.")
+        except (CredentialError, TooMany) as e:
+            return await self.show_form(str(e), getattr(e, "status", 400), email=raw_email)
+        accounts.throttle.hit(f"signup:addr:{client_address(self)}")
+        existing = accounts.store.find_identity("email", email)
+        user = self.current_user
+        try:
+            if existing is not None:
+                # Don't tell a stranger the address is registered: tell its owner, by mail.
+                if existing.confirmed:
+                    subject, body = MESSAGES["taken"]
+                    await accounts.mailer.send(email, subject, body.format(link=accounts.absolute_url(self, "accounts/reset")))
+                else:
+                    await accounts.send_code(self, existing.account_name, "confirm", email, identity_id=existing.id)
+            else:
+                if user is not None:
+                    # register a trial account (same account, same files; level 1 on
+                    # confirmation), or add an address to one's own account
+                    name = user.name
+                else:
+                    name = accounts.new_account_name(self, email.split("@")[0])
+                    accounts.store.create(name, level=accounts.levels.registered, terms=bool(accounts.terms_url))
+                identity = accounts.store.add_identity(name, "email", email, email=email, label=email)
+                accounts.store.set_password(name, password)
+                self.log.info("Sign-up of %s for %s", name, for_log(email))
+                await accounts.send_code(self, name, "confirm", email, identity_id=identity.id)
+        except AccountError as e:
+            return await self.show_form(e.message, e.status, email=raw_email)
+        await self.message("Check your mail", f"We sent a link to {email}. Open it to confirm your address; "
+                           "it works once.", resend=email)
+
+
+class ResendHandler(AccountPage):
+    async def post(self):
+        accounts = self.accounts
+        raw = self.get_body_argument("email", "")[:400]
+        try:
+            email = credentials.normalise_email(raw)
+            identity = accounts.store.find_identity("email", email)
+            if identity is not None and not identity.confirmed:
+                await accounts.send_code(self, identity.account_name, "confirm", email, identity_id=identity.id)
+        except (CredentialError, AccountError) as e:
+            return await self.message("No mail sent", e.message if hasattr(e, "message") else str(e),
+                                      getattr(e, "status", 400), resend=raw)
+        # the same answer whether or not the address is known
+        await self.message("Check your mail", f"If {email} waits for confirmation, a new link is on its way.", resend=email)
+
+
+class CodePage(AccountPage):
+    """A page reached from a mailed or handed-out link: GET shows, POST uses the code."""
+
+    purpose = ""
+    refused = {
+        "unknown": "This link is not valid. Check that you copied all of it.",
+        "used": "This link was already used. Each link works once.",
+        "expired": "This link has expired.",
+    }
+
+    async def refuse(self, state: str) -> None:
+        await self.message("Link not valid", self.refused[state], 410 if state in ("used", "expired") else 404)
+
+    async def get(self):
+        code = self.get_argument("code", "")
+        row, state = self.accounts.store.peek_code(code, self.purpose)
+        if state != "ok":
+            return await self.refuse(state)
+        await self.show_code(row, code)
+
+    async def post(self):
+        code = self.get_body_argument("code", "")
+        row, state = self.accounts.store.peek_code(code, self.purpose)
+        if state != "ok":
+            return await self.refuse(state)
+        error = self.check_form()
+        if error:
+            return await self.show_code(row, code, error=error, status=400)
+        row, state = self.accounts.store.use_code(code, self.purpose)
+        if state != "ok":  # another request used it first
+            return await self.refuse(state)
+        await self.use(row)
+
+    def check_form(self) -> str:
+        return ""
+
+
+class ConfirmHandler(CodePage):
+    purpose = "confirm"
+
+    async def show_code(self, row, code, error="", status=200):
+        await self.show("aglais-code.html", status, code=code, error=error, title="Confirm your address",
+                        text=f"Press Confirm to confirm the address of {row.account_name} and log in.",
+                        button="Confirm", action=url_path_join(self.hub.base_url, "accounts/confirm"))
+
+    async def use(self, row):
+        accounts = self.accounts
+        accounts.store.confirm_identity(row.identity_id)
+        accounts.promote(self, row.account_name)
+        self.log.info("Confirmed the address of %s", row.account_name)
+        await self.log_in(row.account_name)
+
+
+class ResetRequestHandler(AccountPage):
+    async def get(self):
+        await self.show("aglais-reset.html", error="")
+
+    async def post(self):
+        accounts = self.accounts
+        raw = self.get_body_argument("email", "")[:400]
+        try:
+            email = credentials.normalise_email(raw)
+            identity = accounts.store.find_identity("email", email)
+            if identity is not None and identity.confirmed:
+                await accounts.send_code(self, identity.account_name, "reset", email, identity_id=identity.id)
+        except (CredentialError, AccountError) as e:
+            return await self.show("aglais-reset.html", getattr(e, "status", 400), error=str(e))
+        await self.message("Check your mail", f"If {email} belongs to an account, a link to reset its password "
+                           "is on its way.")
+
+
+class ResetConfirmHandler(CodePage):
+    purpose = "reset"
+
+    async def show_code(self, row, code, error="", status=200):
+        await self.show("aglais-code.html", status, code=code, error=error, title="Choose a new password",
+                        text=f"A new password for {row.account_name}.", button="Set password", password=True,
+                        action=url_path_join(self.hub.base_url, "accounts/reset/confirm"))
+
+    def check_form(self) -> str:
+        try:
+            credentials.check_new_password(self.get_body_argument("password", ""))
+        except CredentialError as e:
+            return str(e)
+        return ""
+
+    async def use(self, row):
+        self.accounts.store.set_password(row.account_name, self.get_body_argument("password"))
+        self.accounts.throttle.clear(f"login-fail:account:{row.account_name}")
+        self.log.info("Password reset for %s", row.account_name)
+        await self.log_in(row.account_name)
+
+
+class LoginLinkHandler(CodePage):
+    purpose = "login"
+
+    async def show_code(self, row, code, error="", status=200):
+        await self.show("aglais-code.html", status, code=code, error=error, title="Log in",
+                        text=f"Press Log in to continue as {row.account_name}.", button="Log in",
+                        action=url_path_join(self.hub.base_url, "accounts/login-link"))
+
+    async def use(self, row):
+        if self.accounts.store.get(row.account_name) is None:
+            return await self.refuse("unknown")
+        self.log.info("Login link used for %s", row.account_name)
+        user = await self.auth_to_user({"name": row.account_name})
+        self.set_login_cookie(user)
+        # the next URL was checked when the link was made, and is checked again here
+        self.redirect(self._validate_next_url(row.next_url or "") or self.get_next_url(user))
+
+
+class AccountHandler(AccountPage):
+    @web.authenticated
+    async def get(self):
+        user = self.current_user
+        account = self.accounts.store.get(user.name)
+        if account is None:
+            raise web.HTTPError(404, "You have no account here.")
+        groups = [g for g in user.orm_user.groups]
+        await self.show("aglais-account.html", account=account, level=self.accounts.levels.level_of(user.orm_user),
+                        grants=effective([g.properties for g in groups]), groups=[g.name for g in groups],
+                        providers=self.providers(), allow_signup=self.signup_offered(),
+                        has_email=any(i.provider == "email" for i in account.identities))
+
+
+class LinkHandler(AccountPage):
+    """Start linking a provider's identity to the logged-in account (or registering a trial one)."""
+
+    @web.authenticated
+    async def post(self, key):
+        provider = self.accounts.oauth_providers.get(key)
+        if provider is None:
+            raise web.HTTPError(404, f"There is no provider {for_log(key)!r}.")
+        self.set_secure_cookie(LINK_COOKIE, self.current_user.name, expires_days=None, path=self.hub.base_url,
+                               httponly=True, samesite="lax")
+        self.redirect(provider.login_url(self.hub.base_url) + "?next=" +
+                      web.escape.url_escape(url_path_join(self.hub.base_url, "account")))
+
+
+class CompleteHandler(AccountPage):
+    """After OAuth, for a new identity when there are terms to accept."""
+
+    def pending(self) -> dict:
+        raw = self.get_secure_cookie(PENDING_COOKIE, max_age_days=10 / 1440)
+        if not raw:
+            raise web.HTTPError(400, "Nothing to complete: log in again.")
+        return web.escape.json_decode(raw)
+
+    async def get(self):
+        pending = self.pending()
+        await self.show("aglais-complete.html", label=pending["label"], error="")
+
+    async def post(self):
+        pending = self.pending()
+        if not self.get_body_argument("terms", ""):
+            return await self.show("aglais-complete.html", 400, label=pending["label"],
+                                   error="Accept the terms of use to continue.")
+        self.clear_cookie(PENDING_COOKIE, path=self.hub.base_url)
+        name = self.accounts.create_oauth_account(
+            self, provider=pending["provider"], subject=pending["subject"], email=pending["email"],
+            label=pending["label"], wanted=pending["wanted"], terms=True)
+        await self.log_in(name)
+
+
+class AglaisLogoutHandler(LogoutHandler, AccountPage):
+    """A trial account is deleted on logout, so logging out asks first (and is a POST)."""
+
+    async def get(self):
+        user = self.current_user
+        if user is not None and self.is_trial(user):
+            return await self.show("aglais-logout.html", cancel=self.get_next_url(user))
+        await super().get()
+
+    async def post(self):
+        user = self.current_user
+        if user is not None and self.is_trial(user):
+            await self.accounts.delete_hub_user(self, user)
+            self.log.info("Trial account %s deleted on logout", user.name)
+            self._backend_logout_cleanup(user.name)
+            self._jupyterhub_user = None
+            return await self.message("Logged out", "Your trial account and its files are deleted. Thank you for trying!")
+        await super().get()
+
+
+def routes() -> list[tuple[str, type]]:
+    return [
+        (r"/login", AglaisLoginHandler),
+        (r"/logout", AglaisLogoutHandler),
+        (r"/try", TryHandler),
+        (r"/register", SignupHandler),
+        (r"/accounts/signup", SignupHandler),
+        (r"/accounts/resend", ResendHandler),
+        (r"/accounts/confirm", ConfirmHandler),
+        (r"/accounts/reset", ResetRequestHandler),
+        (r"/accounts/reset/confirm", ResetConfirmHandler),
+        (r"/accounts/login-link", LoginLinkHandler),
+        (r"/accounts/complete", CompleteHandler),
+        (r"/account", AccountHandler),
+        (r"/account/link/([^/]+)", LinkHandler),
+    ]
