@@ -23,6 +23,7 @@ from traitlets.config import Application
 from . import orm, store
 from .domain import format_time, parse_name
 from .handlers import routes
+from .handlers.pages import static_settings
 from .hub_client import HubClient
 from .lifecycle import Lifecycle
 from .operations import Context
@@ -214,6 +215,7 @@ class BookingService(Application):
             hub_auth=hub_auth,
             cookie_secret=self.cookie_secret,
             default_handler_class=NotFoundHandler,
+            **static_settings(self.base_url),  # the calendar's scripts and styles
             log_function=self._log_request,
         )
 

@@ -191,6 +191,20 @@ def check_booking(
         )
 
 
+def allowance(level: Level | None, *, admin: bool) -> dict:
+    """What a caller may book, for clients that offer only that (the calendar): the
+    package names (None: any), explicit resources or not, and the limits (None: none).
+
+    Mirrors `check_booking`: admins are exempt, a level without rules books nothing.
+    """
+    if admin:
+        return {"packages": None, "custom": True, "max_hours": None, "max_advance_days": None}
+    if level is None:
+        return {"packages": [], "custom": False, "max_hours": 0.0, "max_advance_days": 0.0}
+    return {"packages": sorted(level.packages), "custom": level.custom,
+            "max_hours": level.max_hours, "max_advance_days": level.max_advance_days}
+
+
 def check_length(level: Level | None, start: datetime, end: datetime, *, admin: bool) -> None:
     """Raise Forbidden if [start, end) is longer than the level allows (extensions too)."""
     if admin:

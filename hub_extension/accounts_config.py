@@ -68,7 +68,7 @@ def configure_accounts(
             services=["trial-culler"])
         services.append({"name": "trial-culler", "command": [
             python, "-m", "jupyterhub_idle_culler", f"--timeout={trial_culler_timeout}",
-            f"--cull-every={culler_interval}", "--cull-users", "--remove-named-servers"]})
+            f"--cull-every={culler_interval}", "--cull-users=True", "--remove-named-servers=True"]})
     if server_culler_timeout:
         _merge_role(roles, "server-culler", ["list:users", "read:users:activity", "read:servers", "delete:servers"],
                     services=["server-culler"])

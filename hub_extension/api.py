@@ -26,8 +26,9 @@ from .credentials import CredentialError, for_log
 from .levels import effective
 
 READ, WRITE, LINKS = "custom:accounts:read", "custom:accounts:write", "custom:accounts:login-links"
-# a broader built-in scope that already allows the same on hub users
-EQUIVALENT = {READ: "admin:users", WRITE: "admin:users", LINKS: "tokens"}
+# hub admins (admin:users: they can already create, delete and impersonate users through
+# the hub's API) hold the account scopes too
+EQUIVALENT = {READ: "admin:users", WRITE: "admin:users", LINKS: "admin:users"}
 
 
 class AccountAPI(APIHandler):

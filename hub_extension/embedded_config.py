@@ -9,6 +9,8 @@ Ports, from $PORT (default 8000):
   PORT+1  the booking service ($AGLAIS_BOOKING_PORT overrides it)
   PORT+2  the proxy's REST API
   PORT+3  the hub itself, behind the proxy
+  PORT+4  the Demo provider (OpenID Connect, for trying OAuth offline)
+  PORT+5  the console mail server (prints the hub's mail), unless $AGLAIS_SMTP_HOST
 JupyterHub's own defaults (8001 for the proxy API, 8081 for the hub) would
 collide with the booking service, hence the explicit block of ports.
 """
@@ -18,7 +20,9 @@ import os
 import secrets
 import sys
 
+from hub_extension.accounts_config import configure_accounts
 from hub_extension.booking import configure_booking_service
+from hub_extension.demo import console_mail_server, demo_provider
 
 c = get_config()  # noqa: F821 (provided by JupyterHub's config loader)
 
@@ -66,12 +70,36 @@ def _admin_password():
 
 admin_password = _admin_password()
 
-# One admin account with a known password is all the embedded default needs;
-# real deployments configure their own authenticator.
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = admin_password
-c.Authenticator.allowed_users = {"admin"}
+# Accounts: give it a try, email sign-up, the Demo provider, and the admin, a local
+# account with the password above (docs/accounts.md).
+configure_accounts(c, trial_culler_timeout=int(os.environ.get("AGLAIS_TRIAL_TIMEOUT") or 3600))
 c.Authenticator.admin_users = {"admin"}
+c.AglaisAuthenticator.db_url = "sqlite:///" + os.path.join(data_dir, "accounts.sqlite")
+c.AglaisAuthenticator.local_accounts = {"admin": admin_password}
+
+# Mail: to $AGLAIS_SMTP_HOST if set, else to aiosmtpd's debugging server, which prints
+# every message (with its confirmation or reset link) on this console.
+if os.environ.get("AGLAIS_SMTP_HOST"):
+    c.Mailer.smtp_host = os.environ["AGLAIS_SMTP_HOST"]
+    c.Mailer.smtp_port = int(os.environ.get("AGLAIS_SMTP_PORT") or 587)
+    c.Mailer.security = os.environ.get("AGLAIS_SMTP_SECURITY") or "starttls"
+    c.Mailer.smtp_username = os.environ.get("AGLAIS_SMTP_USERNAME", "")
+    c.Mailer.smtp_password = os.environ.get("AGLAIS_SMTP_PASSWORD", "")
+    c.Mailer.from_address = os.environ.get("AGLAIS_MAIL_FROM") or c.Mailer.from_address
+else:
+    console_mail_server(port + 5)
+    c.Mailer.smtp_port = port + 5
+
+# The "Demo provider": a real OpenID Connect provider in this process, so OAuth can be
+# tried offline (pick a user on its page, or type any name).
+if importlib.util.find_spec("oidc_provider_mock") is not None:
+    demo_provider(port + 4, [
+        {"sub": "ada", "email": "ada@example.org", "email_verified": True, "preferred_username": "ada"},
+        {"sub": "grace", "email": "grace@example.org", "email_verified": True, "preferred_username": "grace"},
+    ])
+    c.AglaisAuthenticator.providers = {"demo": {
+        "kind": "oidc", "label": "Demo provider", "issuer": "http://localhost:%d" % (port + 4),
+        "client_id": "aglais-demo", "client_secret": "the-demo-provider-does-not-check-it"}}
 
 # The log scrolls fast: frame the one line a new user needs (a password the
 # user chose is not echoed; a generated one has to be).

@@ -1,8 +1,7 @@
 """Sending mail: confirmation and password-reset links, over SMTP.
 
 smtplib is blocking, so each message is sent on a worker thread; the hub's loop goes on.
-For `make run`, console_smtp_server() starts aiosmtpd's debugging server in the hub's
-process, which prints every message it receives on the console.
+For `make run`, demo.console_mail_server() prints every message on the console instead.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
-import sys
 from email.message import EmailMessage
 
 from traitlets import Bool, Integer, Unicode
@@ -51,17 +49,8 @@ class Mailer(LoggingConfigurable):
         message["From"] = self.from_address
         message["To"] = to
         message["Subject"] = subject
-        message.set_content(body)
+        # plain 7bit when it can be, so the links stay whole for people reading the raw
+        # message (the console of `make run`, or a mail client's "view source")
+        message.set_content(body, cte="7bit" if body.isascii() else "quoted-printable")
         await asyncio.to_thread(self._send_now, message)
         self.log.info("Sent %r to %s", subject, for_log(to))
-
-
-def console_smtp_server(port: int):
-    """aiosmtpd's debugging server on 127.0.0.1:`port`, printing each message to stdout.
-    Returns the started controller (stop() it to close)."""
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.handlers import Debugging
-
-    controller = Controller(Debugging(sys.stdout), hostname="127.0.0.1", port=port)
-    controller.start()
-    return controller

@@ -8,6 +8,7 @@ import math
 import os
 import pwd
 import resource
+import shutil
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
@@ -43,6 +44,17 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
         "/tmp/aglais-homes/{username}", config=True,
         help="Home directory of each user's server when `shared_os_user` is on.",
     )
+
+    def delete_forever(self):
+        """The user is deleted (a trial account's logout, the culler, an admin): with
+        `shared_os_user` the home is ours, so it goes too. OS users' homes are the
+        system's to manage and are left alone."""
+        if not self.shared_os_user or self.name:  # a named server shares the user's home
+            return
+        home = Path(self.home_dir_template.format(username=self.user.name))
+        if home.is_dir() and not home.is_symlink():
+            shutil.rmtree(home)
+            self.log.info("Deleted %s's home %s", self.user.name, home)
 
     def make_preexec_fn(self, name):
         become_user = (lambda: None) if self.shared_os_user else super().make_preexec_fn(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..domain import Invalid
 from ..operations import availability, bookings, packages, pools, sessions
+from ..policy import allowance
 from .base import APIHandler
 
 
@@ -89,7 +90,7 @@ def _id(text: str) -> int:
 
 
 class MeHandler(APIHandler):
-    """Who the caller is to the booking service: name, level, and admin or not."""
+    """Who the caller is to the booking service: name, level, admin or not, and what it may book."""
 
     async def get(self):
         level = self.ctx.policy.rules(self.caller.level)
@@ -100,6 +101,7 @@ class MeHandler(APIHandler):
             "level_name": None if level is None else level.name,
             "admin": self.caller.admin,
             "can_write": self.caller.can_write,
+            "may_book": allowance(level, admin=self.caller.admin),
         })
 
 

@@ -51,7 +51,11 @@ async def test_admin_only_operations(api, admin, user):
                  403, "booking admins")
     me = await api.ok("GET", "me", user)
     assert (me["admin"], me["level"]) == (False, 1)
-    assert (await api.ok("GET", "me", admin))["admin"] is True
+    assert me["may_book"] == {"packages": ["large", "medium", "small"], "custom": False, "max_hours": 72,
+                              "max_advance_days": 30}
+    me = await api.ok("GET", "me", admin)
+    assert me["admin"] is True
+    assert me["may_book"] == {"packages": None, "custom": True, "max_hours": None, "max_advance_days": None}
 
 
 async def test_booking_admin_role_makes_a_non_hub_admin_a_booking_admin(api, hub):
@@ -71,6 +75,7 @@ async def test_level_comes_from_hub_groups(api, hub):
     anonymous = await hub.new_user(groups=["level-0"])
     custom = await hub.new_user(groups=["level-1", "level-n"])  # the highest level wins
     nogroup = await hub.new_user()
-    assert (await api.ok("GET", "me", anonymous))["level"] == 0
+    me = await api.ok("GET", "me", anonymous)
+    assert (me["level"], me["may_book"]["packages"], me["may_book"]["max_hours"]) == (0, [], 0)
     assert (await api.ok("GET", "me", custom))["level"] == 2
     assert (await api.ok("GET", "me", nogroup))["level"] == 1  # LevelPolicy.default_level

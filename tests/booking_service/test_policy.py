@@ -9,7 +9,7 @@ import pytest
 from traitlets import TraitError
 
 from booking_service.domain import Forbidden
-from booking_service.policy import LevelPolicy, check_booking
+from booking_service.policy import LevelPolicy, allowance, check_booking
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
 
@@ -48,6 +48,27 @@ def test_refusals_name_the_reason(level, kwargs, reason):
 ])
 def test_allowed(level, kwargs):
     check(LevelPolicy(), level, **kwargs)
+
+
+@pytest.mark.parametrize("level, admin", [(0, False), (1, False), (2, False), (7, False), (0, True)])
+def test_allowance_offers_what_check_booking_allows(level, admin):
+    """What GET /me says a caller may book is exactly what booking checks."""
+    policy = LevelPolicy()
+    may = allowance(policy.rules(level), admin=admin)
+    for package in ["tiny", "small", "medium", "large", None]:
+        offered = may["custom"] if package is None else may["packages"] is None or package in may["packages"]
+        hours = may["max_hours"] if may["max_hours"] is not None else 1000
+        ahead = timedelta(days=may["max_advance_days"] if may["max_advance_days"] is not None else 400)
+        if offered and hours > 0:
+            check(policy, level, package=package, hours=hours, ahead=ahead, admin=admin)
+        else:
+            with pytest.raises(Forbidden):
+                check(policy, level, package=package, hours=max(hours, 1), ahead=ahead, admin=admin)
+    if not admin and policy.rules(level) is not None:
+        with pytest.raises(Forbidden):  # one hour more, or one day further ahead, is refused
+            check(policy, level, package="small", hours=may["max_hours"] + 1)
+        with pytest.raises(Forbidden):
+            check(policy, level, package="small", ahead=timedelta(days=may["max_advance_days"] + 1))
 
 
 def test_configuration_from_json_style_keys():

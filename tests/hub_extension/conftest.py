@@ -27,6 +27,8 @@ import requests
 from tests.hub import free_port, start_hub, stop_hub
 
 ADMIN_PASSWORD = "admin-password-for-tests"
+READER_TOKEN = secrets.token_hex(16)
+LINKER_TOKEN = secrets.token_hex(16)
 
 
 class Mailbox:
@@ -172,6 +174,14 @@ c.AglaisAuthenticator.local_accounts = {{'admin': {ADMIN_PASSWORD!r}}}
 c.AglaisAuthenticator.providers = {providers!r}
 c.AglaisAuthenticator.try_limit = '4/h'
 c.AglaisAuthenticator.max_trial_accounts = 1000
+# programs with one account scope each: a reader, and a service that may make login
+# links for members of the group "linkable" only
+c.JupyterHub.services.append({{'name': 'account-reader', 'api_token': {READER_TOKEN!r}}})
+c.JupyterHub.services.append({{'name': 'link-maker', 'api_token': {LINKER_TOKEN!r}}})
+c.JupyterHub.load_groups['linkable'] = {{}}
+c.JupyterHub.load_roles.append({{'name': 'account-reader', 'scopes': ['custom:accounts:read'], 'services': ['account-reader']}})
+c.JupyterHub.load_roles.append({{'name': 'link-maker', 'scopes': ['custom:accounts:login-links!group=linkable'],
+                                'services': ['link-maker']}})
 c.Mailer.smtp_port = {smtp_port}
 c.Mailer.from_address = 'hub@example.org'
 {extra}

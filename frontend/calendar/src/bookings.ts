@@ -1,0 +1,190 @@
+// Lists of bookings with their actions: "My bookings" for everyone, and everyone's
+// bookings for booking admins. Extending moves the end later (PATCH); cancelling asks
+// once more in place, then DELETEs.
+
+import type { Booking } from "./api";
+import { type Context, resourcesLabel } from "./context";
+import { field, fill, h, uid } from "./dom";
+import { addDays, addHours, dateValue, dayStart, fromDateValue, iso, parse, rangeLabel } from "./time";
+
+const EXTEND_BY: [number, string][] = [
+  [1, "1 hour"],
+  [2, "2 hours"],
+  [6, "6 hours"],
+  [24, "1 day"],
+];
+
+function title(b: Booking): string {
+  const what = b.package ? b.package.name : "custom resources";
+  return `${what} on ${b.pool}`;
+}
+
+/** One booking as a card: what, when, status, and (while it is on or ahead) extend and cancel. */
+export function bookingCard(ctx: Context, b: Booking, showUser: boolean): HTMLElement {
+  const headingId = uid("booking");
+  const live = b.status === "upcoming" || b.status === "active";
+  const actions = h("div", { class: "actions" });
+  const card = h(
+    "article",
+    { class: `booking-card status-${b.status}`, "aria-labelledby": headingId, "data-booking-id": String(b.id) },
+    h(
+      "h3",
+      { id: headingId },
+      `${title(b)} `,
+      h("span", { class: `badge ${b.status}` }, b.status),
+      h("span", { class: "booking-id" }, ` #${b.id}`),
+    ),
+    h(
+      "p",
+      {},
+      rangeLabel(parse(b.start), parse(b.end)),
+      h("br"),
+      resourcesLabel(b.resources),
+      b.package ? ` (version ${b.package.version})` : "",
+      showUser ? ` · for ${b.user}` : "",
+      b.created_by !== b.user ? ` · booked by ${b.created_by}` : "",
+    ),
+    live ? actions : null,
+  );
+  if (!live) return card;
+
+  const by = h(
+    "select",
+    { id: uid("extend-by") },
+    EXTEND_BY.map(([hours, label]) => h("option", { value: String(hours) }, label)),
+  );
+  const extend = h("button", { type: "button" }, "Extend");
+  extend.addEventListener("click", async () => {
+    const end = addHours(parse(b.end), Number(by.value));
+    try {
+      const changed = await ctx.api.extend(b.id, iso(end));
+      ctx.messages.info(`Booking #${b.id} (${title(b)}) now ends ${rangeLabel(parse(changed.start), parse(changed.end)).split(" to ").pop()}.`);
+      await ctx.changed(changed);
+    } catch (e) {
+      ctx.messages.error(e);
+    }
+  });
+  const cancel = h("button", { type: "button", class: "danger" }, "Cancel booking…");
+  const showActions = () => {
+    fill(
+      actions,
+      h("div", { class: "extend" }, field(`Extend #${b.id} by`, by), extend),
+      cancel,
+    );
+  };
+  cancel.addEventListener("click", () => {
+    const yes = h("button", { type: "button", class: "danger" }, "Yes, cancel it");
+    const no = h("button", { type: "button" }, "Keep it");
+    yes.addEventListener("click", async () => {
+      try {
+        await ctx.api.cancel(b.id);
+        ctx.messages.info(`Booking #${b.id} (${title(b)}) is cancelled; its resources are free again.`);
+        await ctx.changed();
+      } catch (e) {
+        ctx.messages.error(e);
+      }
+    });
+    no.addEventListener("click", () => {
+      showActions();
+      cancel.focus();
+    });
+    fill(actions, h("p", { class: "confirm" }, `Cancel booking #${b.id}, ${title(b)}?`), yes, no);
+    no.focus();
+  });
+  showActions();
+  return card;
+}
+
+/** The signed-in user's bookings from a day ago on. */
+export class MyBookingsPanel {
+  readonly element: HTMLElement;
+  private readonly list: HTMLElement;
+  private readonly showOld: HTMLInputElement;
+
+  constructor(private readonly ctx: Context) {
+    this.list = h("div", { class: "booking-list", "aria-live": "off" });
+    this.showOld = h("input", { type: "checkbox", id: "show-old-bookings", onchange: () => this.load() });
+    this.element = h(
+      "div",
+      {},
+      h("h2", {}, "My bookings"),
+      h("p", { class: "hint" }, "From yesterday on, by start. Times are UTC."),
+      h("div", { class: "check" }, this.showOld, h("label", { for: "show-old-bookings" }, "Show cancelled and finished bookings")),
+      this.list,
+    );
+  }
+
+  async load(): Promise<void> {
+    try {
+      const bookings = await this.ctx.api.bookings({ user: this.ctx.me.name });
+      const shown = this.showOld.checked ? bookings : bookings.filter((b) => b.status === "upcoming" || b.status === "active");
+      fill(
+        this.list,
+        shown.length
+          ? h("ul", { class: "cards" }, shown.map((b) => h("li", {}, bookingCard(this.ctx, b, false))))
+          : h("p", {}, "You have no bookings. Select a block on the calendar, or book now."),
+      );
+    } catch (e) {
+      this.ctx.messages.error(e);
+    }
+  }
+}
+
+/** Booking admins: everyone's bookings in a range, optionally one pool or one user. */
+export class AllBookingsPanel {
+  readonly element: HTMLElement;
+  private readonly list: HTMLElement;
+  private readonly from: HTMLInputElement;
+  private readonly to: HTMLInputElement;
+  private readonly pool: HTMLSelectElement;
+  private readonly user: HTMLInputElement;
+
+  constructor(private readonly ctx: Context) {
+    const today = dayStart(new Date());
+    this.from = h("input", { type: "date", id: "all-from", value: dateValue(addDays(today, -1)), required: true });
+    this.to = h("input", { type: "date", id: "all-to", value: dateValue(addDays(today, 30)), required: true });
+    this.pool = h(
+      "select",
+      { id: "all-pool" },
+      h("option", { value: "" }, "every pool"),
+      ctx.pools.map((p) => h("option", { value: p.name }, p.name)),
+    );
+    this.user = h("input", { type: "text", id: "all-user", autocomplete: "off", spellcheck: "false" });
+    const form = h(
+      "form",
+      { class: "inline-form", "aria-label": "Which bookings" },
+      field("From", this.from),
+      field("To (inclusive)", this.to),
+      field("Pool", this.pool),
+      field("User", this.user, "Empty: everyone."),
+      h("button", { type: "submit" }, "Show"),
+    );
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.load();
+    });
+    this.list = h("div", { class: "booking-list" });
+    this.element = h("div", {}, h("h2", {}, "Everyone's bookings"), form, this.list);
+  }
+
+  async load(): Promise<void> {
+    const start = fromDateValue(this.from.value);
+    const last = fromDateValue(this.to.value);
+    if (!start || !last) return;
+    try {
+      const bookings = await this.ctx.api.bookings({
+        start: iso(start),
+        end: iso(addDays(last, 1)),
+        pool: this.pool.value || undefined,
+        user: this.user.value.trim() || undefined,
+      });
+      fill(
+        this.list,
+        h("p", {}, `${bookings.length} booking${bookings.length === 1 ? "" : "s"}.`),
+        bookings.length ? h("ul", { class: "cards" }, bookings.map((b) => h("li", {}, bookingCard(this.ctx, b, true)))) : null,
+      );
+    } catch (e) {
+      this.ctx.messages.error(e);
+    }
+  }
+}

@@ -1,0 +1,60 @@
+"""Fixtures for the calendar's browser tests: the booking API as an admin's program calls
+it (to set up pools and to check what the clicks did), and a browser logged in to the hub."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.booking_service.conftest import BookingAPI, day_start
+from tests.hub import Hub, User
+
+
+@pytest.fixture
+def booking(hub) -> BookingAPI:
+    """The hub-managed service at /services/booking/, where the browser logs in."""
+    return BookingAPI(hub, "booking")
+
+
+@pytest.fixture
+async def admin(hub) -> User:
+    return await hub.new_user(admin=True, prefix="admin")
+
+
+def next_monday() -> datetime:
+    """Midnight UTC of next week's Monday: the first column of the calendar's week view
+    after one press of "Later", and always within a basic level's 30 days ahead."""
+    today = day_start(0)
+    return today + timedelta(days=7 - today.weekday())
+
+
+def new_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def log_in(page: Page, hub: Hub, name: str) -> None:
+    """Log in through the hub's form, follow the OAuth redirects to the calendar, and wait
+    until it has drawn itself."""
+    await page.goto(hub.url + "hub/login?next=%2Fservices%2Fbooking%2F")
+    await page.locator("#username_input").fill(name)
+    await page.locator("#password_input").fill("any password")
+    await page.locator("#password_input").press("Enter")
+    await page.wait_for_url(hub.url + "services/booking/**")
+    await expect(page.get_by_text(f"Logged in as {name}")).to_be_visible()
+
+
+async def show_pool(page: Page, pool: str) -> None:
+    """Choose the pool on the calendar and wait for its grid."""
+    await page.locator("#calendar-pool").select_option(pool)
+    await expect_grid(page, pool)
+
+
+async def expect_grid(page: Page, pool: str, view: str = "") -> None:
+    """Wait until the grid drawn is the pool's (and the view's, e.g. 'by day')."""
+    label = re.compile(f"^Pool {re.escape(pool)}: .*{re.escape(view)}")
+    await expect(page.get_by_role("grid")).to_have_attribute("aria-label", label)
+    await expect(page.locator(".grid-area")).to_have_attribute("aria-busy", "false")

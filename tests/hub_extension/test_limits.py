@@ -1,0 +1,77 @@
+"""Limits that must hold across a hub restart, and the cap on live trial accounts.
+This module starts its own hub (twice, on one work directory)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.hub import start_hub, stop_hub
+from tests.hub_extension.conftest import ADMIN_PASSWORD, Browser, accounts_config, some_address
+
+
+def restartable_hub(workdir, mailbox, oidc_provider, stand_in):
+    extra = "c.AglaisAuthenticator.max_trial_accounts = 1\n"
+    return start_hub(workdir, {"booking": f"sqlite+aiosqlite:///{workdir}/booking.sqlite"},
+                     extra_config=accounts_config(workdir, smtp_port=mailbox.port, oidc=oidc_provider,
+                                                  stand_in=stand_in, extra=extra))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("limits-hub")
+
+
+def test_failed_logins_are_throttled_and_the_throttle_survives_a_restart(workdir, mailbox, oidc_provider, stand_in):
+    hub = restartable_hub(workdir, mailbox, oidc_provider, stand_in)
+    try:
+        browser = Browser(hub, some_address())
+        for _ in range(5):  # login_limit_account: 5 per 15 minutes
+            assert browser.login("admin", "wrong password").status_code == 403
+        refused = browser.login("admin", ADMIN_PASSWORD)
+        assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+        # the right password from elsewhere is refused too: the account is throttled
+        assert Browser(hub, some_address()).login("admin", ADMIN_PASSWORD).status_code == 429
+    finally:
+        stop_hub(hub.process)
+    hub = restartable_hub(workdir, mailbox, oidc_provider, stand_in)
+    try:
+        refused = Browser(hub, some_address()).login("admin", ADMIN_PASSWORD)
+        assert refused.status_code == 429 and "Try again in" in refused.text
+        # another account is not affected
+        assert Browser(hub, some_address()).login("nobody", "wrong password").status_code == 403
+    finally:
+        stop_hub(hub.process)
+
+
+def test_failed_logins_are_throttled_per_address(workdir, mailbox, oidc_provider, stand_in):
+    hub = restartable_hub(workdir, mailbox, oidc_provider, stand_in)
+    try:
+        address = some_address()
+        browser = Browser(hub, address)
+        for i in range(30):  # login_limit_address: 30 per 15 minutes, across names
+            assert browser.login(f"guess-{i}", "wrong password").status_code == 403
+        assert browser.login("guess-x", "wrong password").status_code == 429
+        assert Browser(hub, some_address()).login("guess-x", "wrong password").status_code == 403
+    finally:
+        stop_hub(hub.process)
+
+
+def test_live_trial_accounts_are_capped(workdir, mailbox, oidc_provider, stand_in):
+    hub = restartable_hub(workdir, mailbox, oidc_provider, stand_in)
+    try:
+        first = Browser(hub, some_address())
+        first.get("hub/login")
+        assert first.post("hub/try", allow_redirects=False).status_code == 302
+        second = Browser(hub, some_address())
+        second.get("hub/login")
+        resp = second.post("hub/try")
+        assert resp.status_code == 503 and "All trial places are taken" in resp.text
+        assert second.whoami() is None
+        # when the first trial ends, its place is free again
+        first.get("hub/logout")
+        assert first.post("hub/logout").status_code == 200
+        assert second.post("hub/try", allow_redirects=False).status_code == 302
+    finally:
+        stop_hub(hub.process)
+    log = (workdir / "hub.log").read_text()
+    assert log.count("Traceback") == 0
