@@ -75,3 +75,34 @@ def test_live_trial_accounts_are_capped(workdir, mailbox, oidc_provider, stand_i
         stop_hub(hub.process)
     log = (workdir / "hub.log").read_text()
     assert log.count("Traceback") == 0
+
+
+def test_with_terms_a_new_oauth_identity_accepts_them_before_its_account_exists(tmp_path, mailbox, oidc_provider,
+                                                                              stand_in):
+    import uuid
+
+    from tests.hub_extension.test_oauth import demo_login
+
+    hub = start_hub(tmp_path, {"booking": f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite"},
+                    extra_config=accounts_config(tmp_path, smtp_port=mailbox.port, oidc=oidc_provider,
+                                                 stand_in=stand_in,
+                                                 extra="c.AglaisAuthenticator.terms_url = '/terms.html'\n"))
+    try:
+        browser = Browser(hub)
+        resp = demo_login(browser, f"terms-{uuid.uuid4().hex[:6]}")
+        assert resp.status_code == 302 and resp.headers["Location"].endswith("/hub/accounts/complete")
+        page = browser.get(resp.headers["Location"])
+        assert "terms of use" in page.text and browser.whoami() is None
+        before = browser.get("hub/api/accounts", headers={"Authorization": f"token {hub.admin_token}"}).json()
+        refused = browser.post("hub/accounts/complete")
+        assert refused.status_code == 400 and "Accept the terms" in refused.text
+        assert browser.get("hub/api/accounts", headers={"Authorization": f"token {hub.admin_token}"}).json() == before
+        done = browser.post("hub/accounts/complete", {"terms": "1"}, allow_redirects=False)
+        assert done.status_code == 302 and browser.whoami().startswith("terms-")
+        # the sign-up form asks for them too
+        signup = Browser(hub)
+        signup.get("hub/accounts/signup")
+        resp = signup.post("hub/accounts/signup", {"email": "t@example.org", "password": "long enough password"})
+        assert resp.status_code == 400 and "Accept the terms" in resp.text
+    finally:
+        stop_hub(hub.process)
