@@ -143,8 +143,12 @@ class BookingSpawnerMixin(Configurable):
         message = answer.get("message", f"The booking service refused ({status}).")
         calendar = f'<a href="{escape(self.calendar_url)}">the calendar</a>'
         if status == 409 and answer.get("queue"):
-            raise SpawnException(message, reason="queued", status_code=409,
-                                 message_html=f"{escape(message)} Or book a package on {calendar}.")
+            # the hub's error page (hub_extension/templates/error.html) sees the marker and
+            # asks again by itself, so the place is taken as soon as it is offered
+            position = int(answer["queue"].get("position") or 0)
+            raise SpawnException(message, reason="queued", status_code=409, message_html=(
+                f'<span class="aglais-queue" data-position="{position}">{escape(message)}</span> '
+                f"Or book a package on {calendar}."))
         raise SpawnException(message, reason="entitlement", status_code=status if 400 <= status < 500 else 503,
                              message_html=f"{escape(message)} See {calendar}.")
 
@@ -200,6 +204,10 @@ class BookingSpawnerMixin(Configurable):
         env = super().get_env()
         if self.booking_session:
             env.update(package.environment(self.booking_session))
+        # for the server's JupyterLab extension (aglais_lab), which asks the booking service
+        # with the server's own token (Spawner.server_token_scopes) about its booking
+        if self.booking_api_url:
+            env["AGLAIS_BOOKING_URL"] = self.booking_api_url
         return env
 
     def get_state(self):

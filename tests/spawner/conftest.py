@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
+from hub_extension.accounts_config import TEMPLATES
 from tests.booking_service.conftest import BookingAPI, day_start, iso
 from tests.hub import Hub, User, start_hub, stop_hub
 
@@ -29,6 +30,8 @@ async def spawn_hub(tmp_path_factory):
         c.Spawner.cmd = ['{VENV_BIN}/jupyterhub-singleuser']
         c.Spawner.default_url = '/api/status'
         c.Spawner.start_timeout = 60
+        # the hub's pages as the accounts work serves them (the queue's self-refreshing error page)
+        c.JupyterHub.template_paths = ['{TEMPLATES}']
         c.Spawner.http_timeout = 60
         c.JupyterHub.last_activity_interval = 5
     """
