@@ -273,18 +273,26 @@ class AglaisAuthenticator(Authenticator):
         await user.delete_spawners()
         handler.users.delete(user)
 
-    async def send_code(self, handler, name: str, purpose: str, address: str, *, identity_id=None) -> None:
-        """Mail a confirmation or reset link, within the per-account and per-address limits."""
+    async def send_mail(self, handler, name: str, address: str, kind: str, make_values=dict) -> None:
+        """Mail MESSAGES[kind] about account `name`, within the per-account and per-address
+        limits; `make_values` is called only once the limits allow it."""
         checks = [(f"mail:account:{name}", self.limit("mail_limit_account")),
                   (f"mail:addr:{client_address(handler)}", self.limit("mail_limit_address"))]
         self.throttle.check(checks, "We sent you mail only a moment ago. Ask again {wait}.")
-        code, expires = self.store.issue_code(name, purpose, self.code_lifetime(purpose), identity_id=identity_id)
-        path = {"confirm": "accounts/confirm", "reset": "accounts/reset/confirm"}[purpose]
-        link = self.absolute_url(handler, path) + "?code=" + code
-        subject, body = MESSAGES[purpose]
+        values = make_values()
         self.throttle.hit(*(key for key, _ in checks))
-        await self.mailer.send(address, subject, body.format(link=link, expires=expires.strftime("%Y-%m-%d %H:%M UTC"),
-                                                             name=name))
+        subject, body = MESSAGES[kind]
+        await self.mailer.send(address, subject, body.format(name=name, **values))
+
+    async def send_code(self, handler, name: str, purpose: str, address: str, *, identity_id=None) -> None:
+        """Mail a confirmation or reset link."""
+        def values():
+            code, expires = self.store.issue_code(name, purpose, self.code_lifetime(purpose), identity_id=identity_id)
+            path = {"confirm": "accounts/confirm", "reset": "accounts/reset/confirm"}[purpose]
+            return {"link": self.absolute_url(handler, path) + "?code=" + code,
+                    "expires": expires.strftime("%Y-%m-%d %H:%M UTC")}
+
+        await self.send_mail(handler, name, address, purpose, values)
 
 
 MESSAGES = {

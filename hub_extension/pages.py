@@ -18,7 +18,7 @@ from tornado import web
 
 from . import credentials
 from .accounts import AccountError
-from .authenticator import LINK_COOKIE, MESSAGES, PENDING_COOKIE, client_address
+from .authenticator import LINK_COOKIE, PENDING_COOKIE, client_address
 from .credentials import CredentialError, for_log
 from .levels import effective
 from .throttle import TooMany
@@ -50,6 +50,16 @@ class AccountPage(BaseHandler):
     def is_trial(self, user) -> bool:
         account = self.accounts.store.get(user.name)
         return bool(account and account.transient)
+
+    async def mail_code(self, purpose: str) -> str:
+        """Mail a code for the form's address if it is an identity in the state `purpose`
+        needs (unconfirmed to confirm, confirmed to reset). The caller answers the same
+        either way, so the page tells nobody which addresses are registered."""
+        email = credentials.normalise_email(self.get_body_argument("email", "")[:400])
+        identity = self.accounts.store.find_identity("email", email)
+        if identity is not None and identity.confirmed == (purpose == "reset"):
+            await self.accounts.send_code(self, identity.account_name, purpose, email, identity_id=identity.id)
+        return email
 
     def providers(self):
         return [(key, p.login_service, p.login_url(self.hub.base_url)) for key, p in self.accounts.oauth_providers.items()]
@@ -129,8 +139,8 @@ class SignupHandler(AccountPage):
             if existing is not None:
                 # Don't tell a stranger the address is registered: tell its owner, by mail.
                 if existing.confirmed:
-                    subject, body = MESSAGES["taken"]
-                    await accounts.mailer.send(email, subject, body.format(link=accounts.absolute_url(self, "accounts/reset")))
+                    await accounts.send_mail(self, existing.account_name, email, "taken",
+                                             lambda: {"link": accounts.absolute_url(self, "accounts/reset")})
                 else:
                     await accounts.send_code(self, existing.account_name, "confirm", email, identity_id=existing.id)
             else:
@@ -153,16 +163,12 @@ class SignupHandler(AccountPage):
 
 class ResendHandler(AccountPage):
     async def post(self):
-        accounts = self.accounts
         raw = self.get_body_argument("email", "")[:400]
         try:
-            email = credentials.normalise_email(raw)
-            identity = accounts.store.find_identity("email", email)
-            if identity is not None and not identity.confirmed:
-                await accounts.send_code(self, identity.account_name, "confirm", email, identity_id=identity.id)
+            email = await self.mail_code("confirm")
         except (CredentialError, AccountError) as e:
-            return await self.message("No mail sent", e.message if hasattr(e, "message") else str(e),
-                                      getattr(e, "status", 400), resend=raw)
+            return await self.message("No mail sent", getattr(e, "message", str(e)), getattr(e, "status", 400),
+                                      resend=raw)
         # the same answer whether or not the address is known
         await self.message("Check your mail", f"If {email} waits for confirmation, a new link is on its way.", resend=email)
 
@@ -225,13 +231,8 @@ class ResetRequestHandler(AccountPage):
         await self.show("aglais-reset.html", error="")
 
     async def post(self):
-        accounts = self.accounts
-        raw = self.get_body_argument("email", "")[:400]
         try:
-            email = credentials.normalise_email(raw)
-            identity = accounts.store.find_identity("email", email)
-            if identity is not None and identity.confirmed:
-                await accounts.send_code(self, identity.account_name, "reset", email, identity_id=identity.id)
+            email = await self.mail_code("reset")
         except (CredentialError, AccountError) as e:
             return await self.show("aglais-reset.html", getattr(e, "status", 400), error=str(e))
         await self.message("Check your mail", f"If {email} belongs to an account, a link to reset its password "
