@@ -81,13 +81,40 @@ chromium:
 # What a browser runs, built here so nothing is built at run time.
 frontend: calendar labextension
 
-# The booking calendar (frontend/calendar/), bundled into booking_service/static/.
+# The booking calendar (frontend/calendar/), type-checked and bundled into
+# booking_service/static/; skipped while the bundle is newer than every source.
 calendar: node_modules
-	@true
+	@set -e; stamp=booking_service/static/.calendar-built; \
+	if [ -f $$stamp ] && [ -z "$$(find frontend/calendar package-lock.json Makefile -newer $$stamp \
+		-not -path '*/node_modules/*' -type f | head -n 1)" ]; then exit 0; fi; \
+	echo "Building the calendar: frontend/calendar/ -> booking_service/static/"; \
+	node_modules/.bin/tsc --noEmit -p frontend/calendar; \
+	node_modules/.bin/esbuild frontend/calendar/src/main.ts --bundle --minify --sourcemap \
+		--target=es2020 --format=iife --log-level=warning --outfile=booking_service/static/calendar.js; \
+	node_modules/.bin/esbuild frontend/calendar/src/calendar.css --bundle --minify \
+		--log-level=warning --outfile=booking_service/static/calendar.css; \
+	touch $$stamp
 
 # The JupyterLab extension (frontend/labextension/), built and pip-installed into .venv.
 labextension: venv
-	@true
+	@set -e; ext=frontend/labextension; stamp=$(VENV)/.aglais-labextension-installed; \
+	core="$$($(VENV)/bin/python -c 'import importlib.util, os; print(os.path.join(importlib.util.find_spec("jupyterlab").submodule_search_locations[0], "staging", "package.json"))')"; \
+	newer="$$(find $$ext "$$core" \( -name node_modules -o -name lib -o -name build -o -path $$ext/aglais_lab/labextension \
+		-o -name '*.egg-info' -o -name __pycache__ -o -name tsconfig.tsbuildinfo \) -prune \
+		-o -type f -newer $$stamp -print 2>/dev/null | head -n 1)"; \
+	if [ -f $$stamp ] && [ -z "$$newer" ]; then exit 0; fi; \
+	echo "Building the JupyterLab extension ($$ext) and installing it into $(VENV)"; \
+	if [ ! -f $$ext/node_modules/.aglais-installed ] || [ $$ext/package-lock.json -nt $$ext/node_modules/.aglais-installed ] \
+		|| [ $$ext/package.json -nt $$ext/node_modules/.aglais-installed ]; then \
+		(cd $$ext && npm ci --no-audit --no-fund) && touch $$ext/node_modules/.aglais-installed; \
+	fi; \
+	rm -rf $$ext/lib $$ext/tsconfig.tsbuildinfo $$ext/aglais_lab/labextension $$ext/build; \
+	(cd $$ext && ./node_modules/.bin/tsc); \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter labextension build $$ext --core-package-file "$$core"; \
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall ./$$ext; \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter labextension list 2>&1 | grep -q 'aglais-hub-lab .*enabled' \
+		|| { echo "aglais-hub-lab is not listed as enabled by jupyter labextension list" >&2; exit 1; }; \
+	touch $$stamp
 
 run: venv node_modules frontend
 	PATH="$(TOOLS_PATH)" PORT="$(PORT)" AGLAIS_DATA_DIR="$(AGLAIS_DATA_DIR)" \

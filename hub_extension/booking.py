@@ -119,6 +119,13 @@ def configure_booking_service(
     c.BookingSpawnerMixin.booking_api_url = f"{url.rstrip('/')}/services/{name}/api/v1"
     c.BookingSpawnerMixin.booking_api_token = spawner_token
     c.BookingSpawnerMixin.calendar_url = f"/services/{name}/"
+    # The server's own token ($JUPYTERHUB_API_TOKEN): what JupyterHub's `server` role gives
+    # it, plus reading and extending its user's own bookings for the JupyterLab extension
+    # (aglais_lab, docs/labextension.md); `!user` limits both to that user.
+    c.BookingSpawnerMixin.server_token_scopes = [
+        "users:activity!user", "access:servers!server",
+        "custom:booking:read!user", "custom:booking:write!user", f"access:services!service={name}",
+    ]
     services = [s for s in _configured(hub, "services", []) if s.get("name") not in (name, spawner)]
     services += [service, {"name": spawner, "api_token": spawner_token, "display": False}]
     hub.services = services

@@ -20,6 +20,27 @@ SESSIONS = "custom:booking:sessions"
 MAX_BODY = 64 * 1024
 
 
+def booking_scopes(model: dict) -> tuple[set, bool]:
+    """The scopes of a hub identity as the service counts them, and whether its booking
+    scopes are all filtered to the caller itself.
+
+    A scope filtered to the caller (``custom:booking:read!user=<name>``: what a
+    single-user server's own token gets through ``Spawner.server_token_scopes``) counts
+    as the scope: a user's booking scopes reach only their own bookings anyway. Such a
+    token is never a booking admin (not even a hub admin's), and a filtered
+    ``custom:booking:admin`` or ``custom:booking:sessions`` grants nothing, as both are
+    about other people's bookings.
+    """
+    raw = set(model.get("scopes", []))
+    plain = {s for s in raw if "!" not in s}
+    own = set()
+    if model.get("kind", "user") == "user":
+        suffix = f"!user={model['name']}"
+        own = {s[: -len(suffix)] for s in raw if s.endswith(suffix) and s.count("!") == 1} - {ADMIN, SESSIONS}
+    only_own = bool(own) and not plain & {READ, WRITE, ADMIN, SESSIONS}
+    return plain | own, only_own
+
+
 class APIHandler(HubOAuthenticated, web.RequestHandler):
     """Thin: parse, authorise, call one operation, format."""
 
@@ -39,14 +60,14 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         self._hub_auth_user_cache = None
         if model is not None:
             self._hub_auth_user_cache = model
-            scopes = set(model.get("scopes", []))
+            scopes, only_own = booking_scopes(model)
             is_user = model.get("kind", "user") == "user"
             policy = self.ctx.policy
             self.caller = Caller(
                 name=model["name"],
                 kind=model.get("kind", "user"),
                 level=policy.level_of(model.get("groups") or []) if is_user else -1,
-                admin=ADMIN in scopes or bool(is_user and model.get("admin")),
+                admin=ADMIN in scopes or bool(is_user and model.get("admin") and not only_own),
                 can_read=bool({READ, WRITE, ADMIN, SESSIONS} & scopes),
                 can_write=bool({WRITE, ADMIN, SESSIONS} & scopes),
                 sessions=SESSIONS in scopes,

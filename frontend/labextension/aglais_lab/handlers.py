@@ -1,0 +1,225 @@
+"""The server side of the JupyterLab extension: /aglais/status and /aglais/extend.
+
+Both are ordinary jupyter-server API handlers (the hub's login for this server, XSRF
+for the POST). They call the booking service with the server's own token,
+$JUPYTERHUB_API_TOKEN, whose scopes the hub limits to the user's own bookings
+(`Spawner.server_token_scopes`, set by `hub_extension.booking.configure_booking_service`).
+The booking service's address comes from $AGLAIS_BOOKING_URL, which the
+booking-aware spawner passes to the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from traitlets import Float, Int, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+NOT_UNDER_A_HUB = "not under a hub"
+
+
+class BookingCallFailed(Exception):
+    """The booking service refused (status, message) or did not answer (502)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class AglaisLab(LoggingConfigurable):
+    """Settings of the extension (``c.AglaisLab.extend_minutes = 60`` in the server's config)."""
+
+    booking_url = Unicode(
+        config=True,
+        help="""The booking service's API as this server reaches it (``.../services/booking/api/v1``).
+        Default: $AGLAIS_BOOKING_URL, which the booking-aware spawner sets.""",
+    )
+
+    @default("booking_url")
+    def _default_booking_url(self):
+        return os.environ.get("AGLAIS_BOOKING_URL", "")
+
+    extend_minutes = Int(30, config=True, help="Minutes the Extend action adds to the booking.")
+    last_notice_seconds = Int(
+        120, config=True,
+        help="Seconds before the booking's end at which the page gives its last notice (save your work).",
+    )
+    poll_seconds = Int(30, config=True, help="How often the page asks for the status again.")
+    request_timeout = Float(10, config=True, help="Seconds to wait for the booking service.")
+
+    # -- where we run ------------------------------------------------------------------
+
+    @property
+    def user(self) -> str:
+        return os.environ.get("JUPYTERHUB_USER", "")
+
+    def under_hub(self) -> bool:
+        return bool(os.environ.get("JUPYTERHUB_API_TOKEN") and self.user)
+
+    def hub_urls(self) -> dict:
+        base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+        hub = url_path_join(base, "hub") + "/"
+        return {"register_url": hub + "register", "logout_url": hub + "logout"}
+
+    # -- the booking service --------------------------------------------------------------
+
+    async def call(self, method: str, path: str, body=None) -> dict:
+        request = HTTPRequest(
+            self.booking_url.rstrip("/") + path, method=method,
+            headers={"Authorization": f"token {os.environ['JUPYTERHUB_API_TOKEN']}",
+                     "Content-Type": "application/json"},
+            body=None if body is None else json.dumps(body), request_timeout=self.request_timeout,
+            allow_nonstandard_methods=True,
+        )
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+        except HTTPClientError as e:
+            if e.response is None:
+                raise self._down(e) from None
+            response = e.response
+        except OSError as e:
+            raise self._down(e) from None
+        try:
+            answer = json.loads(response.body or b"{}")
+        except ValueError:
+            raise BookingCallFailed(502, f"The booking service gave an unreadable answer ({response.code}).") from None
+        if response.code >= 300:
+            message = answer.get("message") or f"The booking service refused ({response.code})."
+            raise BookingCallFailed(response.code, message)
+        return answer
+
+    def _down(self, error) -> BookingCallFailed:
+        self.log.warning("aglais_lab: booking service at %s unreachable: %s", self.booking_url, error)
+        return BookingCallFailed(502, "The booking service is not answering; try again in a minute.")
+
+    # -- what the page shows ----------------------------------------------------------------
+
+    async def status(self) -> dict:
+        if not self.under_hub():
+            return {"hub": False, "message": NOT_UNDER_A_HUB}
+        if not self.booking_url:
+            return {"hub": True, "booking_service": False,
+                    "message": "no booking service: $AGLAIS_BOOKING_URL is not set"}
+        now = datetime.now(timezone.utc)
+        entitlement = await self.call("GET", f"/users/{quote(self.user, safe='')}/entitlement")
+        env = os.environ
+        booking_id = int(env["AGLAIS_BOOKING_ID"]) if env.get("AGLAIS_BOOKING_ID", "").isdigit() else None
+        kind = env.get("AGLAIS_SESSION_KIND") or entitlement.get("kind")
+        package = env.get("AGLAIS_PACKAGE") or (entitlement.get("package") or {}).get("name")
+        pool = env.get("AGLAIS_POOL") or entitlement.get("pool")
+        end = state = warning = None
+        if booking_id is not None:
+            booking = await self.call("GET", f"/bookings/{booking_id}")
+            end, state = booking["end"], booking["status"]
+            if booking.get("package"):
+                package = booking["package"]["name"]
+            if entitlement.get("booking_id") == booking_id:
+                warning = entitlement.get("warning")
+        return {
+            "hub": True,
+            "booking_service": True,
+            "user": self.user,
+            "level": entitlement.get("level"),
+            "level_name": entitlement.get("level_name"),
+            "kind": kind,
+            "package": package,
+            "pool": pool,
+            "booking_id": booking_id,
+            "end": end,
+            "state": state,
+            "now": _iso(now),
+            "seconds_left": None if end is None else max(0, int((_parse(end) - now).total_seconds())),
+            "warning": warning,
+            "extend_minutes": self.extend_minutes,
+            "last_notice_seconds": self.last_notice_seconds,
+            "poll_seconds": self.poll_seconds,
+            **self.hub_urls(),
+        }
+
+    async def extend(self, minutes: int | None) -> dict:
+        """Move the booking's end `minutes` (default `extend_minutes`) later; the new status."""
+        if not self.under_hub():
+            raise BookingCallFailed(409, "This server does not run under a hub: there is no booking to extend.")
+        booking_id = os.environ.get("AGLAIS_BOOKING_ID", "")
+        if not self.booking_url or not booking_id.isdigit():
+            raise BookingCallFailed(
+                409, "This server runs without a booking (a walk-in), so there is nothing to extend; "
+                     "book a package on the calendar.")
+        minutes = self.extend_minutes if minutes is None else minutes
+        booking = await self.call("GET", f"/bookings/{booking_id}")
+        # an ended booking cannot be moved: the booking service says so, in its words
+        end = _parse(booking["end"]) + timedelta(minutes=minutes)
+        await self.call("PATCH", f"/bookings/{booking_id}", {"end": _iso(end)})
+        return await self.status()
+
+
+class _Handler(APIHandler):
+    auth_resource = "aglais"
+
+    @property
+    def lab(self) -> AglaisLab:
+        return self.settings["aglais_lab"]
+
+    def reply(self, data: dict, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(data))
+
+
+class StatusHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def get(self):
+        try:
+            self.reply(await self.lab.status())
+        except BookingCallFailed as e:
+            self.reply({"status": e.status, "message": e.message}, e.status)
+
+
+class ExtendHandler(_Handler):
+    @web.authenticated
+    @authorized
+    async def post(self):
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        minutes = body.get("minutes") if isinstance(body, dict) else "?"
+        if minutes is not None and (not isinstance(minutes, int) or isinstance(minutes, bool)
+                                    or not 1 <= minutes <= 24 * 60):
+            self.reply({"status": 400, "message": "'minutes' must be a whole number from 1 to 1440."}, 400)
+            return
+        try:
+            self.reply(await self.lab.extend(minutes))
+        except BookingCallFailed as e:
+            self.reply({"status": e.status, "message": e.message}, e.status)
+
+
+def setup_handlers(serverapp) -> None:
+    lab = AglaisLab(parent=serverapp, log=serverapp.log)
+    web_app = serverapp.web_app
+    web_app.settings["aglais_lab"] = lab
+    base = web_app.settings["base_url"]
+    web_app.add_handlers(".*$", [
+        (url_path_join(base, "aglais", "status"), StatusHandler),
+        (url_path_join(base, "aglais", "extend"), ExtendHandler),
+    ])
+    serverapp.log.info("aglais_lab: %s", "booking status from " + lab.booking_url
+                       if lab.under_hub() and lab.booking_url else "not under a hub with a booking service")

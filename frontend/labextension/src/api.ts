@@ -1,0 +1,68 @@
+/**
+ * The jupyter-server extension's API (aglais_lab/handlers.py): the page asks its own
+ * server, never the hub or the booking service, so it holds no hub token.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+/** GET /aglais/status. */
+export interface IStatus {
+  /** false: this server does not run under a JupyterHub; show nothing. */
+  hub: boolean;
+  /** false: no booking service was configured for this server; show nothing. */
+  booking_service?: boolean;
+  message?: string;
+  user?: string;
+  /** The account level (0: "give it a try"). */
+  level?: number | null;
+  level_name?: string | null;
+  /** "booking" or "walk-in". */
+  kind?: string | null;
+  package?: string | null;
+  pool?: string | null;
+  booking_id?: number | null;
+  /** When the booking ends (ISO 8601, UTC); null for a walk-in. */
+  end?: string | null;
+  /** The booking's status: upcoming, active, finished, cancelled. */
+  state?: string | null;
+  /** The server's clock when it answered, to count down without trusting the browser's. */
+  now?: string;
+  seconds_left?: number | null;
+  /** The most urgent warning due ("15m", "5m"), from the booking service, or null. */
+  warning?: string | null;
+  extend_minutes?: number;
+  last_notice_seconds?: number;
+  poll_seconds?: number;
+  register_url?: string;
+  logout_url?: string;
+}
+
+export interface IAnswer<T> {
+  ok: boolean;
+  status: number;
+  data: T;
+}
+
+async function call<T>(path: string, init: RequestInit = {}): Promise<IAnswer<T>> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, 'aglais', path);
+  const response = await ServerConnection.makeRequest(url, init, settings);
+  let data: any = {};
+  try {
+    data = await response.json();
+  } catch {
+    data = { message: `The server answered ${response.status}.` };
+  }
+  return { ok: response.ok, status: response.status, data };
+}
+
+export function getStatus(): Promise<IAnswer<IStatus & { message?: string }>> {
+  return call<IStatus>('status');
+}
+
+export function extend(minutes?: number): Promise<IAnswer<IStatus & { message?: string }>> {
+  return call<IStatus>('extend', {
+    method: 'POST',
+    body: JSON.stringify(minutes === undefined ? {} : { minutes })
+  });
+}

@@ -1,0 +1,401 @@
+"""The retention job: a hub service that applies the levels' data-retention rules to the
+users' homes on this machine, mails a warning before saved data goes, and logs every
+deletion. The rules themselves are in retention_rules.py; see docs/retention.md."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import smtplib
+import ssl
+import stat
+import sys
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+from urllib.parse import quote, urlencode
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from traitlets import Bool, Int, Unicode, default, validate
+from traitlets.config import Application, LazyConfigValue
+
+from . import retention_rules as rules
+from .retention_files import remove, scan_home
+from .retention_rules import Notice, WarningSent
+
+SERVICE_NAME = "retention"
+# least privilege: who, their level, their activity, whether a server runs, their address
+SCOPES = ["list:users", "read:users:activity", "read:users:groups", "read:servers", "list:groups", "read:groups",
+          "custom:accounts:read"]
+
+
+class HubError(Exception):
+    """The hub's API refused or failed a request."""
+
+
+def show(text: str, limit: int = 200) -> str:
+    """A user-supplied name made safe for a log line or a mail: undecodable bytes and
+    control characters escaped, truncated."""
+    raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in raw)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    t = datetime.fromisoformat(value)
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+class RetentionJob(Application):
+    name = "aglais-retention"
+    description = "Apply the account levels' data-retention rules to the users' homes (see docs/retention.md)."
+
+    aliases = {
+        "homes": "RetentionJob.homes",
+        "state-dir": "RetentionJob.state_dir",
+        "interval": "RetentionJob.interval",
+        "now": "RetentionJob.now",
+        "email-template": "RetentionJob.email_template",
+        "smtp-host": "RetentionJob.smtp_host",
+        "smtp-port": "RetentionJob.smtp_port",
+        "smtp-from": "RetentionJob.smtp_from",
+        "smtp-user": "RetentionJob.smtp_user",
+        "log-level": "Application.log_level",
+    }
+    flags = {
+        "once": ({"RetentionJob": {"once": True}}, "Run once and exit."),
+        "dry-run": ({"RetentionJob": {"dry_run": True}}, "Log what would be deleted and mailed; change nothing."),
+        "smtp-starttls": ({"RetentionJob": {"smtp_starttls": True}}, "Use STARTTLS with the SMTP server."),
+    }
+
+    homes = Unicode("", config=True, help="""The directory holding the users' homes, one
+        `<homes>/<username>/` each (the embedded default's `<data dir>/homes`).""")
+    state_dir = Unicode("", config=True, help="""Where the job keeps its state: the warnings it
+        has sent (`warnings.json`).""")
+    interval = Int(3600, config=True, help="Seconds between two runs.")
+    once = Bool(False, config=True, help="Run once and exit, instead of every `interval` seconds.")
+    dry_run = Bool(False, config=True, help="""Log what would be deleted and which warnings would
+        be mailed, and change nothing (no deletion, no mail, no state).""")
+    now = Unicode("", config=True, help="""FOR TESTS ONLY: the time to take as now (ISO 8601),
+        instead of the clock, to move time without waiting.""")
+    hub_api_url = Unicode(config=True, help="The hub's REST API ($JUPYTERHUB_API_URL).")
+    api_token = Unicode(config=True, help="The service's token ($JUPYTERHUB_API_TOKEN).")
+    email_template = Unicode("", config=True, help="""A user's address when the accounts API
+        (`GET <hub API>/accounts/<name>`) does not know the user (404), as a template with
+        `{username}`, e.g. `{username}@example.org`; empty: such users get no warning, and
+        so keep their saved data.""")
+    login_url = Unicode(config=True, help="The address the warning tells users to log in at.")
+    smtp_host = Unicode("", config=True, help="""The SMTP server that sends warnings; empty: no
+        warning can be sent, and so no saved data is deleted.""")
+    smtp_port = Int(25, config=True, help="The SMTP server's port (587 for submission with STARTTLS).")
+    smtp_starttls = Bool(False, config=True, help="Use STARTTLS with the SMTP server.")
+    smtp_user = Unicode("", config=True, help="The SMTP login, if the server wants one.")
+    smtp_password = Unicode(config=True, help="The SMTP password ($AGLAIS_SMTP_PASSWORD).")
+    smtp_from = Unicode("aglais-hub <noreply@localhost>", config=True, help="The From: of warnings.")
+    smtp_timeout = Int(20, config=True, help="Seconds before giving up on the SMTP server.")
+
+    @default("log_level")
+    def _log_level(self):
+        """INFO: every deletion is logged at INFO, and must show."""
+        return "INFO"
+
+    @default("hub_api_url")
+    def _hub_api_url(self):
+        """Set by the hub for the services it manages and for external ones by hand."""
+        return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+
+    @default("api_token")
+    def _api_token(self):
+        return os.environ.get("JUPYTERHUB_API_TOKEN", "")
+
+    @default("login_url")
+    def _login_url(self):
+        """The hub sets $JUPYTERHUB_PUBLIC_HUB_URL when it knows its public address."""
+        return os.environ.get("JUPYTERHUB_PUBLIC_HUB_URL", "")
+
+    @default("smtp_password")
+    def _smtp_password(self):
+        """From the environment, so it is not on a command line or in a config file."""
+        return os.environ.get("AGLAIS_SMTP_PASSWORD", "")
+
+    @validate("interval")
+    def _positive(self, proposal):
+        if proposal["value"] < 1:
+            raise ValueError(f"RetentionJob.interval must be at least 1 second, not {proposal['value']}")
+        return proposal["value"]
+
+    @validate("now")
+    def _iso(self, proposal):
+        if proposal["value"]:
+            try:
+                parse_time(proposal["value"])
+            except ValueError:
+                raise ValueError(f"RetentionJob.now must be an ISO 8601 time, not {proposal['value']!r}") from None
+        return proposal["value"]
+
+    def check(self) -> None:
+        """Refuse to start without the options that say where homes and state are."""
+        for option in ("homes", "state_dir"):
+            if not getattr(self, option):
+                raise ValueError(f"RetentionJob.{option} must be set (--{option.replace('_', '-')})")
+        if not os.path.isdir(self.homes):
+            raise ValueError(f"RetentionJob.homes: {self.homes} is not a directory")
+        if not self.api_token:
+            raise ValueError("RetentionJob.api_token must be set ($JUPYTERHUB_API_TOKEN)")
+        os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+
+    # the hub
+
+    async def _hub(self, path: str, *, paginated: bool = False):
+        headers = {"Authorization": f"token {self.api_token}"}
+        if paginated:
+            headers["Accept"] = "application/jupyterhub-pagination+json"
+        resp = await AsyncHTTPClient().fetch(HTTPRequest(self.hub_api_url.rstrip("/") + "/" + path, headers=headers,
+                                                         request_timeout=60), raise_error=False)
+        return resp.code, (json.loads(resp.body) if resp.body else None)
+
+    async def _all(self, what: str) -> list[dict]:
+        """Every user or group, page by page."""
+        items, offset = [], 0
+        while True:
+            code, page = await self._hub(f"{what}?{urlencode({'offset': offset, 'limit': 200})}", paginated=True)
+            if code != 200:
+                raise HubError(f"GET {what} answered {code}: {page}")
+            items += page["items"]
+            following = (page.get("_pagination") or {}).get("next")
+            if not following:
+                return items
+            offset = following["offset"]
+
+    async def email_of(self, name: str) -> str | None:
+        code, body = await self._hub(f"accounts/{quote(name, safe='')}")
+        if code == 200:
+            address = (body or {}).get("email")
+        elif code == 404 and self.email_template:
+            address = self.email_template.format(username=name)
+        else:
+            if code != 404:
+                self.log.error("The accounts API answered %d for user=%s", code, json.dumps(show(name)))
+            return None
+        if not isinstance(address, str) or parseaddr(address)[1] != address or "@" not in address:
+            return None
+        return address
+
+    # state
+
+    @property
+    def state_file(self) -> str:
+        return os.path.join(self.state_dir, "warnings.json")
+
+    def load_warnings(self) -> dict[str, WarningSent]:
+        try:
+            with open(self.state_file) as f:
+                saved = json.load(f)["warnings"]
+            return {name: WarningSent(*(parse_time(w[k]) for k in ("last_activity", "sent", "due")))
+                    for name, w in saved.items()}
+        except FileNotFoundError:
+            return {}
+        except (ValueError, KeyError, TypeError) as e:
+            # no record means no deletion of saved data: the warnings go out again
+            self.log.error("Ignoring the unreadable %s: %s", self.state_file, e)
+            return {}
+
+    def save_warnings(self, warnings: dict[str, WarningSent]) -> None:
+        data = {"warnings": {name: {k: getattr(w, k).isoformat() for k in ("last_activity", "sent", "due")}
+                             for name, w in sorted(warnings.items())}}
+        part = self.state_file + ".part"
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+        os.replace(part, self.state_file)
+
+    # mail
+
+    def _send_now(self, message: EmailMessage) -> None:
+        with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.smtp_timeout) as smtp:
+            if self.smtp_starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.smtp_user:
+                smtp.login(self.smtp_user, self.smtp_password)
+            smtp.send_message(message)
+
+    def message(self, name: str, address: str, last_activity: datetime, notice: Notice) -> EmailMessage:
+        due = notice.due.strftime("%Y-%m-%d %H:%M UTC")
+        listed = [f"  {show(path)}  ({size:,} bytes)" for path, size in notice.paths[:50]]
+        if len(notice.paths) > 50:
+            listed.append(f"  ... and {len(notice.paths) - 50} more")
+        login = f" at {self.login_url}" if self.login_url else ""
+        message = EmailMessage()
+        message["From"] = self.smtp_from
+        message["To"] = address
+        message["Subject"] = f"Your saved data will be deleted on {notice.due:%Y-%m-%d}"
+        message["Date"] = format_datetime(datetime.now(timezone.utc))
+        message.set_content(
+            f"Hello {show(name)},\n\n"
+            f"you last used your account on {last_activity:%Y-%m-%d}. Under your account level's\n"
+            f"data-retention rules, on or after {due} these saved files and\n"
+            f"notebooks in your home will be deleted:\n\n" + "\n".join(listed) + "\n\n"
+            f"To keep them, log in{login} before then: any activity postpones the deletion.\n"
+        )
+        return message
+
+    async def warn(self, name: str, last_activity: datetime, notice: Notice) -> bool:
+        """Mail the warning; whether it went."""
+        who = json.dumps(show(name))
+        if self.dry_run:
+            self.log.info("Would warn user=%s of deletion on %s", who, notice.due.isoformat())
+            return False
+        address = await self.email_of(name)
+        if not address or not self.smtp_host:
+            self.log.warning("Could not warn user=%s of deletion on %s: %s; their saved data is kept until a "
+                             "warning goes out", who, notice.due.isoformat(),
+                             "no SMTP server configured" if address else "no email address")
+            return False
+        try:
+            await asyncio.to_thread(self._send_now, self.message(name, address, last_activity, notice))
+        except (OSError, smtplib.SMTPException) as e:
+            self.log.error("Could not warn user=%s: the SMTP server said %s", who, e)
+            return False
+        self.log.info("Warned user=%s of deletion on %s (%d paths)", who, notice.due.isoformat(), len(notice.paths))
+        return True
+
+    # one run
+
+    def clock(self) -> datetime:
+        return parse_time(self.now) if self.now else datetime.now(timezone.utc)
+
+    async def run_once(self) -> None:
+        now = self.clock()
+        level_rules, broken = {}, set()
+        for group in await self._all("groups"):
+            try:
+                rule = rules.parse_retention(group.get("properties") or {})
+            except rules.RuleError as e:
+                self.log.error("Group %s: %s; its members are left alone", json.dumps(show(group["name"])), e)
+                broken.add(group["name"])
+                continue
+            if rule is not None:
+                level_rules[group["name"]] = rule
+        warnings = self.load_warnings()
+        users = await self._all("users")
+        for user in users:
+            try:
+                await self.apply(user, level_rules, broken, warnings, now)
+            except Exception:
+                self.log.exception("Retention failed for user=%s", json.dumps(show(user["name"])))
+        seen = {u["name"] for u in users}
+        if not self.dry_run:
+            self.save_warnings({n: w for n, w in warnings.items() if n in seen})
+
+    async def apply(self, user: dict, level_rules: dict, broken: set, warnings: dict, now: datetime) -> None:
+        name, who = user["name"], json.dumps(show(user["name"]))
+        groups = user.get("groups") or []
+        if broken.intersection(groups) or not any(g in level_rules for g in groups):
+            return  # never delete on missing information
+        if name in (".", "..") or "/" in name or "\0" in name:
+            self.log.warning("Skipping user=%s: the name is not a directory name", who)
+            return
+        home = os.path.join(self.homes, name)
+        try:
+            if stat.S_ISLNK(os.lstat(home).st_mode):
+                self.log.warning("Skipping user=%s: the home is a symlink", who)
+                return
+        except FileNotFoundError:
+            return
+        if user.get("servers"):
+            return
+        last_activity = parse_time(user.get("last_activity"))
+        entries = await asyncio.to_thread(scan_home, home)
+        plan = rules.plan(rules=[level_rules[g] for g in groups if g in level_rules], running=False,
+                          last_activity=last_activity, now=now, entries=entries, warning=warnings.get(name))
+        if plan.warning is None:
+            warnings.pop(name, None)
+        else:
+            warnings[name] = plan.warning
+        if plan.notice and await self.warn(name, last_activity, plan.notice):
+            warnings[name] = WarningSent(last_activity, now, plan.notice.due)
+            self.save_warnings(warnings)
+        if not plan.deletions:
+            return
+        if not self.dry_run:
+            # the scan took time: a server may have started since, or the user been active
+            code, fresh = await self._hub(f"users/{quote(name, safe='')}")
+            if code != 200 or fresh.get("servers") or (
+                    plan.saved_due and parse_time(fresh.get("last_activity")) != last_activity):
+                self.log.info("Not deleting for user=%s: active since the scan", who)
+                return
+        await asyncio.to_thread(self.execute, name, home, plan.deletions)
+
+    def execute(self, name: str, home: str, deletions) -> None:
+        who = json.dumps(show(name))
+        for d in deletions:
+            what = json.dumps(show(d.path + ("/" if d.is_dir else ""), 1000))
+            if self.dry_run:
+                self.log.info("Would delete user=%s path=%s reason=%s size=%d", who, what, d.reason, d.size)
+                continue
+            failed = remove(home, d)
+            if failed is None:
+                self.log.info("Deleted user=%s path=%s reason=%s size=%d", who, what, d.reason, d.size)
+            elif not d.is_dir:  # a directory kept because something in it stayed is no news
+                self.log.warning("Did not delete user=%s path=%s: %s", who, what, failed)
+
+    async def loop(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except (HubError, OSError) as e:  # the hub is down or restarting, say
+                self.log.error("Retention run failed: %s; trying again in %d s", e, self.interval)
+            except Exception:
+                self.log.exception("Retention run failed; trying again in %d s", self.interval)
+            if self.once:
+                return
+            await asyncio.sleep(self.interval)
+
+    def start(self) -> None:
+        try:
+            self.check()
+        except ValueError as e:
+            self.log.critical("%s", e)
+            self.exit(1)
+        asyncio.run(self.loop())
+
+
+def retention_service(c, homes: str, *, state_dir: str, name: str = SERVICE_NAME, managed: bool = True,
+                      api_token: str | None = None, interval: int = 3600, extra_args=()) -> tuple[dict, dict]:
+    """Register the retention job with a JupyterHub config object `c` (replacing a service
+    or role of the same name) and return (service, role). With `managed`, the hub runs
+    it; otherwise it runs elsewhere with `api_token`. Its role: read users, their groups,
+    activity, servers and email address; nothing else.
+
+    The accounts code declares the custom scope ``custom:accounts:read``; the hub does not
+    start with this role until it does.
+    """
+    if not managed and not api_token:
+        raise ValueError("retention_service(managed=False) needs api_token: the token the job runs with")
+    service: dict = {"name": name, "display": False}
+    if managed:
+        service["command"] = [sys.executable, "-m", "hub_extension.retention", f"--homes={homes}",
+                              f"--state-dir={state_dir}", f"--interval={interval}", *extra_args]
+    if api_token:
+        service["api_token"] = api_token
+    role = {"name": f"{name}-service", "scopes": list(SCOPES), "services": [name]}
+    hub = c.JupyterHub
+    hub.services = [s for s in _configured(hub, "services") if s.get("name") != name] + [service]
+    hub.load_roles = [r for r in _configured(hub, "load_roles") if r["name"] != role["name"]] + [role]
+    return service, role
+
+
+def _configured(section, option: str) -> list:
+    """What earlier config set, whole: an unset option, or one only appended to, is a
+    LazyConfigValue that cannot be read as a list."""
+    value = section[option] if option in section else []
+    return list(value.get_value([]) if isinstance(value, LazyConfigValue) else value)
+
+
+main = RetentionJob.launch_instance
+
+if __name__ == "__main__":
+    main()
