@@ -104,9 +104,11 @@ class AccountStore:
             return list(db.scalars(select(Account.name).order_by(Account.name)))
 
     def create(self, name: str, *, level: str, transient: bool = False, terms: bool = False,
-               attributes: dict | None = None) -> Account:
-        """A new account under the normalised `name`; NameTaken if it exists."""
-        if name != credentials.normalise_name(name) or not credentials.NAME_RE.match(name):
+               attributes: dict | None = None, check_name: bool = True) -> Account:
+        """A new account under the normalised `name`; NameTaken if it exists. Names we make
+        or take from a form follow NAME_RE; `check_name=False` is for names the hub
+        already accepted (its REST API, its configuration)."""
+        if check_name and (name != credentials.normalise_name(name) or not credentials.NAME_RE.match(name)):
             raise AccountError(
                 "A name is 1 to 63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit.")
         account = Account(name=name, created=now(), transient=transient, initial_level=level,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .booking import _configured, _merge_role
+from .hubconfig import configured, merge_role
 from .levels import Levels
 
 TEMPLATES = str(Path(__file__).parent / "templates")
@@ -47,30 +47,30 @@ def configure_accounts(
     """
     hub = c.JupyterHub
     hub.authenticator_class = "hub_extension.authenticator.AglaisAuthenticator"
-    hub.template_paths = [TEMPLATES] + [p for p in _configured(hub, "template_paths", []) if p != TEMPLATES]
-    hub.custom_scopes = {**_configured(hub, "custom_scopes", {}), **CUSTOM_SCOPES}
+    hub.template_paths = [TEMPLATES] + [p for p in configured(hub, "template_paths", []) if p != TEMPLATES]
+    hub.custom_scopes = {**configured(hub, "custom_scopes", {}), **CUSTOM_SCOPES}
 
     levels = Levels(config=c)
-    groups = dict(_configured(hub, "load_groups", {}))
+    groups = dict(configured(hub, "load_groups", {}))
     for name, entry in levels.load_groups().items():
         groups[name] = {**entry, **groups.get(name, {})}
     hub.load_groups = groups
 
-    roles = [dict(r) for r in _configured(hub, "load_roles", [])]
-    _merge_role(roles, "user", ["self", "custom:accounts:read!user"])
-    _merge_role(roles, "accounts-admin", list(CUSTOM_SCOPES))
-    services = list(_configured(hub, "services", []))
+    roles = [dict(r) for r in configured(hub, "load_roles", [])]
+    merge_role(roles, "user", ["self", "custom:accounts:read!user"])
+    merge_role(roles, "accounts-admin", list(CUSTOM_SCOPES))
+    services = list(configured(hub, "services", []))
     python = sys.executable
     if trial_culler_timeout:
         trial = f"!group={levels.trial}"
-        _merge_role(roles, "trial-culler", [s + trial for s in (
+        merge_role(roles, "trial-culler", [s + trial for s in (
             "list:users", "read:users:activity", "read:servers", "delete:servers", "admin:users")],
             services=["trial-culler"])
         services.append({"name": "trial-culler", "command": [
             python, "-m", "jupyterhub_idle_culler", f"--timeout={trial_culler_timeout}",
             f"--cull-every={culler_interval}", "--cull-users=True", "--remove-named-servers=True"]})
     if server_culler_timeout:
-        _merge_role(roles, "server-culler", ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        merge_role(roles, "server-culler", ["list:users", "read:users:activity", "read:servers", "delete:servers"],
                     services=["server-culler"])
         services.append({"name": "server-culler", "command": [
             python, "-m", "jupyterhub_idle_culler", f"--timeout={server_culler_timeout}",

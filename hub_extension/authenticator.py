@@ -166,7 +166,7 @@ class AglaisAuthenticator(Authenticator):
         """A hub user appeared (login, the REST API, start-up): give it an account and a level."""
         account = self.store.get(user.name)
         if account is None:
-            account = self.store.create(user.name, level=self.levels.registered)
+            account = self.store.create(user.name, level=self.levels.registered, check_name=False)
         # at start-up the hub hands over its database rows, later its User wrappers
         orm_user = getattr(user, "orm_user", user)
         if self.levels.level_of(orm_user) is None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import secrets
 import sys
 
+from .hubconfig import configured, merge_role
+
 SERVICE_NAME = "booking"
 
 CUSTOM_SCOPES = {
@@ -25,23 +27,6 @@ CUSTOM_SCOPES = {
         "subscopes": ["custom:booking:write"],
     },
 }
-
-
-def _configured(section, option: str, empty):
-    return section[option] if option in section else empty
-
-
-def _merge_role(roles: list, name: str, scopes: list, services: list = ()) -> None:
-    """Add `scopes` (and member `services`) to the role `name`, creating it if new."""
-    for role in roles:
-        if role["name"] == name:
-            break
-    else:
-        role = {"name": name}
-        roles.append(role)
-    role["scopes"] = sorted(set(role.get("scopes", [])) | set(scopes))
-    if services:
-        role["services"] = sorted(set(role.get("services", [])) | set(services))
 
 
 def configure_booking_service(
@@ -77,20 +62,20 @@ def configure_booking_service(
     hub = c.JupyterHub
     # Read what earlier config set (if anything) and write it back whole: an unset
     # option is a LazyConfigValue that cannot be read as a list or dict.
-    hub.custom_scopes = {**_configured(hub, "custom_scopes", {}), **CUSTOM_SCOPES}
+    hub.custom_scopes = {**configured(hub, "custom_scopes", {}), **CUSTOM_SCOPES}
 
-    roles = [dict(r) for r in _configured(hub, "load_roles", [])]
+    roles = [dict(r) for r in configured(hub, "load_roles", [])]
     # 'self' is the user role's default; access to the service lets browser and API
     # tokens reach it.
-    _merge_role(roles, "user", ["self", f"access:services!service={name}",
+    merge_role(roles, "user", ["self", f"access:services!service={name}",
                                 "custom:booking:read", "custom:booking:write"])
     # JupyterHub's admin role cannot be changed; hub admins are booking admins because
     # the service reads `admin` from the user model. This role grants it to others.
-    _merge_role(roles, "booking-admin", ["custom:booking:admin", f"access:services!service={name}"])
+    merge_role(roles, "booking-admin", ["custom:booking:admin", f"access:services!service={name}"])
 
     # The service's own token: look up users' levels (groups), see which servers run and
     # stop those whose booking ended; nothing else (scoped as jupyterhub-idle-culler's is).
-    _merge_role(roles, f"{name}-service", ["read:users:name", "read:users:groups", "list:users",
+    merge_role(roles, f"{name}-service", ["read:users:name", "read:users:groups", "list:users",
                                            "read:servers", "delete:servers"], services=[name])
 
     service = {
@@ -114,7 +99,7 @@ def configure_booking_service(
     # sessions for anyone, and nothing else.
     spawner = f"{name}-spawner"
     spawner_token = spawner_token or secrets.token_hex(32)
-    _merge_role(roles, spawner, ["custom:booking:sessions", f"access:services!service={name}"], services=[spawner])
+    merge_role(roles, spawner, ["custom:booking:sessions", f"access:services!service={name}"], services=[spawner])
     hub.load_roles = roles
     c.BookingSpawnerMixin.booking_api_url = f"{url.rstrip('/')}/services/{name}/api/v1"
     c.BookingSpawnerMixin.booking_api_token = spawner_token
@@ -126,6 +111,6 @@ def configure_booking_service(
         "users:activity!user", "access:servers!server",
         "custom:booking:read!user", "custom:booking:write!user", f"access:services!service={name}",
     ]
-    services = [s for s in _configured(hub, "services", []) if s.get("name") not in (name, spawner)]
+    services = [s for s in configured(hub, "services", []) if s.get("name") not in (name, spawner)]
     services += [service, {"name": spawner, "api_token": spawner_token, "display": False}]
     hub.services = services

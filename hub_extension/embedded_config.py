@@ -23,6 +23,7 @@ import sys
 from hub_extension.accounts_config import configure_accounts
 from hub_extension.booking import configure_booking_service
 from hub_extension.demo import console_mail_server, demo_provider
+from hub_extension.retention import retention_service
 
 c = get_config()  # noqa: F821 (provided by JupyterHub's config loader)
 
@@ -117,6 +118,18 @@ configure_booking_service(
     managed=True,
     seed_local_pool=True,
 )
+
+# The retention job: temp data, and saved data after a mailed warning, by the level
+# groups' retention properties (docs/retention.md), in the homes below.
+# It mails through the hub's SMTP settings ($AGLAIS_SMTP_PASSWORD reaches it from the env).
+_mail_args = ["--smtp-host=%s" % (os.environ.get("AGLAIS_SMTP_HOST") or "127.0.0.1"),
+              "--smtp-port=%d" % c.Mailer.smtp_port]
+if os.environ.get("AGLAIS_SMTP_HOST"):
+    _mail_args += ["--smtp-from=%s" % c.Mailer.from_address] + (
+        ["--smtp-user=%s" % c.Mailer.smtp_username] if c.Mailer.smtp_username else []) + (
+        ["--smtp-starttls"] if c.Mailer.security == "starttls" else [])
+retention_service(c, os.path.join(data_dir, "homes"), state_dir=os.path.join(data_dir, "retention"),
+                  extra_args=_mail_args)
 
 # Servers are local processes, gated and sized by the booking service. Hub users are
 # not OS users here, so every server runs as this process's user with a home of its

@@ -8,19 +8,19 @@ import asyncio
 import json
 import os
 import smtplib
-import ssl
 import stat
 import sys
 from datetime import datetime, timezone
-from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import parseaddr
 from urllib.parse import quote, urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from traitlets import Bool, Int, Unicode, default, validate
-from traitlets.config import Application, LazyConfigValue
+from traitlets import Bool, Instance, Int, Unicode, default, validate
+from traitlets.config import Application
 
 from . import retention_rules as rules
+from .hubconfig import configured
+from .mail import Mailer
 from .retention_files import remove, scan_home
 from .retention_rules import Notice, WarningSent
 
@@ -53,22 +53,23 @@ class RetentionJob(Application):
     name = "aglais-retention"
     description = "Apply the account levels' data-retention rules to the users' homes (see docs/retention.md)."
 
+    classes = [Mailer]
     aliases = {
         "homes": "RetentionJob.homes",
         "state-dir": "RetentionJob.state_dir",
         "interval": "RetentionJob.interval",
         "now": "RetentionJob.now",
         "email-template": "RetentionJob.email_template",
-        "smtp-host": "RetentionJob.smtp_host",
-        "smtp-port": "RetentionJob.smtp_port",
-        "smtp-from": "RetentionJob.smtp_from",
-        "smtp-user": "RetentionJob.smtp_user",
+        "smtp-host": "Mailer.smtp_host",
+        "smtp-port": "Mailer.smtp_port",
+        "smtp-from": "Mailer.from_address",
+        "smtp-user": "Mailer.smtp_username",
         "log-level": "Application.log_level",
     }
     flags = {
         "once": ({"RetentionJob": {"once": True}}, "Run once and exit."),
         "dry-run": ({"RetentionJob": {"dry_run": True}}, "Log what would be deleted and mailed; change nothing."),
-        "smtp-starttls": ({"RetentionJob": {"smtp_starttls": True}}, "Use STARTTLS with the SMTP server."),
+        "smtp-starttls": ({"Mailer": {"security": "starttls"}}, "Use STARTTLS with the SMTP server."),
     }
 
     homes = Unicode("", config=True, help="""The directory holding the users' homes, one
@@ -88,14 +89,9 @@ class RetentionJob(Application):
         `{username}`, e.g. `{username}@example.org`; empty: such users get no warning, and
         so keep their saved data.""")
     login_url = Unicode(config=True, help="The address the warning tells users to log in at.")
-    smtp_host = Unicode("", config=True, help="""The SMTP server that sends warnings; empty: no
-        warning can be sent, and so no saved data is deleted.""")
-    smtp_port = Int(25, config=True, help="The SMTP server's port (587 for submission with STARTTLS).")
-    smtp_starttls = Bool(False, config=True, help="Use STARTTLS with the SMTP server.")
-    smtp_user = Unicode("", config=True, help="The SMTP login, if the server wants one.")
-    smtp_password = Unicode(config=True, help="The SMTP password ($AGLAIS_SMTP_PASSWORD).")
-    smtp_from = Unicode("aglais-hub <noreply@localhost>", config=True, help="The From: of warnings.")
-    smtp_timeout = Int(20, config=True, help="Seconds before giving up on the SMTP server.")
+    mailer = Instance(Mailer, help="""The warnings' SMTP settings: the hub's own `Mailer`
+        (hub_extension/mail.py), configured as `Mailer.*` or with the --smtp-* options.
+        Without --smtp-host no warning can be sent, and so no saved data is deleted.""")
 
     @default("log_level")
     def _log_level(self):
@@ -116,10 +112,15 @@ class RetentionJob(Application):
         """The hub sets $JUPYTERHUB_PUBLIC_HUB_URL when it knows its public address."""
         return os.environ.get("JUPYTERHUB_PUBLIC_HUB_URL", "")
 
-    @default("smtp_password")
-    def _smtp_password(self):
-        """From the environment, so it is not on a command line or in a config file."""
-        return os.environ.get("AGLAIS_SMTP_PASSWORD", "")
+    @default("mailer")
+    def _mailer(self):
+        mailer = Mailer(parent=self)
+        if "smtp_host" not in self.config.Mailer:
+            mailer.smtp_host = ""  # nowhere to send: warn nobody (and delete no saved data)
+        if not mailer.smtp_password:
+            # from the environment, so it is not on a command line or in a config file
+            mailer.smtp_password = os.environ.get("AGLAIS_SMTP_PASSWORD", "")
+        return mailer
 
     @validate("interval")
     def _positive(self, proposal):
@@ -214,33 +215,21 @@ class RetentionJob(Application):
 
     # mail
 
-    def _send_now(self, message: EmailMessage) -> None:
-        with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.smtp_timeout) as smtp:
-            if self.smtp_starttls:
-                smtp.starttls(context=ssl.create_default_context())
-            if self.smtp_user:
-                smtp.login(self.smtp_user, self.smtp_password)
-            smtp.send_message(message)
-
-    def message(self, name: str, address: str, last_activity: datetime, notice: Notice) -> EmailMessage:
+    def message(self, name: str, last_activity: datetime, notice: Notice) -> tuple[str, str]:
+        """The warning's subject and text."""
         due = notice.due.strftime("%Y-%m-%d %H:%M UTC")
         listed = [f"  {show(path)}  ({size:,} bytes)" for path, size in notice.paths[:50]]
         if len(notice.paths) > 50:
             listed.append(f"  ... and {len(notice.paths) - 50} more")
         login = f" at {self.login_url}" if self.login_url else ""
-        message = EmailMessage()
-        message["From"] = self.smtp_from
-        message["To"] = address
-        message["Subject"] = f"Your saved data will be deleted on {notice.due:%Y-%m-%d}"
-        message["Date"] = format_datetime(datetime.now(timezone.utc))
-        message.set_content(
+        subject = f"Your saved data will be deleted on {notice.due:%Y-%m-%d}"
+        return subject, (
             f"Hello {show(name)},\n\n"
             f"you last used your account on {last_activity:%Y-%m-%d}. Under your account level's\n"
             f"data-retention rules, on or after {due} these saved files and\n"
             f"notebooks in your home will be deleted:\n\n" + "\n".join(listed) + "\n\n"
             f"To keep them, log in{login} before then: any activity postpones the deletion.\n"
         )
-        return message
 
     async def warn(self, name: str, last_activity: datetime, notice: Notice) -> bool:
         """Mail the warning; whether it went."""
@@ -249,13 +238,13 @@ class RetentionJob(Application):
             self.log.info("Would warn user=%s of deletion on %s", who, notice.due.isoformat())
             return False
         address = await self.email_of(name)
-        if not address or not self.smtp_host:
+        if not address or not self.mailer.smtp_host:
             self.log.warning("Could not warn user=%s of deletion on %s: %s; their saved data is kept until a "
                              "warning goes out", who, notice.due.isoformat(),
                              "no SMTP server configured" if address else "no email address")
             return False
         try:
-            await asyncio.to_thread(self._send_now, self.message(name, address, last_activity, notice))
+            await self.mailer.send(address, *self.message(name, last_activity, notice))
         except (OSError, smtplib.SMTPException) as e:
             self.log.error("Could not warn user=%s: the SMTP server said %s", who, e)
             return False
@@ -383,16 +372,9 @@ def retention_service(c, homes: str, *, state_dir: str, name: str = SERVICE_NAME
         service["api_token"] = api_token
     role = {"name": f"{name}-service", "scopes": list(SCOPES), "services": [name]}
     hub = c.JupyterHub
-    hub.services = [s for s in _configured(hub, "services") if s.get("name") != name] + [service]
-    hub.load_roles = [r for r in _configured(hub, "load_roles") if r["name"] != role["name"]] + [role]
+    hub.services = [s for s in configured(hub, "services", []) if s.get("name") != name] + [service]
+    hub.load_roles = [r for r in configured(hub, "load_roles", []) if r["name"] != role["name"]] + [role]
     return service, role
-
-
-def _configured(section, option: str) -> list:
-    """What earlier config set, whole: an unset option, or one only appended to, is a
-    LazyConfigValue that cannot be read as a list."""
-    value = section[option] if option in section else []
-    return list(value.get_value([]) if isinstance(value, LazyConfigValue) else value)
 
 
 main = RetentionJob.launch_instance
