@@ -8,6 +8,8 @@ which refuses other hosts. Messages are rendered by the templates in templates/.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import secrets
 import string
 
@@ -21,6 +23,8 @@ from .accounts import AccountError
 from .authenticator import LINK_COOKIE, PENDING_COOKIE, client_address
 from .credentials import CredentialError, for_log
 from .levels import effective
+from .retention_files import scan_home
+from .usage import home_of, usage
 from .throttle import TooMany
 
 
@@ -287,8 +291,11 @@ class AccountHandler(AccountPage):
         if account is None:
             raise web.HTTPError(404, "You have no account here.")
         groups = [g for g in user.orm_user.groups]
+        home, used = home_of(user), None
+        if home and os.path.isdir(home):
+            used = usage(await asyncio.to_thread(scan_home, home))
         await self.show("aglais-account.html", account=account, level=self.accounts.levels.level_of(user.orm_user),
-                        grants=effective([g.properties for g in groups]), groups=[g.name for g in groups],
+                        grants=effective([g.properties for g in groups]), groups=[g.name for g in groups], used=used,
                         providers=self.providers(), allow_signup=self.signup_offered(),
                         has_email=any(i.provider == "email" for i in account.identities))
 

@@ -200,6 +200,21 @@ class BookingSpawnerMixin(Configurable):
             await self.release_session("server exited", session)
         return status
 
+    async def progress(self):
+        """The spawn page's first line: what the server starts with. For a queued user
+        whose page asked again (hub_extension/templates/error.html) this is the notice
+        that the held place is theirs."""
+        grant = self.booking_session
+        if grant and grant.get("package"):
+            name = grant["package"]["name"]
+            if grant.get("kind") == "walk-in":
+                message = f"A place on the {grant['pool']} pool is yours: starting the {name} package."
+            else:
+                message = f"Starting your booking of the {name} package, until {grant.get('until')}."
+            yield {"progress": 5, "message": message}
+        async for event in super().progress():
+            yield event
+
     def get_env(self):
         env = super().get_env()
         if self.booking_session:

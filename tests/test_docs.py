@@ -45,3 +45,23 @@ def test_every_spawner_option_is_documented(index):
         assert name in SPAWNER_DOC, f"{cls.__name__}.{name} is not in docs/spawner.md"
         first = flat(trait.help).split(". ")[0]
         assert first in doc, f"docs/spawner.md does not quote the help of {cls.__name__}.{name}: {first!r}"
+
+
+ACCOUNTS_DOC = (Path(__file__).resolve().parent.parent / "docs" / "accounts.md").read_text()
+
+
+def accounts_classes():
+    from hub_extension.authenticator import AglaisAuthenticator
+    from hub_extension.levels import Levels
+    from hub_extension.mail import Mailer
+
+    return [AglaisAuthenticator, Levels, Mailer]
+
+
+@pytest.mark.parametrize("index", range(3))
+def test_every_accounts_option_is_documented(index):
+    cls = accounts_classes()[index]
+    doc = flat(ACCOUNTS_DOC)
+    for name, trait in cls.class_own_traits(config=True).items():
+        assert f"{cls.__name__}.{name}" in ACCOUNTS_DOC, f"{cls.__name__}.{name} is not in docs/accounts.md"
+        assert flat(trait.help) in doc, f"docs/accounts.md does not quote the help of {cls.__name__}.{name}"

@@ -66,7 +66,7 @@ def test_readme_curl_examples_work_as_written(embedded_hub):
     assert '"status": 409' in out and "Pool 'local' has only" in out
     assert '"kind": "booking"' in out  # the entitlement: the small package booked for now
     decoder = json.JSONDecoder()  # curl prints answers back to back, without newlines
-    answers = [decoder.raw_decode(out, m.start())[0] for m in re.finditer(r'\{"(admin|kind|name)"', out)]
+    answers = [decoder.raw_decode(out, m.start())[0] for m in re.finditer(r'\{"(admin|groups|kind|name)"', out)]
     models = [a for a in answers if a.get("kind") == "user" and "servers" in a]
     assert models, f"no user model in the answers: {out[-3000:]}"
     assert models[0]["servers"][""]["ready"] is True, models[0]

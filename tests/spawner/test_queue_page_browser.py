@@ -4,6 +4,7 @@ asking by itself, and the server starts once a place is held for the user."""
 from __future__ import annotations
 
 import pytest
+from playwright.async_api import expect
 
 from tests.spawner.conftest import new_user
 
@@ -23,6 +24,10 @@ async def test_a_queued_user_waits_on_a_page_that_asks_again_by_itself(spawn_hub
     assert "You are number 1 in the queue" in await queue.inner_text()
     assert "Asking again in" in await page.locator("#aglais-queue-retry").inner_text()
     await servers.stop(first)  # a place frees and is held for the head of the queue
-    # no click: the page asks again and the server starts
+    # no click: the page asks again, says the held place is the user's, and the server starts
+    log = page.locator("#progress-log")
+    await log.wait_for(state="attached", timeout=60_000)
+    await expect(log).to_contain_text("A place on the shared pool is yours: starting the small package",
+                                      timeout=60_000)
     await servers.wait_ready(second, timeout=90)
     await servers.stop(second)

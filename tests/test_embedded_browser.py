@@ -1,0 +1,69 @@
+"""`make run` as a person meets it, in Chromium: give it a try, land in JupyterLab with the
+booking status item and the Register button, register with email (the confirmation mail
+is the one the console mail server printed) and keep the same account and files."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+from playwright.async_api import expect
+
+from tests.browser import SCREENSHOTS
+from tests.test_embedded import embedded_hub  # noqa: F401 (the fixture)
+
+pytestmark = pytest.mark.browser
+LAB_TIMEOUT = 120_000  # a server start and JupyterLab's first load on a busy machine
+
+
+async def confirmation_link(log, address: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        at = text.rfind(f"To: {address}")
+        if at >= 0 and (found := re.search(r"(http://\S+/hub/accounts/confirm\?code=\S+)", text[at:])):
+            return found.group(1)
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"no confirmation mail to {address} on the console")
+
+
+async def test_try_land_in_jupyterlab_then_register_with_email(embedded_hub, page):  # noqa: F811
+    url, _, data_dir, log = embedded_hub
+    await page.goto(url + "/hub/login")
+    await page.get_by_role("button", name="Give it a try").click()
+    await page.wait_for_url(re.compile(r"/user/try-[a-z0-9]+/lab"), timeout=LAB_TIMEOUT)
+    name = re.search(r"/user/(try-[a-z0-9]+)/", page.url).group(1)
+    item = page.locator("#aglais-booking-status")
+    await expect(item.locator(".aglais-package")).to_have_text("tiny", timeout=60_000)
+    register = page.locator("a.aglais-register")
+    await expect(register).to_be_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SCREENSHOTS / "embedded-trial-jupyterlab.png"))
+    (data_dir / "homes" / name / "analysis.ipynb").write_text("{}")  # some work to keep
+    account = await page.context.new_page()
+    await account.goto(url + "/hub/account")  # the level's quota, and what the home uses of it
+    await expect(account.locator('tr[data-quota="notebooks"] td').first).to_have_text("1")
+    await account.close()
+
+    async with page.context.expect_page() as opened:
+        await register.click()
+    form = await opened.value
+    await form.wait_for_load_state()
+    await expect(form.get_by_role("heading", name="Register and keep your work")).to_be_visible()
+    address = f"{name}@example.org"
+    await form.get_by_label("Email address").fill(address)
+    await form.get_by_label("Password").fill("a long enough password")
+    await form.get_by_role("button", name="Register", exact=True).click()
+    await expect(form.get_by_text("Check your mail")).to_be_visible()
+
+    await form.goto(await confirmation_link(log, address))
+    await form.get_by_role("button", name="Confirm", exact=True).click()
+    await form.wait_for_url(re.compile(r"/(hub|user)/"))
+    await form.goto(url + "/hub/account")
+    summary = form.locator("#account-summary")
+    await expect(summary).to_contain_text(name)
+    await expect(form.locator("#account-level")).to_have_text("level-1")
+    await form.screenshot(path=str(SCREENSHOTS / "embedded-registered-account.png"), full_page=True)
+    assert (data_dir / "homes" / name / "analysis.ipynb").exists()  # same account, same files
