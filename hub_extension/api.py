@@ -14,6 +14,7 @@ Errors are JSON {"status", "message"}, as everywhere in the hub's API.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from jupyterhub.apihandlers.base import APIHandler
@@ -133,7 +134,7 @@ class AccountListAPI(AccountAPI):
         identity = accounts.store.add_identity(name, "email", email, email=email, confirmed=confirmed,
                                                label=email) if email else None
         if body.get("password") is not None:
-            accounts.store.set_password(name, str(body["password"]))
+            await asyncio.to_thread(accounts.store.set_password, name, str(body["password"]))
         user = self.user_from_username(name)
         accounts.add_user(user)
         if identity is not None and not confirmed:

@@ -11,6 +11,7 @@ Accounts live in their own tables (tables.py, accounts.py); levels are hub group
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from jupyterhub.auth import Authenticator
@@ -145,7 +146,8 @@ class AglaisAuthenticator(Authenticator):
         except TooMany as e:
             self.log.warning("Login throttled for %s from %s", for_log(login), address)
             raise web.HTTPError(429, e.message) from None
-        result = self.store.check_login(login, password)
+        # argon2 takes tens of milliseconds of CPU on purpose: off the hub's event loop
+        result = await asyncio.to_thread(self.store.check_login, login, password)
         if result.reason == "wrong":
             self.throttle.hit(*(key for key, _ in checks))
             return None

@@ -156,7 +156,7 @@ class SignupHandler(AccountPage):
                     name = accounts.new_account_name(self, email.split("@")[0])
                     accounts.store.create(name, level=accounts.levels.registered, terms=bool(accounts.terms_url))
                 identity = accounts.store.add_identity(name, "email", email, email=email, label=email)
-                accounts.store.set_password(name, password)
+                await asyncio.to_thread(accounts.store.set_password, name, password)  # argon2: off the loop
                 self.log.info("Sign-up of %s for %s", name, for_log(email))
                 await accounts.send_code(self, name, "confirm", email, identity_id=identity.id)
         except AccountError as e:
@@ -259,7 +259,7 @@ class ResetConfirmHandler(CodePage):
         return ""
 
     async def use(self, row):
-        self.accounts.store.set_password(row.account_name, self.get_body_argument("password"))
+        await asyncio.to_thread(self.accounts.store.set_password, row.account_name, self.get_body_argument("password"))
         self.accounts.throttle.clear(f"login-fail:account:{row.account_name}")
         self.log.info("Password reset for %s", row.account_name)
         await self.log_in(row.account_name)
