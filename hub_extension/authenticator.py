@@ -278,6 +278,8 @@ class AglaisAuthenticator(Authenticator):
     async def send_mail(self, handler, name: str, address: str, kind: str, make_values=dict) -> None:
         """Mail MESSAGES[kind] about account `name`, within the per-account and per-address
         limits; `make_values` is called only once the limits allow it."""
+        if not self.mailer.enabled:
+            raise AccountError("This hub sends no mail, so this cannot be done here: ask an admin.", 503)
         checks = [(f"mail:account:{name}", self.limit("mail_limit_account")),
                   (f"mail:addr:{client_address(handler)}", self.limit("mail_limit_address"))]
         self.throttle.check(checks, "We sent you mail only a moment ago. Ask again {wait}.")
