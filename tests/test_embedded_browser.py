@@ -67,3 +67,51 @@ async def test_try_land_in_jupyterlab_then_register_with_email(embedded_hub, pag
     await expect(form.locator("#account-level")).to_have_text("level-1")
     await form.screenshot(path=str(SCREENSHOTS / "embedded-registered-account.png"), full_page=True)
     assert (data_dir / "homes" / name / "analysis.ipynb").exists()  # same account, same files
+
+
+async def test_book_in_the_calendar_start_it_extend_and_cancel(embedded_hub, page):  # noqa: F811
+    """The admin of `make run` books a package for now on the calendar, starts a server
+    with it, sees it in JupyterLab, extends the booking, and cancels it: the lifecycle
+    loop stops the server. (The small package: the pool `local` has this machine's
+    cores, which may be too few for a medium one; tests/frontend books a medium one.)"""
+    url, env, _, _ = embedded_hub
+    await page.goto(url + "/hub/login?next=%2Fservices%2Fbooking%2F")
+    await page.locator("#username_input").fill("admin")
+    await page.locator("#password_input").fill(env["AGLAIS_ADMIN_PASSWORD"])
+    await page.locator("#password_input").press("Enter")
+    await page.wait_for_url(url + "/services/booking/**")
+    await page.locator("#calendar-pool").select_option("local")
+    await page.get_by_label("Package", exact=True).select_option("small")
+    await page.get_by_label("For the next (hours)").fill("2")
+    await page.get_by_role("button", name="Book now").click()
+    await expect(page.get_by_role("status")).to_contain_text("Booked small")
+    card = page.locator("article[data-booking-id]").filter(has_text="small on local")
+    booking_id = await card.first.get_attribute("data-booking-id")
+    await page.screenshot(path=str(SCREENSHOTS / "embedded-calendar-booked.png"), full_page=True)
+
+    lab = await page.context.new_page()
+    await lab.goto(url + "/hub/spawn")
+    await lab.wait_for_url(re.compile(r"/user/admin/lab"), timeout=LAB_TIMEOUT)
+    item = lab.locator("#aglais-booking-status")
+    await expect(item.locator(".aglais-package")).to_have_text("small", timeout=60_000)
+    await expect(item.locator(".aglais-countdown")).to_have_text(re.compile(r"^(1:5\d|2:00):\d\d left$"))
+    first_end = await item.get_attribute("data-end")
+
+    card = page.locator(f'article[data-booking-id="{booking_id}"]')
+    await card.get_by_label(f"Extend #{booking_id} by").select_option(label="2 hours")
+    await card.get_by_role("button", name="Extend").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"Booking #{booking_id} (small on local) now ends")
+    await lab.reload()  # the status item reads the booking again
+    await expect(item).not_to_have_attribute("data-end", first_end, timeout=60_000)
+    await expect(item.locator(".aglais-countdown")).to_have_text(re.compile(r"^(3:5\d|4:00):\d\d left$"))
+
+    await card.get_by_role("button", name="Cancel booking…").click()
+    await card.get_by_role("button", name="Yes, cancel it").click()
+    await expect(page.get_by_role("status")).to_contain_text(f"Booking #{booking_id} (small on local) is cancelled")
+    deadline = time.monotonic() + 90  # the lifecycle loop runs every 30 seconds
+    while time.monotonic() < deadline:
+        model = await (await page.request.get(url + "/hub/api/user")).json()
+        if not model.get("servers"):
+            break
+        await asyncio.sleep(1)
+    assert not model.get("servers"), model

@@ -106,3 +106,37 @@ def test_with_terms_a_new_oauth_identity_accepts_them_before_its_account_exists(
         assert resp.status_code == 400 and "Accept the terms" in resp.text
     finally:
         stop_hub(hub.process)
+
+
+def test_the_trial_culler_deletes_idle_trial_users_and_nobody_else(tmp_path, mailbox, oidc_provider, stand_in):
+    """jupyterhub-idle-culler as configure_accounts runs it, with a short timeout: its
+    token reaches only the trial group, so an idle level-1 user is left alone."""
+    import time
+
+    import requests
+
+    extra = ("configure_accounts(c, trial_culler_timeout=4, culler_interval=2)\n"
+             "c.AglaisAuthenticator.max_trial_accounts = 10\n")
+    hub = start_hub(tmp_path, {"booking": f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite"},
+                    extra_config=accounts_config(tmp_path, smtp_port=mailbox.port, oidc=oidc_provider,
+                                                 stand_in=stand_in, extra=extra))
+    admin = {"Authorization": f"token {hub.admin_token}"}
+    try:
+        trial = Browser(hub, some_address())
+        trial.get("hub/login")
+        trial.post("hub/try")
+        name = trial.whoami()
+        assert requests.post(hub.url + "hub/api/accounts", json={"name": "idle-scientist"}, headers=admin).ok
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if requests.get(hub.url + f"hub/api/users/{name}", headers=admin).status_code == 404:
+                break
+            time.sleep(0.5)
+        assert requests.get(hub.url + f"hub/api/users/{name}", headers=admin).status_code == 404
+        assert requests.get(hub.url + f"hub/api/accounts/{name}", headers=admin).status_code == 404
+        time.sleep(5)  # two more rounds of the culler
+        assert requests.get(hub.url + "hub/api/users/idle-scientist", headers=admin).status_code == 200
+    finally:
+        stop_hub(hub.process)
+    log = (tmp_path / "hub.log").read_text()
+    assert f"Deleted account {name}" in log
