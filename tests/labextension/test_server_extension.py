@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -14,7 +13,7 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tests.hub import free_port, wait_for_http
+from tests.hub import free_port, stop_hub, wait_for_http
 from tests.labextension.conftest import booked_now, booking_in_full_pool, lab_request, new_user, server_token
 
 
@@ -147,9 +146,4 @@ def test_outside_a_hub_the_extension_says_so(tmp_path):
         except urllib.error.HTTPError as e:
             assert e.code == 403
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_hub(process)  # any process of ours: SIGTERM, then the group's SIGKILL
