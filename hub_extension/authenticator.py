@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from jupyterhub.auth import Authenticator
 from sqlalchemy.orm import object_session
@@ -193,11 +194,10 @@ class AglaisAuthenticator(Authenticator):
     # --- accounts and identities --------------------------------------------------------------
 
     def absolute_url(self, handler, path: str) -> str:
-        return self.public_url.rstrip("/") + url_path_join(handler.hub.base_url, path)
-
-    def level_of(self, handler, name: str) -> str | None:
-        user = handler.find_user(name)
-        return self.levels.level_of(user.orm_user) if user else None
+        """`path` under the hub, on the public address (its scheme and host: the hub's
+        base URL is already in the path)."""
+        public = urlsplit(self.public_url)
+        return f"{public.scheme}://{public.netloc}" + url_path_join(handler.hub.base_url, path)
 
     def promote(self, handler, name: str) -> None:
         """A trial account registered: it keeps its name and files and becomes level 1."""
