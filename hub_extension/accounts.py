@@ -161,6 +161,10 @@ class AccountStore:
             raise IdentityTaken("This identity already belongs to an account.") from None
         return identity
 
+    def delete_identity(self, identity_id: int) -> None:
+        with self.session() as db:
+            db.execute(delete(Identity).where(Identity.id == identity_id))
+
     def confirm_identity(self, identity_id: int) -> None:
         with self.session() as db:
             db.execute(update(Identity).where(Identity.id == identity_id).values(confirmed=True))

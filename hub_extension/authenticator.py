@@ -12,6 +12,7 @@ Accounts live in their own tables (tables.py, accounts.py); levels are hub group
 from __future__ import annotations
 
 import asyncio
+import smtplib
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -275,18 +276,30 @@ class AglaisAuthenticator(Authenticator):
         await user.delete_spawners()
         handler.users.delete(user)
 
+    def mail_checks(self, handler, name: str | None) -> list:
+        """The limits a mail about account `name` (None: an account still to be made) must
+        be within; raises TooMany (or an AccountError without mail) if it is not, so
+        callers can ask before they write anything."""
+        if not self.mailer.enabled:
+            raise AccountError("This hub sends no mail, so this cannot be done here: ask an admin.", 503)
+        checks = [(f"mail:addr:{client_address(handler)}", self.limit("mail_limit_address"))]
+        if name is not None:
+            checks.append((f"mail:account:{name}", self.limit("mail_limit_account")))
+        self.throttle.check(checks, "We sent you mail only a moment ago. Ask again {wait}.")
+        return checks
+
     async def send_mail(self, handler, name: str, address: str, kind: str, make_values=dict) -> None:
         """Mail MESSAGES[kind] about account `name`, within the per-account and per-address
         limits; `make_values` is called only once the limits allow it."""
-        if not self.mailer.enabled:
-            raise AccountError("This hub sends no mail, so this cannot be done here: ask an admin.", 503)
-        checks = [(f"mail:account:{name}", self.limit("mail_limit_account")),
-                  (f"mail:addr:{client_address(handler)}", self.limit("mail_limit_address"))]
-        self.throttle.check(checks, "We sent you mail only a moment ago. Ask again {wait}.")
+        checks = self.mail_checks(handler, name)
         values = make_values()
         self.throttle.hit(*(key for key, _ in checks))
         subject, body = MESSAGES[kind]
-        await self.mailer.send(address, subject, body.format(name=name, **values))
+        try:
+            await self.mailer.send(address, subject, body.format(name=name, **values))
+        except (OSError, smtplib.SMTPException) as e:
+            self.log.error("Could not mail %s: %s", for_log(address), e)
+            raise AccountError("We could not send mail just now. Try again in a few minutes.", 503) from None
 
     async def send_code(self, handler, name: str, purpose: str, address: str, *, identity_id=None) -> None:
         """Mail a confirmation or reset link."""

@@ -139,7 +139,9 @@ class SignupHandler(AccountPage):
         accounts.throttle.hit(f"signup:addr:{client_address(self)}")
         existing = accounts.store.find_identity("email", email)
         user = self.current_user
+        made_account = made_identity = None
         try:
+            accounts.mail_checks(self, user.name if user is not None else None)  # before writing anything
             if existing is not None:
                 # Don't tell a stranger the address is registered: tell its owner, by mail.
                 if existing.confirmed:
@@ -155,11 +157,18 @@ class SignupHandler(AccountPage):
                 else:
                     name = accounts.new_account_name(self, email.split("@")[0])
                     accounts.store.create(name, level=accounts.levels.registered, terms=bool(accounts.terms_url))
+                    made_account = name
                 identity = accounts.store.add_identity(name, "email", email, email=email, label=email)
+                made_identity = identity.id
+                await accounts.send_code(self, name, "confirm", email, identity_id=identity.id)
+                # the password only once the mail is out: a failed sign-up leaves nothing
                 await asyncio.to_thread(accounts.store.set_password, name, password)  # argon2: off the loop
                 self.log.info("Sign-up of %s for %s", name, for_log(email))
-                await accounts.send_code(self, name, "confirm", email, identity_id=identity.id)
         except AccountError as e:
+            if made_account is not None:
+                accounts.store.delete(made_account)
+            elif made_identity is not None:
+                accounts.store.delete_identity(made_identity)
             return await self.show_form(e.message, e.status, email=raw_email)
         await self.message("Check your mail", f"We sent a link to {email}. Open it to confirm your address; "
                            "it works once.", resend=email)

@@ -173,6 +173,10 @@ c.AglaisAuthenticator.db_url = 'sqlite:///{workdir}/accounts.sqlite'
 c.AglaisAuthenticator.local_accounts = {{'admin': {ADMIN_PASSWORD!r}}}
 c.AglaisAuthenticator.providers = {providers!r}
 c.AglaisAuthenticator.try_limit = '4/h'
+# every test reaches the hub through the proxy, from one address: the per-address limits
+# are tested with addresses of their own (Browser(hub, address))
+c.AglaisAuthenticator.mail_limit_address = '1000/h'
+c.AglaisAuthenticator.signup_limit_address = '1000/h'
 c.AglaisAuthenticator.max_trial_accounts = 1000
 # programs with one account scope each: a reader, and a service that may make login
 # links for members of the group "linkable" only

@@ -140,3 +140,26 @@ def test_the_trial_culler_deletes_idle_trial_users_and_nobody_else(tmp_path, mai
         stop_hub(hub.process)
     log = (tmp_path / "hub.log").read_text()
     assert f"Deleted account {name}" in log
+
+
+def test_a_sign_up_whose_mail_cannot_go_leaves_nothing_behind(tmp_path, oidc_provider, stand_in):
+    """The SMTP server is down: the person is told to try again, and no account, address
+    or password is left half-made (the address can sign up again later)."""
+    import requests
+
+    from tests.hub import free_port
+
+    closed = free_port()  # nothing listens there
+    hub = start_hub(tmp_path, {"booking": f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite"},
+                    extra_config=accounts_config(tmp_path, smtp_port=closed, oidc=oidc_provider, stand_in=stand_in))
+    admin = {"Authorization": f"token {hub.admin_token}"}
+    try:
+        before = requests.get(hub.url + "hub/api/accounts", headers=admin).json()["accounts"]
+        browser = Browser(hub)
+        browser.get("hub/accounts/signup")
+        resp = browser.post("hub/accounts/signup", {"email": "nomail@example.org", "password": "long enough password"})
+        assert resp.status_code == 503 and "could not send mail" in resp.text
+        assert requests.get(hub.url + "hub/api/accounts", headers=admin).json()["accounts"] == before
+        assert Browser(hub).login("nomail@example.org", "long enough password").status_code == 403
+    finally:
+        stop_hub(hub.process)
