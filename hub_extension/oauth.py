@@ -131,10 +131,10 @@ class ProviderMixin:
         if model is None:
             return None
         info = (model.get("auth_state") or {}).get(self.user_auth_state_key) or {}
+        known_as = self.preset.username(info) or model["name"]  # what the person calls themselves there
         name = await self.parent.resolve_identity(
             handler, provider=self.provider_key, subject=self.preset.subject(info),
-            email=self.preset.verified_email(info), label=model["name"],
-            wanted_name=self.preset.username(info) or model["name"],
+            email=self.preset.verified_email(info), label=known_as, wanted_name=known_as,
         )
         if name is None:
             return None

@@ -77,11 +77,12 @@ class StandIn(BaseHTTPRequestHandler):
     USERS = {
         "octocat": {"id": 583231, "login": "octocat", "email": "octocat@example.org", "name": "The Octocat"},
         "gina": {"sub": "109876543210", "email": "gina@example.org", "email_verified": True},
+        "fiona": {"id": "10223344556677", "name": "Fiona Fb", "email": "fiona@example.org"},
         "unverified": {"sub": "555", "email": "victim@example.org", "email_verified": False},
     }
     codes: dict = {}
     tokens: dict = {}
-    next_user = {"gh": "octocat", "google": "gina"}
+    next_user = {"gh": "octocat", "google": "gina", "fb": "fiona"}
 
     def log_message(self, *args):
         pass
@@ -101,7 +102,7 @@ class StandIn(BaseHTTPRequestHandler):
         url = urlparse(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         site = url.path.split("/")[1]
-        if url.path in ("/gh/login/oauth/authorize", "/google/auth"):
+        if url.path in ("/gh/login/oauth/authorize", "/google/auth", "/fb/dialog/oauth"):
             code = secrets.token_hex(8)
             self.codes[code] = self.next_user[site]
             target = query["redirect_uri"] + "?" + urlencode({"code": code, "state": query.get("state", "")})
@@ -109,7 +110,7 @@ class StandIn(BaseHTTPRequestHandler):
         user = self.tokens.get(self.headers.get("Authorization", "").split(" ")[-1])
         if user is None:
             return self.reply(401, {"message": "Bad credentials"})
-        if url.path in ("/gh/api/v3/user", "/google/userinfo"):
+        if url.path in ("/gh/api/v3/user", "/google/userinfo", "/fb/me"):
             return self.reply(200, self.USERS[user])
         if url.path == "/gh/api/v3/user/emails":
             return self.reply(200, [{"email": self.USERS[user]["email"], "primary": True, "verified": True}])
@@ -118,7 +119,7 @@ class StandIn(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-        if self.path in ("/gh/login/oauth/access_token", "/google/token"):
+        if self.path in ("/gh/login/oauth/access_token", "/google/token", "/fb/oauth/access_token"):
             user = self.codes.pop(form.get("code", ""), None)
             if user is None:
                 return self.reply(400, {"error": "bad_verification_code"})
@@ -161,6 +162,10 @@ def accounts_config(workdir, *, smtp_port: int, oidc: str, stand_in: str, extra:
         "github": {"kind": "github", "github_url": stand_in + "/gh", "client_id": "gh-id", "client_secret": "gh-secret"},
         "google": {"kind": "google", "authorize_url": stand_in + "/google/auth", "token_url": stand_in + "/google/token",
                    "userdata_url": stand_in + "/google/userinfo", "client_id": "g-id", "client_secret": "g-secret"},
+        # the Facebook preset, its Graph API URLs pointed at the stand-in
+        "facebook": {"kind": "facebook", "authorize_url": stand_in + "/fb/dialog/oauth",
+                     "token_url": stand_in + "/fb/oauth/access_token", "userdata_url": stand_in + "/fb/me?fields=id,name",
+                     "client_id": "fb-id", "client_secret": "fb-secret"},
     }
     return f"""
 from hub_extension.accounts_config import configure_accounts

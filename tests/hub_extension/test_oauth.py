@@ -65,6 +65,16 @@ def test_github_and_google(accounts_hub, browser):
     assert model["email"] == "gina@example.org" and model["identities"][0]["provider"] == "google"
 
 
+def test_facebook_identities_never_bring_an_address(accounts_hub, browser):
+    # Facebook does not say whether an address is verified: the preset never asks for one
+    assert browser.get("hub/oauth/facebook/oauth_login").status_code == 200
+    name = browser.whoami()
+    assert name.startswith("fiona-fb")
+    model = account(accounts_hub, name)
+    assert model["email"] is None
+    assert [(i["provider"], i["label"], i["email"]) for i in model["identities"]] == [("facebook", "Fiona Fb", None)]
+
+
 def test_a_provider_name_cannot_take_over_an_existing_account(accounts_hub, browser):
     # a GitHub user called "admin" gets an account of their own, not the hub admin's
     StandIn.USERS["admin-gh"] = {"id": 9001, "login": "admin", "email": None, "name": "Not the admin"}
