@@ -128,3 +128,18 @@ def test_login_links_need_their_scope_and_a_next_on_this_hub(accounts_hub):
         assert resp.status_code == 400 and "path on this hub" in resp.json()["message"]
     assert login_link(accounts_hub, name, lifetime_minutes=0).status_code == 400
     assert login_link(accounts_hub, name, lifetime_minutes=10**6).status_code == 400
+
+
+def test_a_group_with_properties_adds_to_what_the_level_grants(accounts_hub):
+    name = new_account(accounts_hub)["name"]
+    group = f"project-{uuid.uuid4().hex[:6]}"
+    assert api(accounts_hub, "POST", f"groups/{group}").status_code == 201
+    assert api(accounts_hub, "PUT", f"groups/{group}/properties",
+               json={"quota": {"saved_mb": 51200}, "retention": {"saved_months": None}}).status_code == 200
+    before = api(accounts_hub, "GET", f"accounts/{name}").json()["grants"]
+    assert before["quota"]["saved_mb"] == 5120 and before["retention"]["saved_months"] == 6
+    assert api(accounts_hub, "POST", f"groups/{group}/users", json={"users": [name]}).status_code == 200
+    after = api(accounts_hub, "GET", f"accounts/{name}").json()
+    assert after["level"] == "level-1" and group in after["groups"]
+    assert after["grants"]["quota"]["saved_mb"] == 51200 and after["grants"]["retention"]["saved_months"] is None
+    assert after["grants"]["quota"]["notebooks"] == before["quota"]["notebooks"]  # the rest is the level's
