@@ -29,7 +29,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tests.hub import start_hub, stop_hub
 from tests.postgres import ThrowawayPostgres
 
-from . import admission, availability, gate
+from . import accounts, admission, availability, gate
 from .common import ThroughputRow, cmdline, cpu_table, latency_table, prepare_database, throughput_table
 
 STARTED = time.perf_counter()
@@ -72,7 +72,7 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 10k bookings only, fewer repetitions, 500 admission requests")
-    parser.add_argument("--only", choices=["availability", "admission", "gate"], help="run one part only")
+    parser.add_argument("--only", choices=["availability", "admission", "gate", "accounts"], help="run one part only")
     parser.add_argument("--requests", type=int, help="admission requests per run (default 2000, quick 500)")
     parser.add_argument("--clients", type=int, default=64, help="concurrent admission clients (default 64)")
     parser.add_argument("--rounds", type=int,
@@ -95,7 +95,7 @@ async def run(args) -> int:
     cfg = admission.Admission(clients=args.clients, requests=requests)
     AsyncHTTPClient.configure(None, max_clients=max(64, args.clients))
 
-    latency_rows, throughput_rows, gate_rows = [], [], []
+    latency_rows, throughput_rows, gate_rows, accounts_rows = [], [], [], []
     workdir = Path(tempfile.mkdtemp(prefix="aglais-bench-"))
     cluster = ThrowawayPostgres().start()
     hub = None
@@ -156,6 +156,9 @@ async def run(args) -> int:
                     best.notes.append("best of %d rounds; decisions/s in each: %s" % (
                         len(rows), ", ".join(f"{r.decisions_per_s:.0f}" for r in rows)))
                 throughput_rows.append(best)
+        if args.only in (None, "accounts"):
+            accounts_rows = await accounts.run_accounts(
+                workdir, cluster.url(cluster.create_database("accounts")), args.quick, log)
         if args.only in (None, "gate"):
             gate_dir = workdir / "gate"
             gate_dir.mkdir()
@@ -204,6 +207,11 @@ async def run(args) -> int:
         by = {r.query: r.median for r in gate_rows}
         print(f"  the gate adds {by['spawn+stop, booking gate'] - by['spawn+stop, stand-in gate']:.1f} ms "
               f"to a spawn+stop at the median")
+    if accounts_rows:
+        print()
+        print("E. Accounts: the login path's store calls in process, and a cheap hub request while "
+              "8 clients log in with passwords (argon2id runs off the hub's event loop)")
+        print(accounts.table(accounts_rows))
     failed = tracebacks > 0 or any(_failed(r) for r in throughput_rows)
     return 1 if failed else 0
 

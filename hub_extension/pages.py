@@ -79,7 +79,8 @@ class AglaisLoginHandler(LoginHandler, AccountPage):
         # sync like the hub's: write_error calls it through render_template(sync=True)
         return super()._render(
             login_error=login_error, username=username, providers=self.providers(),
-            allow_try=self.accounts.allow_try, allow_signup=self.signup_offered(), **kwargs)
+            allow_try=self.accounts.allow_try, allow_signup=self.signup_offered(),
+            allow_reset=self.accounts.mailer.enabled, **kwargs)
 
 
 class TryHandler(AglaisLoginHandler):
