@@ -60,7 +60,9 @@ async def test_try_land_in_jupyterlab_then_register_with_email(embedded_hub, pag
 
     await form.goto(await confirmation_link(log, address))
     await form.get_by_role("button", name="Confirm", exact=True).click()
-    await form.wait_for_url(re.compile(r"/(hub|user)/"))
+    # logged in, on to the server: wait until the confirm page is left (and the page loaded)
+    await form.wait_for_url(lambda page_url: "accounts/confirm" not in page_url)
+    await form.wait_for_load_state()
     await form.goto(url + "/hub/account")
     summary = form.locator("#account-summary")
     await expect(summary).to_contain_text(name)
