@@ -23,7 +23,7 @@ from tornado import web
 from traitlets import Bool, Dict, Instance, Integer, Unicode, default, validate
 
 from . import credentials
-from .accounts import AccountError, AccountStore, IdentityTaken, now
+from .accounts import AccountError, AccountStore, IdentityTaken
 from .credentials import for_log
 from .levels import Levels
 from .mail import Mailer
@@ -329,5 +329,3 @@ def client_address(handler) -> str:
     # JupyterHub runs tornado with xheaders, so behind the proxy this is the client's address.
     return (handler.request.remote_ip or "unknown")[:64]
 
-
-__all__ = ["AccountError", "AglaisAuthenticator", "client_address", "now"]

@@ -60,8 +60,7 @@ def configure_booking_service(
             "booking service is started with (JUPYTERHUB_API_TOKEN)"
         )
     hub = c.JupyterHub
-    # Read what earlier config set (if anything) and write it back whole: an unset
-    # option is a LazyConfigValue that cannot be read as a list or dict.
+    # read what earlier config set (hubconfig.configured) and write it back whole
     hub.custom_scopes = {**configured(hub, "custom_scopes", {}), **CUSTOM_SCOPES}
 
     roles = [dict(r) for r in configured(hub, "load_roles", [])]

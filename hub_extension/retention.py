@@ -19,6 +19,7 @@ from traitlets import Bool, Instance, Int, Unicode, default, validate
 from traitlets.config import Application
 
 from . import retention_rules as rules
+from .credentials import for_log
 from .hubconfig import configured
 from .mail import Mailer
 from .retention_files import remove, scan_home
@@ -35,11 +36,9 @@ class HubError(Exception):
 
 
 def show(text: str, limit: int = 200) -> str:
-    """A user-supplied name made safe for a log line or a mail: undecodable bytes and
-    control characters escaped, truncated."""
-    raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in raw)
-    return shown if len(shown) <= limit else shown[:limit] + "..."
+    """A user-supplied name or path as the job logs and mails it (credentials.for_log,
+    with room for a path)."""
+    return for_log(text, limit)
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -85,7 +85,7 @@ def test_a_trial_runs_a_server_and_logging_out_deletes_it_with_its_files(embedde
     from tests.hub_extension.conftest import Browser
 
     url, _, data_dir, _ = embedded_hub
-    browser = Browser(type("Hub", (), {"url": url + "/"})())
+    browser = Browser(url + "/")
     browser.get("hub/login")
     browser.post("hub/try", timeout=120)  # on to /hub/spawn: the server starts
     name = browser.whoami()
@@ -109,7 +109,7 @@ def test_a_trial_runs_a_server_and_logging_out_deletes_it_with_its_files(embedde
     # the server is gone: the proxy has no route for it, so the hub answers instead
     gone = requests.get(url + f"/user/{name}/api/status", allow_redirects=False)
     assert gone.status_code == 302 and gone.headers["Location"].startswith(f"/hub/user/{name}/")
-    assert Browser(type("Hub", (), {"url": url + "/"})()).login(name, "").status_code == 403
+    assert Browser(url + "/").login(name, "").status_code == 403
 
 
 def test_mail_is_printed_on_the_console_and_the_demo_provider_answers(embedded_hub):
@@ -119,7 +119,7 @@ def test_mail_is_printed_on_the_console_and_the_demo_provider_answers(embedded_h
     from tests.hub_extension.conftest import Browser
 
     url, _, _, log = embedded_hub
-    browser = Browser(type("Hub", (), {"url": url + "/"})())
+    browser = Browser(url + "/")
     login_page = browser.get("hub/login").text
     assert "Give it a try" in login_page and "Sign in with Demo provider" in login_page
     assert "Authorize" in browser.get("hub/oauth/demo/oauth_login").text  # the provider's own page

@@ -12,6 +12,7 @@ Tests drive the hub like a browser: a requests.Session with cookies and the _xsr
 from __future__ import annotations
 
 import email
+from contextlib import contextmanager
 import json
 import re
 import secrets
@@ -197,6 +198,19 @@ c.Mailer.from_address = 'hub@example.org'
 """
 
 
+@contextmanager
+def own_accounts_hub(workdir, *, smtp_port: int, oidc: str, stand_in: str, extra: str = ""):
+    """A hub of one test's own (accounts_config and `extra`), stopped when the block ends;
+    on the same `workdir` again, it is the same hub restarted."""
+    hub = start_hub(workdir, {"booking": f"sqlite+aiosqlite:///{workdir}/booking.sqlite"},
+                    extra_config=accounts_config(workdir, smtp_port=smtp_port, oidc=oidc, stand_in=stand_in,
+                                                 extra=extra))
+    try:
+        yield hub
+    finally:
+        stop_hub(hub.process)
+
+
 @pytest.fixture(scope="session")
 def accounts_hub(tmp_path_factory, mailbox, oidc_provider, stand_in):
     workdir = tmp_path_factory.mktemp("accounts-hub")
@@ -217,7 +231,9 @@ class Browser:
         hub as a client at that address (X-Forwarded-For is what the hub reads behind a
         proxy), so per-address limits can be tested without one test meeting another's."""
         self.session = requests.Session()
-        if address is None:
+        if isinstance(hub, str):
+            self.url = hub  # a hub known only by its public URL (tests/test_embedded.py)
+        elif address is None:
             self.url = hub.url
         else:
             self.url = hub.direct_url

@@ -1,19 +1,27 @@
-"""Limits that must hold across a hub restart, and the cap on live trial accounts.
-This module starts its own hub (twice, on one work directory)."""
+"""What needs a hub of its own settings: throttles that hold across a restart, the cap on
+live trial accounts, terms of use, the trial culler, and an SMTP server that is down."""
 
 from __future__ import annotations
 
-import pytest
+import time
+import uuid
 
-from tests.hub import start_hub, stop_hub
-from tests.hub_extension.conftest import ADMIN_PASSWORD, Browser, accounts_config, some_address
+import pytest
+import requests
+
+from tests.hub import free_port
+from tests.hub_extension.conftest import (
+    ADMIN_PASSWORD,
+    Browser,
+    own_accounts_hub,
+    some_address,
+)
+from tests.hub_extension.test_oauth import demo_login
 
 
 def restartable_hub(workdir, mailbox, oidc_provider, stand_in):
-    extra = "c.AglaisAuthenticator.max_trial_accounts = 1\n"
-    return start_hub(workdir, {"booking": f"sqlite+aiosqlite:///{workdir}/booking.sqlite"},
-                     extra_config=accounts_config(workdir, smtp_port=mailbox.port, oidc=oidc_provider,
-                                                  stand_in=stand_in, extra=extra))
+    return own_accounts_hub(workdir, smtp_port=mailbox.port, oidc=oidc_provider, stand_in=stand_in,
+                            extra="c.AglaisAuthenticator.max_trial_accounts = 1\n")
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +30,7 @@ def workdir(tmp_path_factory):
 
 
 def test_failed_logins_are_throttled_and_the_throttle_survives_a_restart(workdir, mailbox, oidc_provider, stand_in):
-    hub = restartable_hub(workdir, mailbox, oidc_provider, stand_in)
-    try:
+    with restartable_hub(workdir, mailbox, oidc_provider, stand_in) as hub:
         browser = Browser(hub, some_address())
         for _ in range(5):  # login_limit_account: 5 per 15 minutes
             assert browser.login("admin", "wrong password").status_code == 403
@@ -31,34 +38,25 @@ def test_failed_logins_are_throttled_and_the_throttle_survives_a_restart(workdir
         assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
         # the right password from elsewhere is refused too: the account is throttled
         assert Browser(hub, some_address()).login("admin", ADMIN_PASSWORD).status_code == 429
-    finally:
-        stop_hub(hub.process)
-    hub = restartable_hub(workdir, mailbox, oidc_provider, stand_in)
-    try:
+    with restartable_hub(workdir, mailbox, oidc_provider, stand_in) as hub:
         refused = Browser(hub, some_address()).login("admin", ADMIN_PASSWORD)
         assert refused.status_code == 429 and "Try again in" in refused.text
         # another account is not affected
         assert Browser(hub, some_address()).login("nobody", "wrong password").status_code == 403
-    finally:
-        stop_hub(hub.process)
 
 
 def test_failed_logins_are_throttled_per_address(workdir, mailbox, oidc_provider, stand_in):
-    hub = restartable_hub(workdir, mailbox, oidc_provider, stand_in)
-    try:
+    with restartable_hub(workdir, mailbox, oidc_provider, stand_in) as hub:
         address = some_address()
         browser = Browser(hub, address)
         for i in range(30):  # login_limit_address: 30 per 15 minutes, across names
             assert browser.login(f"guess-{i}", "wrong password").status_code == 403
         assert browser.login("guess-x", "wrong password").status_code == 429
         assert Browser(hub, some_address()).login("guess-x", "wrong password").status_code == 403
-    finally:
-        stop_hub(hub.process)
 
 
 def test_live_trial_accounts_are_capped(workdir, mailbox, oidc_provider, stand_in):
-    hub = restartable_hub(workdir, mailbox, oidc_provider, stand_in)
-    try:
+    with restartable_hub(workdir, mailbox, oidc_provider, stand_in) as hub:
         first = Browser(hub, some_address())
         first.get("hub/login")
         assert first.post("hub/try", allow_redirects=False).status_code == 302
@@ -71,23 +69,14 @@ def test_live_trial_accounts_are_capped(workdir, mailbox, oidc_provider, stand_i
         first.get("hub/logout")
         assert first.post("hub/logout").status_code == 200
         assert second.post("hub/try", allow_redirects=False).status_code == 302
-    finally:
-        stop_hub(hub.process)
     log = (workdir / "hub.log").read_text()
     assert log.count("Traceback") == 0
 
 
 def test_with_terms_a_new_oauth_identity_accepts_them_before_its_account_exists(tmp_path, mailbox, oidc_provider,
                                                                               stand_in):
-    import uuid
-
-    from tests.hub_extension.test_oauth import demo_login
-
-    hub = start_hub(tmp_path, {"booking": f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite"},
-                    extra_config=accounts_config(tmp_path, smtp_port=mailbox.port, oidc=oidc_provider,
-                                                 stand_in=stand_in,
-                                                 extra="c.AglaisAuthenticator.terms_url = '/terms.html'\n"))
-    try:
+    with own_accounts_hub(tmp_path, smtp_port=mailbox.port, oidc=oidc_provider, stand_in=stand_in,
+                          extra="c.AglaisAuthenticator.terms_url = '/terms.html'\n") as hub:
         browser = Browser(hub)
         resp = demo_login(browser, f"terms-{uuid.uuid4().hex[:6]}")
         assert resp.status_code == 302 and resp.headers["Location"].endswith("/hub/accounts/complete")
@@ -104,24 +93,15 @@ def test_with_terms_a_new_oauth_identity_accepts_them_before_its_account_exists(
         signup.get("hub/accounts/signup")
         resp = signup.post("hub/accounts/signup", {"email": "t@example.org", "password": "long enough password"})
         assert resp.status_code == 400 and "Accept the terms" in resp.text
-    finally:
-        stop_hub(hub.process)
 
 
 def test_the_trial_culler_deletes_idle_trial_users_and_nobody_else(tmp_path, mailbox, oidc_provider, stand_in):
     """jupyterhub-idle-culler as configure_accounts runs it, with a short timeout: its
     token reaches only the trial group, so an idle level-1 user is left alone."""
-    import time
-
-    import requests
-
     extra = ("configure_accounts(c, trial_culler_timeout=4, culler_interval=2)\n"
              "c.AglaisAuthenticator.max_trial_accounts = 10\n")
-    hub = start_hub(tmp_path, {"booking": f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite"},
-                    extra_config=accounts_config(tmp_path, smtp_port=mailbox.port, oidc=oidc_provider,
-                                                 stand_in=stand_in, extra=extra))
-    admin = {"Authorization": f"token {hub.admin_token}"}
-    try:
+    with own_accounts_hub(tmp_path, smtp_port=mailbox.port, oidc=oidc_provider, stand_in=stand_in, extra=extra) as hub:
+        admin = {"Authorization": f"token {hub.admin_token}"}
         trial = Browser(hub, some_address())
         trial.get("hub/login")
         trial.post("hub/try")
@@ -136,8 +116,6 @@ def test_the_trial_culler_deletes_idle_trial_users_and_nobody_else(tmp_path, mai
         assert requests.get(hub.url + f"hub/api/accounts/{name}", headers=admin).status_code == 404
         time.sleep(5)  # two more rounds of the culler
         assert requests.get(hub.url + "hub/api/users/idle-scientist", headers=admin).status_code == 200
-    finally:
-        stop_hub(hub.process)
     log = (tmp_path / "hub.log").read_text()
     assert f"Deleted account {name}" in log
 
@@ -145,15 +123,9 @@ def test_the_trial_culler_deletes_idle_trial_users_and_nobody_else(tmp_path, mai
 def test_a_sign_up_whose_mail_cannot_go_leaves_nothing_behind(tmp_path, oidc_provider, stand_in):
     """The SMTP server is down: the person is told to try again, and no account, address
     or password is left half-made (the address can sign up again later)."""
-    import requests
-
-    from tests.hub import free_port
-
     closed = free_port()  # nothing listens there
-    hub = start_hub(tmp_path, {"booking": f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite"},
-                    extra_config=accounts_config(tmp_path, smtp_port=closed, oidc=oidc_provider, stand_in=stand_in))
-    admin = {"Authorization": f"token {hub.admin_token}"}
-    try:
+    with own_accounts_hub(tmp_path, smtp_port=closed, oidc=oidc_provider, stand_in=stand_in) as hub:
+        admin = {"Authorization": f"token {hub.admin_token}"}
         before = requests.get(hub.url + "hub/api/accounts", headers=admin).json()["accounts"]
         browser = Browser(hub)
         browser.get("hub/accounts/signup")
@@ -161,5 +133,3 @@ def test_a_sign_up_whose_mail_cannot_go_leaves_nothing_behind(tmp_path, oidc_pro
         assert resp.status_code == 503 and "could not send mail" in resp.text
         assert requests.get(hub.url + "hub/api/accounts", headers=admin).json()["accounts"] == before
         assert Browser(hub).login("nomail@example.org", "long enough password").status_code == 403
-    finally:
-        stop_hub(hub.process)
