@@ -118,7 +118,7 @@ labextension: venv
 
 run: venv node_modules frontend
 	PATH="$(TOOLS_PATH)" PORT="$(PORT)" AGLAIS_DATA_DIR="$(AGLAIS_DATA_DIR)" \
-		$(VENV)/bin/jupyterhub -f hub_extension/embedded_config.py
+		$(VENV)/bin/jupyterhub -f hub_extension/embedded/jupyterhub_config.py
 
 test: venv node_modules frontend postgres chromium
 	PATH="$(TOOLS_PATH)" AGLAIS_PG_BIN="$(PG_BIN)" AGLAIS_CHROMIUM="$(CHROMIUM)" $(VENV)/bin/pytest $(PYTEST_ARGS)

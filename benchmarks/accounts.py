@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
-from hub_extension.accounts import AccountStore
-from hub_extension.throttle import Limit, Throttle
+from hub_extension.accounts.store import AccountStore
+from hub_extension.accounts.throttle import Limit, Throttle
 from tests.hub import start_hub, stop_hub
 
 from .common import LatencyRow, percentile
@@ -61,7 +61,7 @@ async def store_rows(url: str, label: str, reps: int) -> list[LatencyRow]:
 
 async def hub_rows(workdir: Path, clients: int, seconds: float, log) -> list[LatencyRow]:
     extra = f"""
-from hub_extension.accounts_config import configure_accounts
+from hub_extension.config.accounts import configure_accounts
 configure_accounts(c, trial_culler_timeout=None)
 c.Authenticator.allow_all = False
 c.JupyterHub.redirect_to_server = False

@@ -2,7 +2,7 @@
 a user's groups (their level) and stopping a server when its booking ends.
 
 The token's role needs only `read:users:groups`, `read:users:name`, `list:users`,
-`read:servers` and `delete:servers` (hub_extension/booking.py grants exactly these).
+`read:servers` and `delete:servers` (hub_extension/config/booking.py grants exactly these).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from traitlets import Bool, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .credentials import for_log
+from .text import for_log
 
 
 class Mailer(LoggingConfigurable):

@@ -35,7 +35,7 @@ class BookingSpawnerMixin(Configurable):
         config=True,
         help="""The booking service's API, as the hub reaches it (e.g.
         ``http://127.0.0.1:8001/services/booking/api/v1``). Default: $AGLAIS_BOOKING_API_URL.
-        `hub_extension.booking.configure_booking_service` sets it.
+        `hub_extension.config.booking.configure_booking_service` sets it.
         """,
     )
 
@@ -143,7 +143,7 @@ class BookingSpawnerMixin(Configurable):
         message = answer.get("message", f"The booking service refused ({status}).")
         calendar = f'<a href="{escape(self.calendar_url)}">the calendar</a>'
         if status == 409 and answer.get("queue"):
-            # the hub's error page (hub_extension/templates/error.html) sees the marker and
+            # the hub's error page (hub_extension/accounts/templates/error.html) sees the marker and
             # asks again by itself, so the place is taken as soon as it is offered
             position = int(answer["queue"].get("position") or 0)
             raise SpawnException(message, reason="queued", status_code=409, message_html=(
@@ -202,7 +202,7 @@ class BookingSpawnerMixin(Configurable):
 
     async def progress(self):
         """The spawn page's first line: what the server starts with. For a queued user
-        whose page asked again (hub_extension/templates/error.html) this is the notice
+        whose page asked again (hub_extension/accounts/templates/error.html) this is the notice
         that the held place is theirs."""
         grant = self.booking_session
         if grant and grant.get("package"):

@@ -129,7 +129,7 @@ def write_config(workdir: Path, *, hub_port: int, hub_api_port: int, services: d
     config.write_text(textwrap.dedent(f"""\
         import sys
         sys.path.insert(0, {str(REPO)!r})
-        from hub_extension.booking import configure_booking_service
+        from hub_extension.config.booking import configure_booking_service
         c = get_config()
         c.JupyterHub.bind_url = 'http://127.0.0.1:{hub_port}/'
         c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{hub_api_port}'

@@ -51,7 +51,7 @@ ACCOUNTS_DOC = (Path(__file__).resolve().parent.parent / "docs" / "accounts.md")
 
 
 def accounts_classes():
-    from hub_extension.authenticator import AglaisAuthenticator
+    from hub_extension.accounts.authenticator import AglaisAuthenticator
     from hub_extension.levels import Levels
     from hub_extension.mail import Mailer
 

@@ -1,4 +1,4 @@
-"""The embedded default as `make run` starts it (hub_extension/embedded_config.py), driven
+"""The embedded default as `make run` starts it (hub_extension/embedded/jupyterhub_config.py), driven
 by the README's own curl examples, run as written."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def embedded_hub(tmp_path):
                PATH=f"{REPO / 'node_modules' / '.bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}")
     log = tmp_path / "hub.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(REPO / "hub_extension" / "embedded_config.py")],
+        process = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(REPO / "hub_extension" / "embedded" / "jupyterhub_config.py")],
                                    cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

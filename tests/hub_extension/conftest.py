@@ -169,7 +169,7 @@ def accounts_config(workdir, *, smtp_port: int, oidc: str, stand_in: str, extra:
                      "client_id": "fb-id", "client_secret": "fb-secret"},
     }
     return f"""
-from hub_extension.accounts_config import configure_accounts
+from hub_extension.config.accounts import configure_accounts
 configure_accounts(c, trial_culler_timeout=None)
 c.Authenticator.allow_all = False
 # no spawner here: after login, the hub's home page

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub_extension import credentials
-from hub_extension.accounts import AccountStore, IdentityTaken, NameTaken
+from hub_extension.accounts import credentials
+from hub_extension.accounts.store import AccountStore, IdentityTaken, NameTaken
 from hub_extension.levels import effective
-from hub_extension.throttle import Limit, Throttle
+from hub_extension.accounts.throttle import Limit, Throttle
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -61,7 +61,7 @@ def test_codes_are_stored_hashed_and_used_once_even_in_a_race(store):
     store.create("dee", level="level-1")
     code, _ = store.issue_code("dee", "login", timedelta(minutes=5))
     with store.session() as db:
-        from hub_extension.tables import Code
+        from hub_extension.accounts.tables import Code
 
         digests = [c.digest for c in db.query(Code).all()]
     assert code not in digests and credentials.digest(code) in digests

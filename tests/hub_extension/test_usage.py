@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hub_extension.retention_files import scan_home
-from hub_extension.usage import MB, usage
+from hub_extension.retention.files import scan_home
+from hub_extension.accounts.usage import MB, usage
 
 
 def test_usage_of_a_home(tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub_extension.retention import SCOPES, RetentionJob
+from hub_extension.retention.job import SCOPES, RetentionJob
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "retention.md").read_text()
 

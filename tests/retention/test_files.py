@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from hub_extension.retention import show
-from hub_extension.retention_files import remove, scan_home
-from hub_extension.retention_rules import Deletion
+from hub_extension.retention.job import show
+from hub_extension.retention.files import remove, scan_home
+from hub_extension.retention.rules import Deletion
 
 
 def test_scan_lists_links_without_entering_them(tmp_path):

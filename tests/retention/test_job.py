@@ -58,8 +58,8 @@ def retention_hub(tmp_path_factory):
     extra = f"""
         import os
         sys.path.insert(0, {str(REPO)!r})
-        from hub_extension.accounts_config import configure_accounts
-        from hub_extension.retention import retention_service
+        from hub_extension.config.accounts import configure_accounts
+        from hub_extension.config.retention import retention_service
         # the accounts, whose API gives the job users' addresses (custom:accounts:read)
         configure_accounts(c, trial_culler_timeout=None)
         c.AglaisAuthenticator.db_url = 'sqlite:///{workdir}/accounts.sqlite'

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hub_extension.retention_rules import (
+from hub_extension.retention.rules import (
     Entry,
     Retention,
     RuleError,

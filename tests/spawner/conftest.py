@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
-from hub_extension.accounts_config import TEMPLATES
+from hub_extension.config.accounts import TEMPLATES
 from tests.booking_service.conftest import BookingAPI, day_start, iso
 from tests.hub import Hub, User, start_hub, stop_hub
 

@@ -3,7 +3,7 @@
 Both are ordinary jupyter-server API handlers (the hub's login for this server, XSRF
 for the POST). They call the booking service with the server's own token,
 $JUPYTERHUB_API_TOKEN, whose scopes the hub limits to the user's own bookings
-(`Spawner.server_token_scopes`, set by `hub_extension.booking.configure_booking_service`).
+(`Spawner.server_token_scopes`, set by `hub_extension.config.booking.configure_booking_service`).
 The booking service's address comes from $AGLAIS_BOOKING_URL, which the
 booking-aware spawner passes to the server.
 """

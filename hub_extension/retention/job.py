@@ -9,7 +9,6 @@ import json
 import os
 import smtplib
 import stat
-import sys
 from datetime import datetime, timezone
 from email.utils import parseaddr
 from urllib.parse import quote, urlencode
@@ -18,12 +17,11 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets import Bool, Instance, Int, Unicode, default, validate
 from traitlets.config import Application
 
-from . import retention_rules as rules
-from .credentials import for_log
-from .hubconfig import configured
-from .mail import Mailer
-from .retention_files import remove, scan_home
-from .retention_rules import Notice, WarningSent
+from ..mail import Mailer
+from ..text import for_log
+from . import rules
+from .files import remove, scan_home
+from .rules import Notice, WarningSent
 
 SERVICE_NAME = "retention"
 # least privilege: who, their level, their activity, whether a server runs, their address
@@ -351,32 +349,4 @@ class RetentionJob(Application):
         asyncio.run(self.loop())
 
 
-def retention_service(c, homes: str, *, state_dir: str, name: str = SERVICE_NAME, managed: bool = True,
-                      api_token: str | None = None, interval: int = 3600, extra_args=()) -> tuple[dict, dict]:
-    """Register the retention job with a JupyterHub config object `c` (replacing a service
-    or role of the same name) and return (service, role). With `managed`, the hub runs
-    it; otherwise it runs elsewhere with `api_token`. Its role: read users, their groups,
-    activity, servers and email address; nothing else.
-
-    The accounts code declares the custom scope ``custom:accounts:read``; the hub does not
-    start with this role until it does.
-    """
-    if not managed and not api_token:
-        raise ValueError("retention_service(managed=False) needs api_token: the token the job runs with")
-    service: dict = {"name": name, "display": False}
-    if managed:
-        service["command"] = [sys.executable, "-m", "hub_extension.retention", f"--homes={homes}",
-                              f"--state-dir={state_dir}", f"--interval={interval}", *extra_args]
-    if api_token:
-        service["api_token"] = api_token
-    role = {"name": f"{name}-service", "scopes": list(SCOPES), "services": [name]}
-    hub = c.JupyterHub
-    hub.services = [s for s in configured(hub, "services", []) if s.get("name") != name] + [service]
-    hub.load_roles = [r for r in configured(hub, "load_roles", []) if r["name"] != role["name"]] + [role]
-    return service, role
-
-
 main = RetentionJob.launch_instance
-
-if __name__ == "__main__":
-    main()

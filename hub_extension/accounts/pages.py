@@ -18,14 +18,16 @@ from jupyterhub.handlers.login import LoginHandler, LogoutHandler
 from jupyterhub.utils import url_path_join
 from tornado import web
 
+from ..levels import effective
+from ..retention.files import scan_home
+from ..text import for_log
 from . import credentials
-from .accounts import AccountError
-from .authenticator import LINK_COOKIE, PENDING_COOKIE, client_address
-from .credentials import CredentialError, for_log
-from .levels import effective
-from .retention_files import scan_home
-from .usage import home_of, usage
+from .client import client_address
+from .credentials import CredentialError
+from .store import AccountError
 from .throttle import TooMany
+from .usage import home_of, usage
+from .workflows import LINK_COOKIE, PENDING_COOKIE
 
 
 class AccountPage(BaseHandler):
@@ -33,7 +35,8 @@ class AccountPage(BaseHandler):
 
     @property
     def accounts(self):
-        return self.authenticator
+        """The account workflows (workflows.py); their options are `accounts.settings`."""
+        return self.authenticator.workflows
 
     async def show(self, template: str, status: int = 200, **ns) -> None:
         self.set_status(status)
@@ -69,7 +72,7 @@ class AccountPage(BaseHandler):
         return [(key, p.login_service, p.login_url(self.hub.base_url)) for key, p in self.accounts.oauth_providers.items()]
 
     def signup_offered(self) -> bool:
-        return self.accounts.allow_signup and self.accounts.mailer.enabled
+        return self.accounts.settings.allow_signup and self.accounts.mailer.enabled
 
 
 class AglaisLoginHandler(LoginHandler, AccountPage):
@@ -79,7 +82,7 @@ class AglaisLoginHandler(LoginHandler, AccountPage):
         # sync like the hub's: write_error calls it through render_template(sync=True)
         return super()._render(
             login_error=login_error, username=username, providers=self.providers(),
-            allow_try=self.accounts.allow_try, allow_signup=self.signup_offered(),
+            allow_try=self.accounts.settings.allow_try, allow_signup=self.signup_offered(),
             allow_reset=self.accounts.mailer.enabled, **kwargs)
 
 
@@ -89,17 +92,17 @@ class TryHandler(AglaisLoginHandler):
 
     async def post(self):
         accounts = self.accounts
-        if not accounts.allow_try:
+        if not accounts.settings.allow_try:
             raise web.HTTPError(404)
         key = f"try:addr:{client_address(self)}"
         try:
-            accounts.throttle.check([(key, accounts.limit("try_limit"))],
+            accounts.throttle.check([(key, accounts.settings.limit("try_limit"))],
                                     "You have started several trial accounts from here already. "
                                     "Try again {wait}, or sign up for an account of your own.")
         except TooMany as e:
             self.set_status(429)
             return self.finish(await self._render(login_error=e.message))
-        if accounts.store.count_transient() >= accounts.max_trial_accounts:
+        if accounts.store.count_transient() >= accounts.settings.max_trial_accounts:
             self.set_status(503)
             return self.finish(await self._render(
                 login_error="All trial places are taken right now. Try again in a while, or sign up for an account."))
@@ -131,9 +134,9 @@ class SignupHandler(AccountPage):
         try:
             email = credentials.normalise_email(raw_email)
             credentials.check_new_password(password)
-            if accounts.terms_url and not self.get_body_argument("terms", ""):
+            if accounts.settings.terms_url and not self.get_body_argument("terms", ""):
                 raise CredentialError("Accept the terms of use to sign up.")
-            accounts.throttle.check([(f"signup:addr:{client_address(self)}", accounts.limit("signup_limit_address"))],
+            accounts.throttle.check([(f"signup:addr:{client_address(self)}", accounts.settings.limit("signup_limit_address"))],
                                     "Too many sign-ups from here. Try again {wait}.")
         except (CredentialError, TooMany) as e:
             return await self.show_form(str(e), getattr(e, "status", 400), email=raw_email)
@@ -157,7 +160,7 @@ class SignupHandler(AccountPage):
                     name = user.name
                 else:
                     name = accounts.new_account_name(self, email.split("@")[0])
-                    accounts.store.create(name, level=accounts.levels.registered, terms=bool(accounts.terms_url))
+                    accounts.store.create(name, level=accounts.levels.registered, terms=bool(accounts.settings.terms_url))
                     made_account = name
                 identity = accounts.store.add_identity(name, "email", email, email=email, label=email)
                 made_identity = identity.id

@@ -100,7 +100,7 @@ def discover(issuer: str, timeout: float = 10) -> dict:
 
 class ProviderMixin:
     """Mixed into a provider's class: mounts it under /oauth/<key>/ and hands the
-    provider's user to the accounts (AglaisAuthenticator.resolve_identity)."""
+    provider's user to the accounts (AccountWorkflows.resolve_identity)."""
 
     provider_key = ""
     preset: Preset
@@ -132,7 +132,7 @@ class ProviderMixin:
             return None
         info = (model.get("auth_state") or {}).get(self.user_auth_state_key) or {}
         known_as = self.preset.username(info) or model["name"]  # what the person calls themselves there
-        name = await self.parent.resolve_identity(
+        name = await self.parent.workflows.resolve_identity(
             handler, provider=self.provider_key, subject=self.preset.subject(info),
             email=self.preset.verified_email(info), label=known_as, wanted_name=known_as,
         )

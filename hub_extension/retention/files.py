@@ -8,7 +8,7 @@ import os
 import stat
 from datetime import datetime, timezone
 
-from .retention_rules import Deletion, Entry
+from .rules import Deletion, Entry
 
 MAX_DEPTH = 64  # deeper directories are kept unread (and so never deleted)
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW

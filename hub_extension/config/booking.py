@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 import sys
 
-from .hubconfig import configured, merge_role
+from . import configured, merge_role
 
 SERVICE_NAME = "booking"
 

@@ -20,14 +20,14 @@ import os
 import secrets
 import sys
 
-from hub_extension.accounts_config import configure_accounts
-from hub_extension.booking import configure_booking_service
-from hub_extension.demo import console_mail_server, demo_provider
-from hub_extension.retention import retention_service
+from hub_extension.config.accounts import configure_accounts
+from hub_extension.config.booking import configure_booking_service
+from hub_extension.config.retention import retention_service
+from hub_extension.embedded.demo import console_mail_server, demo_provider
 
 c = get_config()  # noqa: F821 (provided by JupyterHub's config loader)
 
-repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+repo_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 port = int(os.environ.get("PORT") or 8000)
 booking_port = int(os.environ.get("AGLAIS_BOOKING_PORT") or port + 1)
 

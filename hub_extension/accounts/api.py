@@ -21,10 +21,11 @@ from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
+from ..levels import effective
+from ..text import for_log
 from . import credentials
-from .accounts import AccountError
-from .credentials import CredentialError, for_log
-from .levels import effective
+from .credentials import CredentialError
+from .store import AccountError
 
 READ, WRITE, LINKS = "custom:accounts:read", "custom:accounts:write", "custom:accounts:login-links"
 # hub admins (admin:users: they can already create, delete and impersonate users through
@@ -35,7 +36,8 @@ EQUIVALENT = {READ: "admin:users", WRITE: "admin:users", LINKS: "admin:users"}
 class AccountAPI(APIHandler):
     @property
     def accounts(self):
-        return self.authenticator
+        """The account workflows (workflows.py); their options are `accounts.settings`."""
+        return self.authenticator.workflows
 
     def require(self, scope: str, name: str | None = None) -> None:
         """403 unless the caller holds `scope` (for `name`, if given) or its equivalent."""
@@ -136,7 +138,7 @@ class AccountListAPI(AccountAPI):
         if body.get("password") is not None:
             await asyncio.to_thread(accounts.store.set_password, name, str(body["password"]))
         user = self.user_from_username(name)
-        accounts.add_user(user)
+        self.authenticator.add_user(user)
         if identity is not None and not confirmed:
             await accounts.send_code(self, name, "confirm", email, identity_id=identity.id)
         self.log.info("Account %s created through the API by %s", name, self.current_user.name)
@@ -187,9 +189,9 @@ class LoginLinkAPI(AccountAPI):
         if unknown:
             raise web.HTTPError(400, f"Unknown field(s): {', '.join(sorted(unknown))}. Use next and lifetime_minutes.")
         accounts = self.accounts
-        minutes = body.get("lifetime_minutes", accounts.login_link_minutes)
-        if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= accounts.login_link_max_minutes:
-            raise web.HTTPError(400, f"lifetime_minutes must be a whole number from 1 to {accounts.login_link_max_minutes}.")
+        minutes = body.get("lifetime_minutes", accounts.settings.login_link_minutes)
+        if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= accounts.settings.login_link_max_minutes:
+            raise web.HTTPError(400, f"lifetime_minutes must be a whole number from 1 to {accounts.settings.login_link_max_minutes}.")
         next_url = body.get("next") or ""
         if not isinstance(next_url, str) or (next_url and self._validate_next_url(next_url) != next_url):
             raise web.HTTPError(400, "next must be a path on this hub, such as /user/alice/lab or /services/booking/.")

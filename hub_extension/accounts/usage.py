@@ -4,7 +4,7 @@ retention rules count it)."""
 
 from __future__ import annotations
 
-from .retention_rules import Entry
+from ..retention.rules import Entry
 
 MB = 1024 * 1024
 

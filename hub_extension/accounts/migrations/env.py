@@ -5,7 +5,7 @@ with the booking service or with the hub."""
 
 from alembic import context
 
-from hub_extension.tables import Base
+from hub_extension.accounts.tables import Base
 
 VERSION_TABLE = "aglais_accounts_alembic_version"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .hubconfig import configured, merge_role
-from .levels import Levels
+from ..levels import Levels
+from . import configured, merge_role
 
-TEMPLATES = str(Path(__file__).parent / "templates")
+TEMPLATES = str(Path(__file__).parent.parent / "accounts" / "templates")
 
 CUSTOM_SCOPES = {
     "custom:accounts:read": {
@@ -46,7 +46,7 @@ def configure_accounts(
       (`server_culler_timeout`).
     """
     hub = c.JupyterHub
-    hub.authenticator_class = "hub_extension.authenticator.AglaisAuthenticator"
+    hub.authenticator_class = "hub_extension.accounts.authenticator.AglaisAuthenticator"
     hub.template_paths = [TEMPLATES] + [p for p in configured(hub, "template_paths", []) if p != TEMPLATES]
     hub.custom_scopes = {**configured(hub, "custom_scopes", {}), **CUSTOM_SCOPES}
 

@@ -1,0 +1,187 @@
+"""AglaisAuthenticator: every way into the hub, on one login page.
+
+- "Give it a try": one click makes a transient level-0 account (pages.TryHandler).
+- OAuth with several providers at once (oauth.py).
+- Email and password, with confirmation by email, password reset and throttling.
+- One-time login links that an admin or a trusted service asks the account API for.
+
+This class holds the hub's hooks and the options; the account workflows are in
+workflows.py, the pages in pages.py, the REST API in api.py, the tables in tables.py and
+store.py; levels are hub groups (../levels.py). The hub user and the account share one normalised name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from jupyterhub.auth import Authenticator
+from sqlalchemy.orm import object_session
+from tornado import web
+from traitlets import Bool, Dict, Instance, Integer, Unicode, default, validate
+
+from ..levels import Levels
+from ..mail import Mailer
+from ..text import for_log
+from . import api, credentials, pages
+from .client import client_address
+from .oauth import build_provider, handlers_for
+from .store import AccountStore
+from .throttle import Limit, Throttle, TooMany
+from .workflows import AccountWorkflows
+
+
+def _limit_trait(default_value: str, help: str):
+    return Unicode(default_value, help=help + " Written as N per window, e.g. '5/15m' (s, m, h or d).").tag(config=True)
+
+
+class AglaisAuthenticator(Authenticator):
+    db_url = Unicode(
+        "sqlite:///aglais_accounts.sqlite",
+        help="""The account database (SQLAlchemy URL): accounts, identities, password hashes,
+        single-use codes and the throttles' counts. SQLite for one hub, PostgreSQL
+        (postgresql+psycopg://...) in production; its tables are versioned with alembic
+        and upgraded at start-up.""",
+    ).tag(config=True)
+
+    providers = Dict(
+        help="""OAuth providers, by key (the key is in their URLs: /hub/oauth/<key>/...).
+        Each value is a dict: `kind` (github, google, facebook or oidc), optionally `label`
+        (the button's text) and, for oidc, `issuer` (its discovery document is read at
+        start-up); every other key is a setting of the provider's oauthenticator class,
+        e.g. client_id, client_secret, oauth_callback_url, allowed_organizations.""",
+    ).tag(config=True)
+
+    local_accounts = Dict(
+        help="""Accounts with a password, made or updated at start-up: {name: password}.
+        For the hub's own admin in the embedded default; people sign up by themselves.""",
+    ).tag(config=True)
+
+    public_url = Unicode(
+        help="""The hub's public address, for the links in mail (confirmation, password reset,
+        login links). Defaults to JupyterHub.public_url, else its bind_url. Never taken
+        from the request: a forged Host header must not end up in a mailed link.""",
+    ).tag(config=True)
+
+    allow_try = Bool(True, help='Offer "Give it a try": one click makes a transient level-0 account.').tag(config=True)
+    try_limit = _limit_trait("10/h", "How many trial accounts one client address may make.")
+    max_trial_accounts = Integer(
+        200, help="How many trial accounts may exist at once; the next visitor is asked to come back later.",
+    ).tag(config=True)
+
+    allow_signup = Bool(True, help="Offer sign-up with email and password (needs mail: Mailer).").tag(config=True)
+    login_limit_account = _limit_trait("5/15m", "Failed password logins allowed per account (or login name).")
+    login_limit_address = _limit_trait("30/15m", "Failed password logins allowed per client address.")
+    signup_limit_address = _limit_trait("10/h", "Sign-ups allowed per client address.")
+    mail_limit_account = _limit_trait("3/h", "Confirmation or reset mails sent per account.")
+    mail_limit_address = _limit_trait("10/h", "Confirmation or reset mails asked for per client address.")
+
+    confirm_hours = Integer(48, help="How long a confirmation link works, in hours.").tag(config=True)
+    reset_minutes = Integer(60, help="How long a password-reset link works, in minutes.").tag(config=True)
+    login_link_minutes = Integer(15, help="How long a one-time login link works unless the request says otherwise.").tag(config=True)
+    login_link_max_minutes = Integer(24 * 60, help="The longest lifetime a login-link request may ask for.").tag(config=True)
+
+    terms_url = Unicode(
+        "", help="If set, new accounts must accept the terms at this URL (a checkbox on sign-up, a page after OAuth).",
+    ).tag(config=True)
+
+    levels = Instance(Levels)
+    mailer = Instance(Mailer)
+
+    @default("levels")
+    def _levels(self):
+        return Levels(parent=self)
+
+    @default("mailer")
+    def _mailer(self):
+        return Mailer(parent=self)
+
+    @default("public_url")
+    def _public_url(self):
+        hub = self.parent
+        return (getattr(hub, "public_url", "") or getattr(hub, "bind_url", "") or "").rstrip("/")
+
+    @validate("try_limit", "login_limit_account", "login_limit_address", "signup_limit_address",
+              "mail_limit_account", "mail_limit_address")
+    def _valid_limit(self, proposal):
+        try:
+            Limit.parse(proposal["value"])
+        except ValueError as e:
+            raise ValueError(f"AglaisAuthenticator.{proposal['trait'].name}: {e}") from None
+        return proposal["value"]
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.store = AccountStore(self.db_url)
+        self.throttle = Throttle(self.store)
+        self.oauth_providers = {key: build_provider(self, key, settings) for key, settings in self.providers.items()}
+        self.workflows = AccountWorkflows(self)
+        for name, password in self.local_accounts.items():
+            self._ensure_local_account(credentials.normalise_name(name), password)
+
+    def _ensure_local_account(self, name: str, password: str) -> None:
+        if self.store.get(name) is None:
+            self.store.create(name, level=self.levels.registered, terms=True)
+        if not self.store.check_login(name, password).account:
+            self.store.set_password(name, password)
+
+    def limit(self, trait: str) -> Limit:
+        return Limit.parse(getattr(self, trait))
+
+    # --- what the hub asks of an authenticator -----------------------------------------------
+
+    def normalize_username(self, username):
+        return credentials.normalise_name(username)
+
+    async def authenticate(self, handler, data):
+        """The login form: an account name or an email address, and a password."""
+        login = credentials.normalise_name((data or {}).get("username", ""))[:320]
+        password = (data or {}).get("password", "")
+        address = client_address(handler)
+        checks = [(f"login-fail:account:{login}", self.limit("login_limit_account")),
+                  (f"login-fail:addr:{address}", self.limit("login_limit_address"))]
+        try:
+            self.throttle.check(checks, "Too many failed sign-ins. Try again {wait}, or reset your password.")
+        except TooMany as e:
+            self.log.warning("Login throttled for %s from %s", for_log(login), address)
+            raise web.HTTPError(429, e.message) from None
+        # argon2 takes tens of milliseconds of CPU on purpose: off the hub's event loop
+        result = await asyncio.to_thread(self.store.check_login, login, password)
+        if result.reason == "wrong":
+            self.throttle.hit(*(key for key, _ in checks))
+            return None
+        if result.reason == "unconfirmed":
+            raise web.HTTPError(403, "Confirm your email address first: follow the link we sent you. "
+                                     "No mail? Ask for a new link on the sign-up page.")
+        self.throttle.clear(checks[0][0])
+        return {"name": result.account.name}
+
+    def check_allowed(self, username, authentication=None):
+        return self.store.get(username) is not None
+
+    async def refresh_user(self, user, handler=None):
+        # a deleted account logs out everywhere at the next refresh
+        return self.store.get(user.name) is not None
+
+    def add_user(self, user):
+        """A hub user appeared (login, the REST API, start-up): give it an account and a level."""
+        account = self.store.get(user.name)
+        if account is None:
+            account = self.store.create(user.name, level=self.levels.registered, check_name=False)
+        # at start-up the hub hands over its database rows, later its User wrappers
+        orm_user = getattr(user, "orm_user", user)
+        if self.levels.level_of(orm_user) is None:
+            self.levels.set_level(object_session(orm_user), orm_user, account.initial_level)
+        return super().add_user(user)
+
+    def delete_user(self, user):
+        """The hub deleted a user (logout of a trial account, the culler, an admin): the
+        account and its identities go too; its files go with the spawner's delete_forever."""
+        if self.store.delete(user.name):
+            self.log.info("Deleted account %s", user.name)
+        return super().delete_user(user)
+
+    def get_handlers(self, app):
+        routes = pages.routes() + api.routes()
+        for provider in self.oauth_providers.values():
+            routes += handlers_for(provider, app)
+        return routes

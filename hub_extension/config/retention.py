@@ -1,0 +1,33 @@
+"""Hub-side wiring of the retention job (hub_extension.retention): its service entry and role."""
+
+from __future__ import annotations
+
+import sys
+
+from ..retention.job import SCOPES, SERVICE_NAME
+from . import configured
+
+
+def retention_service(c, homes: str, *, state_dir: str, name: str = SERVICE_NAME, managed: bool = True,
+                      api_token: str | None = None, interval: int = 3600, extra_args=()) -> tuple[dict, dict]:
+    """Register the retention job with a JupyterHub config object `c` (replacing a service
+    or role of the same name) and return (service, role). With `managed`, the hub runs
+    it; otherwise it runs elsewhere with `api_token`. Its role: read users, their groups,
+    activity, servers and email address; nothing else.
+
+    The accounts code declares the custom scope ``custom:accounts:read``; the hub does not
+    start with this role until it does.
+    """
+    if not managed and not api_token:
+        raise ValueError("retention_service(managed=False) needs api_token: the token the job runs with")
+    service: dict = {"name": name, "display": False}
+    if managed:
+        service["command"] = [sys.executable, "-m", "hub_extension.retention", f"--homes={homes}",
+                              f"--state-dir={state_dir}", f"--interval={interval}", *extra_args]
+    if api_token:
+        service["api_token"] = api_token
+    role = {"name": f"{name}-service", "scopes": list(SCOPES), "services": [name]}
+    hub = c.JupyterHub
+    hub.services = [s for s in configured(hub, "services", []) if s.get("name") != name] + [service]
+    hub.load_roles = [r for r in configured(hub, "load_roles", []) if r["name"] != role["name"]] + [role]
+    return service, role
