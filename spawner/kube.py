@@ -160,18 +160,17 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
                 "kubespawner_override": override}
 
     # The mixin's own flavour form and parser come first in the MRO; KubeSpawner's profile
-    # form (which posts "profile") must win, hidden like the mixin's when there is no choice
-    # (its renderer is private API of kubespawner 7).
+    # form (which posts "profile") must win, hidden like the mixin's when there is no choice.
     @default("options_form")
     def _default_options_form(self):
         async def form(spawner=None):
             profiles = await self._flavour_profiles(spawner)
-            return self._render_options_form(profiles) if len(profiles) > 1 else ""
+            return kubespawner_profile_form(self, profiles) if len(profiles) > 1 else ""
         return form
 
     @default("options_from_form")
     def _default_options_from_form(self):
-        return self._options_from_form
+        return kubespawner_form_parser(self)
 
     def requested_flavour(self) -> str:
         # the profile form posts "profile"; the REST API sends "flavour"
@@ -186,7 +185,7 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         self.extra_labels = {**without_ours(self.extra_labels), **session_labels(grant)}
         selector, tolerations = pool_scheduling(grant) if self.reserved_pool_scheduling else ({}, [])
         self.node_selector = {**without_ours(self.node_selector), **selector}
-        configured = self._sorted_dict_values(self.tolerations)
+        configured = kubespawner_list_values(self, self.tolerations)
         self.tolerations = [t for t in configured if t.get("key") != POOL_KEY] + tolerations
         hook = spark_conf_hook()
         if self.lifecycle_hooks.get("postStart", hook) != hook:
@@ -199,3 +198,27 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
             # here rather than in `environment`, which KubeSpawner formats as a template
             env.update(spark_environment(self.booking_session, self.spark_conf_dir))
         return env
+
+
+# --- kubespawner's private API: every use of it is here ------------------------------------
+# Written against kubespawner 7.1.0; tests/test_upstream.py fails loudly when one of these
+# names or signatures changes upstream.
+
+def kubespawner_profile_form(spawner: KubeSpawner, profiles: list) -> str:
+    """The HTML of KubeSpawner's profile form for `profiles`. It has no public renderer
+    for a list computed at request time:
+    https://github.com/jupyterhub/kubespawner/blob/7.1.0/kubespawner/spawner.py#L3495"""
+    return spawner._render_options_form(profiles)
+
+
+def kubespawner_form_parser(spawner: KubeSpawner):
+    """KubeSpawner's parser of its profile form (posts "profile"), which its
+    `options_from_form` default returns and ours replaces:
+    https://github.com/jupyterhub/kubespawner/blob/7.1.0/kubespawner/spawner.py#L3600"""
+    return spawner._options_from_form
+
+
+def kubespawner_list_values(spawner: KubeSpawner, value) -> list:
+    """A list-or-dict option (`tolerations` may be either) as KubeSpawner reads it:
+    https://github.com/jupyterhub/kubespawner/blob/7.1.0/kubespawner/spawner.py#L2210"""
+    return spawner._sorted_dict_values(value)
