@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 from traitlets import Dict, Int, default, validate
 from traitlets.config import Configurable
 
+from aglais_common.facts import FLAVOURS, LEVEL_GROUPS, group_levels
+
 from .domain import Forbidden, format_time
 
 # "Book now" works: a start up to this long ago counts as now.
@@ -30,7 +32,6 @@ class Level:
 
 
 LEVEL_KEYS = {"name", "packages", "custom", "walk_in", "max_hours", "max_advance_days", "flavours"}
-FLAVOURS = ("jupyter", "zeppelin")
 
 
 def _level(number: int, spec) -> Level:
@@ -84,7 +85,7 @@ class LevelPolicy(Configurable):
 
     @default("group_levels")
     def _default_group_levels(self):
-        return {"level-0": 0, "level-1": 1, "level-n": 2}
+        return group_levels(LEVEL_GROUPS)
 
     default_level = Int(
         1,

@@ -21,6 +21,8 @@ from jupyterhub import orm
 from traitlets import Dict, List, Unicode, validate
 from traitlets.config import Configurable
 
+from aglais_common.facts import LEVEL_GROUPS
+
 TRY, REGISTERED = 0, 1
 
 DEFAULT_PROPERTIES = {
@@ -36,12 +38,13 @@ DEFAULT_PROPERTIES = {
 class Levels(Configurable):
     groups = List(
         Unicode(),
-        default_value=["level-0", "level-1", "level-n"],
+        default_value=list(LEVEL_GROUPS),
         help="""The hub groups that are account levels, lowest first.
 
         The first is the level of "give it a try" accounts, which are deleted with their
         files on logout or when culled; the second is the level a registered account
-        starts at. Keep the booking service's `LevelPolicy.group_levels` in step.
+        starts at. `configure_booking_service` hands this list to a hub-managed booking
+        service as its `LevelPolicy.group_levels`; an external one needs the same list.
         """,
     ).tag(config=True)
 

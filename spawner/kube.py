@@ -11,7 +11,9 @@ from kubespawner import KubeSpawner
 from traitlets import Bool, Dict, Integer, List, Unicode, default
 
 from . import package
-from .mixin import FLAVOUR_LABELS, BookingServiceDown, BookingSpawnerMixin
+from aglais_common.facts import FLAVOUR_LABELS, FLAVOURS
+
+from .mixin import BookingServiceDown, BookingSpawnerMixin
 
 PREFIX = "aglais.io/"
 POOL_KEY = PREFIX + "pool"
@@ -124,7 +126,7 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
 
     def supported_flavours(self):
         # Zeppelin only where it has an image; Jupyter can always fall back on `image`
-        return tuple(f for f in ("jupyter", "zeppelin") if f == "jupyter" or self.flavour_images.get(f))
+        return tuple(f for f in FLAVOURS if f == "jupyter" or self.flavour_images.get(f))
 
     # -- flavours are KubeSpawner profiles ---------------------------------------------
 

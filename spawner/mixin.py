@@ -14,9 +14,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Dict, Float, Unicode, default
 from traitlets.config import Configurable
 
+from aglais_common.facts import FLAVOUR_LABELS
+
 from . import package
 
-FLAVOUR_LABELS = {"jupyter": "JupyterLab", "zeppelin": "Apache Zeppelin"}
 
 
 class BookingServiceDown(Exception):

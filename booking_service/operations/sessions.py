@@ -8,11 +8,12 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 
+from aglais_common.facts import FLAVOURS
+
 from .. import orm
 from ..domain import Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
 from ..engine import Resources
 from ..entitlement import Decision, decide, warning
-from ..policy import FLAVOURS
 from ..store import SOURCES, locked_pool
 
 SESSION_SOURCE = next(source for source in SOURCES if source.kind == "session")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import secrets
 import sys
 
+from aglais_common.facts import group_levels
+
 from . import configured, merge_role
 
 SERVICE_NAME = "booking"
@@ -47,7 +49,8 @@ def configure_booking_service(
     - every user may read and book (the ``user`` role); hub admins, and whoever is
       given the ``booking-admin`` role, administer pools, packages and bookings;
     - the service, reached at `url` and mounted at ``/services/<name>/``. With
-      `managed`, the hub starts it (``python -m booking_service``); otherwise it runs
+      `managed`, the hub starts it (``python -m booking_service``), with the level
+      groups set so far in ``c.Levels.groups`` (set them first); otherwise it runs
       elsewhere with `api_token`. Its own token may read users' groups (their level)
       and stop servers (when a booking ends), nothing more;
     - the service ``<name>-spawner``, whose token the booking-aware spawner uses to
@@ -91,6 +94,11 @@ def configure_booking_service(
             args.append(f"--db-url={db_url}")
         if seed_local_pool:
             args.append("--seed-local-pool")
+        # the levels are the hub's groups: the service maps the same names (an external
+        # service is configured with the same list by whoever starts it)
+        groups = configured(c.Levels, "groups", None)
+        if groups:
+            args += [f"--LevelPolicy.group_levels={group}={number}" for group, number in group_levels(groups).items()]
         service["command"] = args + list(extra_args or [])
     if api_token:
         service["api_token"] = api_token

@@ -1,0 +1,2 @@
+"""What aglais-hub's three packages (hub_extension, spawner, booking_service) share, each
+fact with one home: facts.py (level group names, flavours)."""
