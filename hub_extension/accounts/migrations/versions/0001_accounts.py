@@ -8,7 +8,8 @@ Create Date: 2026-11-23
 import sqlalchemy as sa
 from alembic import op
 
-from booking_service.orm import UTCDateTime
+# Frozen: the store's UTC column type is plain DateTime in the schema; no live code here.
+UTCDateTime = sa.DateTime
 
 revision = "a0001"
 down_revision = None
