@@ -14,7 +14,12 @@ import { Widget } from '@lumino/widgets';
 import { extend, getStatus, IStatus } from './api';
 
 const PLUGIN_ID = 'aglais-hub-lab:plugin';
-/** JupyterLab's hub extension: File > Log Out, and the command palette's. */
+/**
+ * JupyterLab's hub extension: File > Log Out, and the command palette's. The id is
+ * upstream's `CommandIDs.logout`, not exported as a constant we could import:
+ * https://github.com/jupyterlab/jupyterlab/blob/v4.6.6/packages/hub-extension/src/index.ts (CommandIDs)
+ * (tests/labextension/test_browser.py logs out through the menu, so a rename fails there).
+ */
 const LOGOUT_COMMANDS = new Set(['hub:logout']);
 export const LOGOUT_WARNING = 'Your notebooks and data will be deleted';
 
