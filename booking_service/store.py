@@ -1,5 +1,5 @@
-"""Database plumbing: the async engine for SQLite or PostgreSQL, schema migrations,
-the pool write lock, and the per-pool in-memory timelines kept exact against the
+"""Database plumbing: the schema migrations (on aglais_db's engine set-up), the pool
+write lock, and the per-pool in-memory timelines kept exact against the
 database's pool version."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+import aglais_db
+from aglais_db import make_engine  # noqa: F401 (the service's engine: tests and benchmarks use it)
 
 from . import orm
 from .domain import LATEST, epoch
@@ -26,43 +27,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x61676C61
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):
-            cursor = dbapi_connection.cursor()
-            # WAL lets readers go on while one writer holds the lock; foreign keys are
-            # off by default in SQLite.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    # No pre-ping: it costs a round trip per checkout on the admission path; a dropped
-    # connection fails its request and is replaced (SQLAlchemy invalidates it).
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)
-
-
-def _alembic_config(sync_connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = sync_connection
-    return config
-
-
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
+    await aglais_db.upgrade(engine, MIGRATIONS, lock_key=MIGRATION_LOCK_KEY, revision=revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.downgrade(_alembic_config(sync), revision))
+    await aglais_db.downgrade(engine, MIGRATIONS, revision)
 
 
 async def lock_pool(conn: AsyncConnection, pool_name: str) -> orm.Pool | None:
