@@ -112,7 +112,7 @@ class EntitlementHandler(APIHandler):
 
 class UserSessionsHandler(APIHandler):
     async def post(self, user):
-        body = self.json_body() if self.request.body else {}
+        body = self.json_body(optional=True)
         status, answer = await sessions.start_session(self.ctx, self.caller, user, body, self.now())
         self.reply(answer, status)
 

@@ -41,6 +41,29 @@ def booking_scopes(model: dict) -> tuple[set, bool]:
     return plain | own, only_own
 
 
+def json_kind(value) -> str:
+    """What a person calls a JSON value that is not an object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    return {list: "an array", str: "a string"}.get(type(value), "a number")
+
+
+def error_json(status: int, message: str, **extra) -> str:
+    """Every refusal's body, 4xx or 5xx: {"status", "message"} and what the client can use."""
+    return json.dumps({"status": status, "message": message, **extra})
+
+
+class NotFoundHandler(web.RequestHandler):
+    """Any URL under the service that no route matches."""
+
+    def prepare(self):
+        self.set_status(404)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(error_json(404, f"No such URL: {self.request.path}; see api/v1/openapi.json"))
+
+
 class APIHandler(HubOAuthenticated, web.RequestHandler):
     """Thin: parse, authorise, call one operation, format."""
 
@@ -97,15 +120,23 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         if not self.caller.admin:
             raise Forbidden(f"Only booking admins can do this (hub admins, or tokens with '{ADMIN}').")
 
-    def json_body(self):
+    def json_body(self, *, optional: bool = False) -> dict:
+        """The body as a JSON object, before anything is read or written; with `optional`,
+        an empty body is {}. Fields are checked by the operation (domain.require_fields)."""
         if len(self.request.body) > MAX_BODY:
             raise Invalid(f"The request body is larger than {MAX_BODY // 1024} KiB.", status=413)
-        if not self.request.body:
+        if not self.request.body.strip():
+            if optional:
+                return {}
             raise Invalid("The request needs a JSON body.")
         try:
-            return json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise Invalid(f"The request body is not valid JSON: {e}") from None
+            body = json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            # ValueError includes integers past Python's digit limit
+            raise Invalid(f"The request body is not valid JSON: {str(e)[:200]}") from None
+        if not isinstance(body, dict):
+            raise Invalid(f"The request body must be a JSON object {{...}}, not {json_kind(body)}")
+        return body
 
     def query(self, name: str, default=None):
         value = self.get_query_argument(name, default)
@@ -136,7 +167,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             message = self._reason
         self.set_status(status_code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"status": status_code, "message": message, **extra}))
+        self.finish(error_json(status_code, message, **extra))
 
     def log_exception(self, typ, value, tb):
         if isinstance(value, BookingError):

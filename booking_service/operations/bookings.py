@@ -84,18 +84,20 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
     if user != caller.name:
         if not caller.admin:
             raise Forbidden("Only booking admins can book on behalf of someone else; leave out 'user'.")
-        if not isinstance(user, str) or not 0 < len(user) <= 255:
-            raise Invalid("'user' must be a hub user name")
+        if not isinstance(user, str) or not 0 < len(user) <= 255 or "/" in user:
+            raise Invalid("'user' must be a hub user name")  # hub names never hold '/'
+
     pool_name = body["pool"]
-    if not isinstance(pool_name, str):
+    if not isinstance(pool_name, str) or len(pool_name) > 255:
         raise Invalid("'pool' must be a pool name")
-    async with ctx.engine.connect() as conn:
-        package = None
-        if "package" in body:
-            package = await package_named(conn, parse_name(body["package"], "package"))
-            need = footprint(package)
-        else:
-            need = parse_resources(body["resources"])
+    package = None
+    if "package" in body:
+        package_name = parse_name(body["package"], "package")
+        async with ctx.engine.connect() as conn:
+            package = await package_named(conn, package_name)
+        need = footprint(package)
+    else:
+        need = parse_resources(body["resources"], maximum=ctx.max_booking)
     check_booking(
         ctx.policy.rules(caller.level),
         package=None if package is None else package.name,

@@ -180,7 +180,7 @@ def _record_session(change, row) -> None:
 async def start_session(ctx: Context, caller: Caller, user: str, body, now: datetime) -> tuple[int, dict]:
     """Record a server about to start and what it holds; or queue the user; or refuse."""
     _may_act_for(caller, user, write=True)
-    body = require_fields(body or {}, set(), {"server_name", "flavour"})
+    body = require_fields(body, set(), {"server_name", "flavour"})
     server_name = body.get("server_name", "")
     flavour = body.get("flavour", "jupyter")
     if not isinstance(server_name, str) or len(server_name) > 255:
