@@ -22,6 +22,9 @@ async def availability(ctx: Context, pool_name: str, start, end, grain, package=
             templates = [await package_named(conn, package)]
         else:
             templates = await latest_packages(conn)
+        # a package stored before sizes that round to nothing were refused holds nothing
+        # and fits without end: it is left out rather than fail everyone's query
+        templates = [t for t in templates if min(footprint(t)) > 0]
         timeline = await ctx.cache.current(conn, pool.id, pool.version)
         # No await from here on: the timeline is read whole, as of pool.version.
         blocks = timeline.blocks([epoch(b) for b in boundaries], {t.name: footprint(t) for t in templates})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 
 from .. import orm
 from ..domain import (
@@ -125,14 +125,12 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
                 ],
             )
         values = dict(
-            user=user, pool_id=pool.id, package_id=None if package is None else package.id,
+            user=user, package_id=None if package is None else package.id,
             start=start, end=end, millicores=need.millicores, mib=need.mib, state="booked",
-            created=now, created_by=caller.name, cancelled=None, changed_version=pool.version,
+            created=now, created_by=caller.name, cancelled=None,
         )
-        booking_id = (await change.conn.execute(
-            insert(orm.Booking).values(**values).returning(orm.Booking.id))).scalar_one()
-        change.record(("booking", booking_id), start, end, -need.millicores, -need.mib)
-    return booking_json(orm.Booking(id=booking_id, **values), pool.name, package, now)
+        booking = await change.insert(orm.Booking, **values)
+    return booking_json(orm.Booking(id=booking.id, **values), pool.name, package, now)
 
 
 async def _load(conn, booking_id) -> tuple:
@@ -212,13 +210,8 @@ async def _change(ctx: Context, caller: Caller, booking_id: int, now: datetime, 
         conn = change.conn
         row, package = await _load(conn, booking_id)  # as of the lock: nobody else changes it now
         changes = decide(row, package, change.timeline)
-        await conn.execute(update(orm.Booking).where(orm.Booking.id == booking_id).values(
-            changed_version=change.pool.version, **changes))
+        await change.update(orm.Booking, orm.Booking.id == booking_id, **changes)
         row, package = await _load(conn, booking_id)
-        if row.state == "cancelled":
-            change.record(("booking", booking_id), None, None, 0, 0)
-        else:
-            change.record(("booking", booking_id), row.start, row.end, -row.millicores, -row.mib)
     return booking_json(row, row.pool_name, package, now)
 
 

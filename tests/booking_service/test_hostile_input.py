@@ -102,3 +102,31 @@ async def test_a_body_that_is_not_an_object_is_refused_everywhere(api, admin, ra
         assert_error(await api.call(method, path, admin, raw_body=raw), 400, "must be a JSON object")
     entitlement = await api.ok("GET", f"users/{admin.name}/entitlement", admin)
     assert entitlement["sessions"] == []  # the sessions endpoint recorded nothing
+
+
+async def test_a_stored_package_of_no_size_does_not_fail_availability(tmp_path):
+    """Packages stored before sizes were checked (notebook_cores 1e-320 kept as 0) are left
+    out of availability, rather than answer 500 to every query without `package=`."""
+    from sqlalchemy import insert
+
+    from booking_service import orm, store
+    from booking_service.operations import Context, availability, pools
+    from booking_service.policy import LevelPolicy
+
+    engine = store.make_engine(f"sqlite+aiosqlite:///{tmp_path}/b.sqlite")
+    await store.upgrade(engine)
+    ctx = Context(engine=engine, policy=LevelPolicy())
+    try:
+        now = START - timedelta(days=1)
+        await pools.create_pool(ctx, {"name": "p", "kind": "reserved"}, now)
+        await pools.add_capacity(ctx, "p", {"start": iso(START), "end": iso(START + timedelta(days=1)),
+                                            "cores": 2, "memory_gib": 2}, "admin", now)
+        async with engine.begin() as conn:
+            for name, millicores in (("nothing", 0), ("one", 1000)):
+                await conn.execute(insert(orm.PackageTemplate).values(
+                    name=name, version=1, description="", notebook_millicores=millicores, notebook_mib=1024,
+                    spark_workers=0, worker_millicores=0, worker_mib=0, created=now))
+        answer = await availability.availability(ctx, "p", iso(START), iso(START + timedelta(days=1)), "day")
+        assert answer["blocks"][0]["packages"] == {"one": {"min": 2, "max": 2}}
+    finally:
+        await engine.dispose()
