@@ -22,6 +22,8 @@ MAX_MEMORY_GIB = 100_000_000
 # (a year 10000 end, an epoch in milliseconds read as seconds).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# the scope of the hub's own caller that forgets deleted users (operations.forget)
+FORGET_SCOPE = "custom:booking:forget"
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 
 
@@ -203,3 +205,4 @@ class Caller:
     can_read: bool
     can_write: bool
     sessions: bool = False  # may start and stop sessions for anyone (the spawner)
+    forget: bool = False  # may forget a deleted hub user (the hub's own caller)

@@ -107,6 +107,7 @@ class Booking(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(255))
     cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # e.g. "account deleted"
     changed_version: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (
         CheckConstraint('"end" > start', name="booking_interval"),
@@ -165,6 +166,7 @@ class QueueEntry(Base):
     joined: Mapped[datetime] = mapped_column(UTCDateTime)
     offered: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     changed_version: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (
         CheckConstraint("state IN ('waiting', 'offered', 'claimed', 'expired', 'left')", name="queue_state"),

@@ -223,15 +223,26 @@ class PoolChange:
 
 
 @asynccontextmanager
-async def locked_pool(engine: AsyncEngine, cache: "TimelineCache", pool_name: str):
-    change = None
+async def locked_pools(engine: AsyncEngine, cache: "TimelineCache", pool_names):
+    """One write transaction holding the locks of several pools: a PoolChange per existing
+    pool, all on one connection. Locks are taken in name order, so two such transactions
+    never wait for each other in a circle (single-pool writers hold one lock)."""
+    changes = []
     try:
         async with engine.begin() as conn:
-            pool = await lock_pool(conn, pool_name)
-            timeline = None if pool is None else await cache.current(conn, pool.id, pool.version - 1)
-            change = PoolChange(conn, pool, timeline, cache)
-            yield change
+            for name in sorted(set(pool_names)):
+                pool = await lock_pool(conn, name)
+                timeline = None if pool is None else await cache.current(conn, pool.id, pool.version - 1)
+                changes.append(PoolChange(conn, pool, timeline, cache))
+            yield changes
     except BaseException:
-        if change is not None and change.recorded:
-            cache.forget(change.pool.id)  # the change did not commit: reload from the database
+        for change in changes:
+            if change.recorded:
+                cache.forget(change.pool.id)  # the change did not commit: reload from the database
         raise
+
+
+@asynccontextmanager
+async def locked_pool(engine: AsyncEngine, cache: "TimelineCache", pool_name: str):
+    async with locked_pools(engine, cache, [pool_name]) as (change,):
+        yield change

@@ -9,7 +9,7 @@ import logging
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
-from ..domain import BookingError, Caller, Forbidden, Invalid
+from ..domain import FORGET_SCOPE, BookingError, Caller, Forbidden, Invalid
 
 log = logging.getLogger("booking_service")
 
@@ -17,6 +17,7 @@ READ = "custom:booking:read"
 WRITE = "custom:booking:write"
 ADMIN = "custom:booking:admin"
 SESSIONS = "custom:booking:sessions"
+FORGET = FORGET_SCOPE
 MAX_BODY = 64 * 1024
 
 
@@ -36,7 +37,7 @@ def booking_scopes(model: dict) -> tuple[set, bool]:
     own = set()
     if model.get("kind", "user") == "user":
         suffix = f"!user={model['name']}"
-        own = {s[: -len(suffix)] for s in raw if s.endswith(suffix) and s.count("!") == 1} - {ADMIN, SESSIONS}
+        own = {s[: -len(suffix)] for s in raw if s.endswith(suffix) and s.count("!") == 1} - {ADMIN, SESSIONS, FORGET}
     only_own = bool(own) and not plain & {READ, WRITE, ADMIN, SESSIONS}
     return plain | own, only_own
 
@@ -94,6 +95,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
                 can_read=bool({READ, WRITE, ADMIN, SESSIONS} & scopes),
                 can_write=bool({WRITE, ADMIN, SESSIONS} & scopes),
                 sessions=SESSIONS in scopes,
+                forget=FORGET in scopes,
             )
         if self.caller is None:
             raise BookingError(
@@ -104,6 +106,11 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         access = self.hub_scopes
         if access and not self.hub_auth.check_scopes(access, model):
             raise Forbidden(f"Your token cannot access this service; it needs one of {sorted(access)}.")
+        self.authorise()
+
+    def authorise(self) -> None:
+        """The scope the request's method needs; a handler whose operation has a scope of
+        its own overrides this."""
         if self.request.method in ("GET", "HEAD"):
             self.require(READ, self.caller.can_read)
         else:

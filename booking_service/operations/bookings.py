@@ -55,6 +55,7 @@ def booking_json(row, pool_name: str, package, now: datetime) -> dict:
         "created": format_time(row.created),
         "created_by": row.created_by,
         "cancelled": None if row.cancelled is None else format_time(row.cancelled),
+        "cancel_reason": row.cancel_reason,
     }
 
 
