@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .engine import Resources
-from .engine.calendar import from_epoch, to_epoch as epoch  # noqa: F401 (the service's names for them)
+from .engine.calendar import format_time, from_epoch, to_epoch as epoch  # noqa: F401 (the service's names for them)
 
 UTC = timezone.utc
 MILLICORES_PER_CORE = 1000
@@ -84,10 +84,6 @@ def parse_time(value, field: str) -> datetime:
     if moment is None or not EARLIEST <= moment <= LATEST:
         raise Invalid(f"'{field}' must lie between {format_time(EARLIEST)} and {format_time(LATEST)}")
     return moment
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_range(start, end, *, max_span: timedelta | None = None) -> tuple[datetime, datetime]:

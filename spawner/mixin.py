@@ -230,7 +230,7 @@ class BookingSpawnerMixin(Configurable):
             if grant.get("kind") == "walk-in":
                 message = f"A place on the {grant['pool']} pool is yours: starting the {name} package."
             else:
-                message = f"Starting your booking of the {name} package, until {grant.get('until')}."
+                message = f"Starting your booking of the {name} package, until {package.time_for_people(grant.get('until'))}."
             yield {"progress": 5, "message": message}
         async for event in super().progress():
             yield event

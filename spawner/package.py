@@ -21,6 +21,14 @@ def limits(grant: dict) -> dict:
     return {"cpu_guarantee": cores, "cpu_limit": cores, "mem_guarantee": memory, "mem_limit": memory}
 
 
+def time_for_people(stamp: str | None) -> str:
+    """The booking service's 2030-03-04T12:00:00Z as people read it on the spawn page:
+    2030-03-04 12:00 UTC (what the hub's mails write)."""
+    if not stamp:
+        return "further notice"
+    return f"{stamp[:10]} {stamp[11:16]} UTC"
+
+
 def spark(grant: dict) -> dict:
     """Spark executor settings from the package's workers (none for explicit resources)."""
     package = grant.get("package") or {}

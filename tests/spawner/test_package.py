@@ -41,3 +41,8 @@ def test_confine_refuses_zero_rather_than_leaving_the_server_unlimited(cores, me
 
 def test_confine_without_limits_changes_nothing():
     confine(None, None)
+
+
+def test_times_for_people_are_minutes_in_utc():
+    assert package.time_for_people("2030-03-04T12:00:59Z") == "2030-03-04 12:00 UTC"
+    assert package.time_for_people(None) == "further notice"
