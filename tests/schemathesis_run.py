@@ -48,6 +48,6 @@ def fuzz(document: Path | dict, base_url: str, token: str, *, examples: int = 20
                 check()
             except Unsatisfiable:
                 pass  # nothing to make invalid (an operation without parameters or body)
-            except Exception as e:  # the first failure of this operation, shrunk
+            except (Exception, BaseExceptionGroup) as e:  # the first failure of this operation, shrunk
                 failures.append(f"{operation.label} ({mode.value}): {type(e).__name__}: {str(e)[:1500]}")
     return failures
