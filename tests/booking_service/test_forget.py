@@ -82,7 +82,6 @@ async def test_a_forgotten_user_leaves_nothing_to_the_next_owner_of_the_name(api
     again = await forget_user(victim.name, url=hub.url + api.base, token=forgetter(api).token)
     assert again == {"user": victim.name, "reason": "account deleted", "kept_as": None,
                      "bookings_cancelled": 0, "sessions_stopped": 0, "queue_entries_left": 0}
-    assert (await free_min_now(api, "shared", admin))["cores"] == 1  # the walk-in place is free again
 
     stranger = await same_name_again(hub, victim.name)
     listed = await api.ok("GET", f"bookings?start={iso(day_start(-1))}&end={iso(day_start(30))}", stranger)
@@ -90,7 +89,9 @@ async def test_a_forgotten_user_leaves_nothing_to_the_next_owner_of_the_name(api
     assert_error(await api.call("GET", f"bookings/{booking['id']}", stranger), 404, "no booking")
     entitlement = await api.ok("GET", path(stranger.name, "entitlement"), stranger)
     assert (entitlement["booking_id"], entitlement["queue"], entitlement["sessions"]) == (None, None, [])
-    assert entitlement["kind"] == "walk-in"  # their own level's, on the now empty pool
+    # their own level's walk-in, as the forgotten session's place is free again (full
+    # before: a second server of the victim's had to queue)
+    assert entitlement["kind"] == "walk-in"
 
     # the admins' history keeps it, under the forgotten name, with the reason
     kept = await api.ok("GET", f"bookings?user={quote(forgotten['kept_as'])}&start={iso(day_start(-1))}"
