@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
+import math
 import os
 import secrets
 import signal
@@ -17,12 +17,14 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default, validate
 from traitlets.config import Application
 
 from . import orm, store
-from .domain import format_time, parse_name
+from .domain import MIB_PER_GIB, MILLICORES_PER_CORE, BookingError, format_time, parse_name
+from .engine import Resources
 from .handlers import routes
+from .handlers.base import NotFoundHandler
 from .handlers.pages import static_settings
 from .hub_client import HubClient
 from .lifecycle import Lifecycle
@@ -34,13 +36,6 @@ from .policy import LevelPolicy
 def utcnow() -> datetime:
     """The service's clock; tests that move time patch this one function."""
     return datetime.now(timezone.utc).replace(microsecond=0)
-
-
-class NotFoundHandler(web.RequestHandler):
-    def prepare(self):
-        self.set_status(404)
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"status": 404, "message": f"No such URL: {self.request.path}; see api/v1/openapi.json"}))
 
 
 def machine_memory_gib() -> float:
@@ -166,6 +161,53 @@ class BookingService(Application):
     alternatives = Int(3, config=True, help="How many alternative times a refused booking (409) suggests.")
     alternatives_horizon_days = Int(90, config=True, help="How far ahead, in days, alternatives for a refused booking are searched.")
 
+    max_booking_cores = Float(
+        10_000, config=True,
+        help="""Most cores one booking by resources (``"resources": {"cores", ...}``) may hold;
+        more is refused (400). A booking of a package holds the package's footprint,
+        which `max_package_cores` bounds.""",
+    )
+    max_booking_memory_gib = Float(100_000, config=True, help="Most memory, in GiB, one booking by resources may hold.")
+    max_package_cores = Float(
+        10_000, config=True,
+        help="""Most cores a package's footprint (its notebook and all its Spark workers
+        together) may have; a larger package is refused (400).""",
+    )
+    max_package_memory_gib = Float(100_000, config=True, help="Most memory, in GiB, a package's footprint may have.")
+
+    # Options that must be more than zero, and those that may be zero: checked when set,
+    # so a bad value stops the service at start-up with the option's name.
+    _positive = ("max_blocks", "max_query_days", "alternatives_horizon_days", "seed_pool_days", "hold_minutes",
+                 "lifecycle_interval", "max_booking_cores", "max_booking_memory_gib", "max_package_cores",
+                 "max_package_memory_gib", "db_pool_size")
+    _not_negative = ("alternatives", "orphan_grace_seconds")
+
+    @validate(*_positive, *_not_negative)
+    def _check_bounds(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        positive = name in self._positive
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise ValueError(f"BookingService.{name} must be {'more than zero' if positive else 'zero or more'}, "
+                             f"not {value}")
+        if name == "alternatives" and value > 100:
+            raise ValueError(f"BookingService.alternatives must be at most 100, not {value}")
+        return value
+
+    @validate("warn_before_minutes")
+    def _check_warnings(self, proposal):
+        if any(minutes <= 0 for minutes in proposal["value"]):
+            raise ValueError(f"BookingService.warn_before_minutes must be minutes more than zero, not {proposal['value']}")
+        return proposal["value"]
+
+    @validate("walk_in_pool", "seed_pool")
+    def _check_pool_name(self, proposal):
+        if proposal["value"]:
+            try:
+                parse_name(proposal["value"], f"BookingService.{proposal['trait'].name}")
+            except BookingError as e:
+                raise ValueError(e.message) from None
+        return proposal["value"]
+
     def _service_url(self):
         return urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10101"))
 
@@ -191,6 +233,35 @@ class BookingService(Application):
         if self.config_file and os.path.exists(self.config_file):
             self.load_config_file(self.config_file)
         self.policy = LevelPolicy(parent=self)
+        self.seed_rows = self._parse_seed_packages()
+
+    def _maximum(self, kind: str) -> Resources:
+        cores, memory = getattr(self, f"max_{kind}_cores"), getattr(self, f"max_{kind}_memory_gib")
+        return Resources(int(cores * MILLICORES_PER_CORE), int(memory * MIB_PER_GIB))
+
+    def _parse_seed_packages(self) -> list[dict]:
+        """The seeded packages as columns, checked now: a bad one stops the start."""
+        rows = []
+        for i, spec in enumerate(self.seed_packages):
+            try:
+                rows.append(parse_package(spec, self._maximum("package")))
+            except BookingError as e:
+                raise ValueError(f"BookingService.seed_packages[{i}]: {e.message}") from None
+        return rows
+
+    async def check_walk_in_pool(self, engine) -> None:
+        """The walk-in pool must be shared; one not created yet is only warned about, as an
+        admin may create it through the API after the start."""
+        if not self.walk_in_pool:
+            return
+        async with engine.connect() as conn:
+            kind = (await conn.execute(select(orm.Pool.kind).where(orm.Pool.name == self.walk_in_pool))).scalar()
+        if kind is None:
+            self.log.warning("BookingService.walk_in_pool: there is no pool named %r yet; users without a booking "
+                             "get no server until an admin creates it (POST /pools, kind 'shared')", self.walk_in_pool)
+        elif kind != "shared":
+            raise ValueError(f"BookingService.walk_in_pool: the pool {self.walk_in_pool!r} is {kind}, not shared; "
+                             f"name a shared pool")
 
     def make_app(self, engine) -> web.Application:
         self.context = Context(
@@ -202,6 +273,8 @@ class BookingService(Application):
             alternatives_horizon=timedelta(days=self.alternatives_horizon_days),
             walk_in_pool=self.walk_in_pool or None,
             hold=timedelta(minutes=self.hold_minutes),
+            max_booking=self._maximum("booking"),
+            max_package=self._maximum("package"),
             warn_before_minutes=list(self.warn_before_minutes),
             hub=HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
             if os.environ.get("JUPYTERHUB_API_TOKEN") else None,
@@ -231,8 +304,8 @@ class BookingService(Application):
         now = utcnow()
         async with engine.connect() as conn:
             has_packages = (await conn.execute(select(func.count()).select_from(orm.PackageTemplate))).scalar()
-        if not has_packages and self.seed_packages:
-            rows = [dict(parse_package(spec), version=1, created=now) for spec in self.seed_packages]
+        if not has_packages and self.seed_rows:
+            rows = [dict(values, version=1, created=now) for values in self.seed_rows]
             try:
                 async with engine.begin() as conn:
                     await conn.execute(insert(orm.PackageTemplate), rows)
@@ -279,6 +352,7 @@ class BookingService(Application):
             await store.upgrade(engine)
         app = self.make_app(engine)
         await self.seed(engine)
+        await self.check_walk_in_pool(engine)
         # Start-up's objects live as long as the process: keep them out of the collector's
         # full passes, whose pauses (tens of ms) would otherwise hold pool locks.
         gc.collect()

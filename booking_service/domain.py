@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .engine import Resources
-from .engine.calendar import from_epoch, to_epoch as epoch  # noqa: F401 (the service's names for them)
+from .engine.calendar import format_time, from_epoch, to_epoch as epoch  # noqa: F401 (the service's names for them)
 
 UTC = timezone.utc
 MILLICORES_PER_CORE = 1000
@@ -22,6 +22,8 @@ MAX_MEMORY_GIB = 100_000_000
 # (a year 10000 end, an epoch in milliseconds read as seconds).
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# the scope of the hub's own caller that forgets deleted users (operations.forget)
+FORGET_SCOPE = "custom:booking:forget"
 NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$")
 
 
@@ -75,14 +77,13 @@ def parse_time(value, field: str) -> datetime:
         raise Invalid(
             f"'{field}' needs a time zone: write {value}Z for UTC, or add an offset like +01:00"
         )
-    moment = moment.astimezone(UTC).replace(microsecond=0)
-    if not EARLIEST <= moment <= LATEST:
+    try:
+        moment = moment.astimezone(UTC).replace(microsecond=0)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 is in no year datetime knows
+        moment = None
+    if moment is None or not EARLIEST <= moment <= LATEST:
         raise Invalid(f"'{field}' must lie between {format_time(EARLIEST)} and {format_time(LATEST)}")
     return moment
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_range(start, end, *, max_span: timedelta | None = None) -> tuple[datetime, datetime]:
@@ -99,7 +100,12 @@ def parse_range(start, end, *, max_span: timedelta | None = None) -> tuple[datet
 
 
 def _number(value, field: str, *, allow_zero: bool, maximum: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Invalid(f"'{field}' must be a number")
+    # compared before any arithmetic: an int of hundreds of digits has no float
+    if isinstance(value, int) and abs(value) > maximum:
+        raise Invalid(f"'{field}' is more than the {maximum:,} this service accepts")
+    if not math.isfinite(value):
         raise Invalid(f"'{field}' must be a number")
     if value < 0 or (value == 0 and not allow_zero):
         raise Invalid(f"'{field}' must be {'zero or more' if allow_zero else 'more than zero'}, not {value}")
@@ -108,28 +114,34 @@ def _number(value, field: str, *, allow_zero: bool, maximum: float) -> float:
     return value
 
 
-def _in_units(value, field: str, *, per_unit: int, maximum: float, allow_zero: bool, too_fine: str) -> int:
+def _in_units(value, field: str, *, per_unit: int, unit: str, maximum: float, allow_zero: bool,
+              too_fine: str) -> int:
     """A number of cores or GiB as a whole count of the stored unit (millicores, MiB)."""
     number = _number(value, field, allow_zero=allow_zero, maximum=maximum)
     units = round(number * per_unit)
+    if number != 0 and units == 0:
+        # 5e-10 cores is not "no cores": it would hold nothing and start unlimited
+        raise Invalid(f"'{field}' is {value}, which is less than the smallest size, {unit}")
     if abs(units - number * per_unit) > 1e-6:
         raise Invalid(f"'{field}' {too_fine}, not {value}")
     return units
 
 
-def parse_cores(value, field: str = "cores", *, allow_zero: bool = False) -> int:
+def parse_cores(value, field: str = "cores", *, allow_zero: bool = False, maximum: float = MAX_CORES) -> int:
     """Cores with at most three decimals (Kubernetes' millicores), in millicores."""
-    return _in_units(value, field, per_unit=MILLICORES_PER_CORE, maximum=MAX_CORES, allow_zero=allow_zero,
-                     too_fine="can have at most three decimals (a millicore)")
+    return _in_units(value, field, per_unit=MILLICORES_PER_CORE, unit="0.001 cores (a millicore)",
+                     maximum=maximum, allow_zero=allow_zero, too_fine="can have at most three decimals (a millicore)")
 
 
-def parse_memory(value, field: str = "memory_gib", *, allow_zero: bool = False) -> int:
+def parse_memory(value, field: str = "memory_gib", *, allow_zero: bool = False,
+                 maximum: float = MAX_MEMORY_GIB) -> int:
     """Memory in GiB that is a whole number of MiB, in MiB."""
-    return _in_units(value, field, per_unit=MIB_PER_GIB, maximum=MAX_MEMORY_GIB, allow_zero=allow_zero,
-                     too_fine="must be a whole number of MiB (a multiple of 1/1024 GiB)")
+    return _in_units(value, field, per_unit=MIB_PER_GIB, unit="1/1024 GiB (a MiB)", maximum=maximum,
+                     allow_zero=allow_zero, too_fine="must be a whole number of MiB (a multiple of 1/1024 GiB)")
 
 
-def parse_resources(body, field: str = "resources") -> Resources:
+def parse_resources(body, field: str = "resources", *, maximum: Resources | None = None) -> Resources:
+    """{"cores", "memory_gib"}, each within `maximum` (in millicores and MiB) if given."""
     if not isinstance(body, dict):
         raise Invalid(f"'{field}' must be an object like {{\"cores\": 2, \"memory_gib\": 8}}")
     unknown = set(body) - {"cores", "memory_gib"}
@@ -138,9 +150,12 @@ def parse_resources(body, field: str = "resources") -> Resources:
     for key in ("cores", "memory_gib"):
         if key not in body:
             raise Invalid(f"'{field}' needs '{key}'")
+    cores, memory = MAX_CORES, MAX_MEMORY_GIB
+    if maximum is not None:
+        cores, memory = maximum.millicores / MILLICORES_PER_CORE, maximum.mib / MIB_PER_GIB
     return Resources(
-        parse_cores(body["cores"], f"{field}.cores"),
-        parse_memory(body["memory_gib"], f"{field}.memory_gib"),
+        parse_cores(body["cores"], f"{field}.cores", maximum=cores),
+        parse_memory(body["memory_gib"], f"{field}.memory_gib", maximum=memory),
     )
 
 
@@ -186,3 +201,4 @@ class Caller:
     can_read: bool
     can_write: bool
     sessions: bool = False  # may start and stop sessions for anyone (the spawner)
+    forget: bool = False  # may forget a deleted hub user (the hub's own caller)

@@ -3,12 +3,11 @@ package templates and bookings. Schema changes go through alembic (migrations/).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -17,26 +16,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-
-class UTCDateTime(TypeDecorator):
-    """Stores naive UTC (portable across SQLite and PostgreSQL), hands back aware UTC."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is not None:
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given to a UTC column")
-            value = value.astimezone(timezone.utc).replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value, dialect):
-        if value is not None:
-            value = value.replace(tzinfo=timezone.utc)
-        return value
+from aglais_common.db import UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -126,6 +107,7 @@ class Booking(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(255))
     cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # e.g. "account deleted"
     changed_version: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (
         CheckConstraint('"end" > start', name="booking_interval"),
@@ -184,6 +166,7 @@ class QueueEntry(Base):
     joined: Mapped[datetime] = mapped_column(UTCDateTime)
     offered: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     hold_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     changed_version: Mapped[int] = mapped_column(BigInteger)
     __table_args__ = (
         CheckConstraint("state IN ('waiting', 'offered', 'claimed', 'expired', 'left')", name="queue_state"),

@@ -1,5 +1,5 @@
-"""Database plumbing: the async engine for SQLite or PostgreSQL, schema migrations,
-the pool write lock, and the per-pool in-memory timelines kept exact against the
+"""Database plumbing: the schema migrations (on aglais_common.db's engine set-up), the pool
+write lock, and the per-pool in-memory timelines kept exact against the
 database's pool version."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import event, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from aglais_common import db
+from aglais_common.db import make_engine  # noqa: F401 (the service's engine: tests and benchmarks use it)
 
 from . import orm
 from .domain import LATEST, epoch
@@ -26,43 +27,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x61676C61
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):
-            cursor = dbapi_connection.cursor()
-            # WAL lets readers go on while one writer holds the lock; foreign keys are
-            # off by default in SQLite.
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    # No pre-ping: it costs a round trip per checkout on the admission path; a dropped
-    # connection fails its request and is replaced (SQLAlchemy invalidates it).
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)
-
-
-def _alembic_config(sync_connection) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = sync_connection
-    return config
-
-
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-        await conn.run_sync(lambda sync: command.upgrade(_alembic_config(sync), revision))
+    await db.upgrade(engine, MIGRATIONS, lock_key=MIGRATION_LOCK_KEY, revision=revision)
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(lambda sync: command.downgrade(_alembic_config(sync), revision))
+    await db.downgrade(engine, MIGRATIONS, revision)
 
 
 async def lock_pool(conn: AsyncConnection, pool_name: str) -> orm.Pool | None:
@@ -90,36 +60,42 @@ FOREVER = LATEST
 
 @dataclass(frozen=True)
 class Source:
-    """One table whose rows add to or take from a pool's free resources."""
+    """One table whose rows add to or take from a pool's free resources: the one place
+    that says how a row counts, read both by a fresh load and by a writer's own change."""
 
     kind: str
     table: type
-    query: object
+    columns: tuple  # what `interval` reads (id first)
     interval: Callable  # row -> (start, end, millicores, mib), or (None, None, 0, 0) when it holds nothing
+
+    @property
+    def query(self):
+        return select(*self.columns)
 
 
 SOURCES = [
     Source("grant", orm.CapacityGrant,
-           select(orm.CapacityGrant.id, orm.CapacityGrant.start, orm.CapacityGrant.end,
-                  orm.CapacityGrant.millicores, orm.CapacityGrant.mib),
+           (orm.CapacityGrant.id, orm.CapacityGrant.start, orm.CapacityGrant.end,
+            orm.CapacityGrant.millicores, orm.CapacityGrant.mib),
            lambda r: (r.start, r.end, r.millicores, r.mib)),
     Source("booking", orm.Booking,
-           select(orm.Booking.id, orm.Booking.start, orm.Booking.end, orm.Booking.millicores,
-                  orm.Booking.mib, orm.Booking.state),
+           (orm.Booking.id, orm.Booking.start, orm.Booking.end, orm.Booking.millicores,
+            orm.Booking.mib, orm.Booking.state),
            lambda r: (r.start, r.end, -r.millicores, -r.mib) if r.state == "booked" else (None, None, 0, 0)),
     # a session under a booking holds what the booking holds already: only walk-ins count
     Source("session", orm.Session,
-           select(orm.Session.id, orm.Session.started, orm.Session.stopped, orm.Session.millicores,
-                  orm.Session.mib, orm.Session.booking_id),
+           (orm.Session.id, orm.Session.started, orm.Session.stopped, orm.Session.millicores,
+            orm.Session.mib, orm.Session.booking_id),
            lambda r: (None, None, 0, 0) if r.booking_id is not None
            else (r.started, r.stopped or FOREVER, -r.millicores, -r.mib)),
     # an offered queue slot is kept for its user until the hold ends
     Source("hold", orm.QueueEntry,
-           select(orm.QueueEntry.id, orm.QueueEntry.offered, orm.QueueEntry.hold_until, orm.QueueEntry.millicores,
-                  orm.QueueEntry.mib, orm.QueueEntry.state),
+           (orm.QueueEntry.id, orm.QueueEntry.offered, orm.QueueEntry.hold_until, orm.QueueEntry.millicores,
+            orm.QueueEntry.mib, orm.QueueEntry.state),
            lambda r: (r.offered, r.hold_until, -r.millicores, -r.mib) if r.state == "offered"
            else (None, None, 0, 0)),
 ]
+SOURCE_OF = {source.table: source for source in SOURCES}
 
 
 class TimelineCache:
@@ -187,7 +163,9 @@ class TimelineCache:
         if held is None or held[0] != before:
             return  # someone else's change came in between: the next read catches up
         timeline = held[1]
-        if start is None:
+        if key is None:
+            pass  # only the version moves
+        elif start is None:
             timeline.remove(key)
         else:
             timeline.set(key, start, end, millicores, mib)
@@ -197,7 +175,11 @@ class TimelineCache:
 @dataclass
 class PoolChange:
     """A write transaction holding one pool's lock: its connection, the pool (None if there
-    is no such pool) and the pool's timeline as of the lock."""
+    is no such pool) and the pool's timeline as of the lock.
+
+    Rows of the SOURCES tables are written through `insert` and `update`, which stamp
+    them with this version and put them into the cached timeline as SOURCES counts
+    them, so the next writer finds the cache current and reads nothing."""
 
     conn: AsyncConnection
     pool: object
@@ -205,10 +187,34 @@ class PoolChange:
     cache: "TimelineCache"
     recorded: bool = False
 
-    def record(self, key, start: datetime | None, end: datetime | None, millicores: int, mib: int) -> None:
-        """Put a change of this transaction into the cached timeline now, so the next writer
-        finds it current and reads nothing (start None: the entry goes). The first call
-        moves the cached timeline to this transaction's version; later ones add to it."""
+    async def insert(self, table, **values):
+        """Add a row of this pool; returns it (the columns its Source reads)."""
+        source = SOURCE_OF[table]
+        row = (await self.conn.execute(insert(table).values(
+            pool_id=self.pool.id, changed_version=self.pool.version, **values).returning(*source.columns))).one()
+        self._record(source, row)
+        return row
+
+    async def update(self, table, *where, **values) -> list:
+        """Change this pool's rows that match `where`; returns them as changed."""
+        source = SOURCE_OF[table]
+        rows = (await self.conn.execute(update(table).where(table.pool_id == self.pool.id, *where).values(
+            changed_version=self.pool.version, **values).returning(*source.columns))).all()
+        for row in rows:
+            self._record(source, row)
+        return rows
+
+    def unchanged(self) -> None:
+        """Nothing was written: the cached timeline is as current at this version."""
+        self._apply(None, None, None, 0, 0)
+
+    def _record(self, source: Source, row) -> None:
+        start, end, millicores, mib = source.interval(row)
+        self._apply((source.kind, row.id), start, end, millicores, mib)
+
+    def _apply(self, key, start: datetime | None, end: datetime | None, millicores: int, mib: int) -> None:
+        # The first change moves the cached timeline to this transaction's version; later
+        # ones add to it (start None: the entry goes).
         before = self.pool.version if self.recorded else self.pool.version - 1
         self.cache.apply(self.pool.id, before, self.pool.version, key,
                          None if start is None else epoch(start),
@@ -217,15 +223,26 @@ class PoolChange:
 
 
 @asynccontextmanager
-async def locked_pool(engine: AsyncEngine, cache: "TimelineCache", pool_name: str):
-    change = None
+async def locked_pools(engine: AsyncEngine, cache: "TimelineCache", pool_names):
+    """One write transaction holding the locks of several pools: a PoolChange per existing
+    pool, all on one connection. Locks are taken in name order, so two such transactions
+    never wait for each other in a circle (single-pool writers hold one lock)."""
+    changes = []
     try:
         async with engine.begin() as conn:
-            pool = await lock_pool(conn, pool_name)
-            timeline = None if pool is None else await cache.current(conn, pool.id, pool.version - 1)
-            change = PoolChange(conn, pool, timeline, cache)
-            yield change
+            for name in sorted(set(pool_names)):
+                pool = await lock_pool(conn, name)
+                timeline = None if pool is None else await cache.current(conn, pool.id, pool.version - 1)
+                changes.append(PoolChange(conn, pool, timeline, cache))
+            yield changes
     except BaseException:
-        if change is not None and change.recorded:
-            cache.forget(change.pool.id)  # the change did not commit: reload from the database
+        for change in changes:
+            if change.recorded:
+                cache.forget(change.pool.id)  # the change did not commit: reload from the database
         raise
+
+
+@asynccontextmanager
+async def locked_pool(engine: AsyncEngine, cache: "TimelineCache", pool_name: str):
+    async with locked_pools(engine, cache, [pool_name]) as (change,):
+        yield change

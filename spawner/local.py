@@ -19,12 +19,18 @@ from .mixin import BookingSpawnerMixin
 
 
 def confine(cores: float | None, memory_bytes: int | None) -> None:
-    """In the child before exec: pin to ceil(cores) CPUs and cap the data segment."""
-    if cores:
+    """In the child before exec: pin to ceil(cores) CPUs and cap the data segment.
+
+    None is no limit (a spawner without a session); zero or less is an error, which
+    fails the spawn rather than start a server with everything."""
+    for name, limit in (("cpu_limit", cores), ("mem_limit", memory_bytes)):
+        if limit is not None and not limit > 0:
+            raise ValueError(f"{name} is {limit}: a server needs more than zero")
+    if cores is not None:
         available = sorted(os.sched_getaffinity(0))
         count = max(1, min(len(available), math.ceil(cores)))
         os.sched_setaffinity(0, available[:count])
-    if memory_bytes:
+    if memory_bytes is not None:
         # RLIMIT_DATA covers the heap and private anonymous mappings (Linux >= 4.7):
         # what a notebook's allocations use. RLIMIT_AS would also count the address
         # space reserved by thread stacks and libraries, and refuse far too early.

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import os
 from html import escape
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 from jupyterhub.spawner import SpawnException
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-from traitlets import Dict, Float, Unicode, default
+from traitlets import Dict, Float, Unicode, default, validate
 from traitlets.config import Configurable
 
 from aglais_common.facts import FLAVOUR_LABELS
@@ -43,6 +43,21 @@ class BookingSpawnerMixin(Configurable):
     @default("booking_api_url")
     def _default_api_url(self):
         return os.environ.get("AGLAIS_BOOKING_API_URL", "")
+
+    @validate("booking_api_url")
+    def _check_api_url(self, proposal):
+        url = proposal["value"]
+        if url and urlparse(url).scheme not in ("http", "https"):
+            raise ValueError(f"BookingSpawnerMixin.booking_api_url must be an http(s) URL, not {url!r}")
+        return url
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # checked when the hub makes the spawner (at start-up for running servers): without
+        # the service every spawn would fail later with a less helpful message
+        if not self.booking_api_url:
+            raise ValueError("BookingSpawnerMixin.booking_api_url is empty: set it (or $AGLAIS_BOOKING_API_URL) "
+                             "to the booking service's API, e.g. http://127.0.0.1:8001/services/booking/api/v1")
 
     booking_api_token = Unicode(
         config=True,
@@ -155,7 +170,12 @@ class BookingSpawnerMixin(Configurable):
 
     def apply_session(self, grant: dict) -> None:
         """Size the server by the grant; subclasses add what their platform enforces."""
-        for trait, value in package.limits(grant).items():
+        try:
+            sizes = package.limits(grant)
+        except ValueError as e:
+            raise SpawnException("The booking service granted this server no resources; ask an admin.",
+                                 reason="no-resources", log_message=str(e), status_code=503) from None
+        for trait, value in sizes.items():
             setattr(self, trait, value)
 
     async def release_session(self, reason: str, session: dict | None = None) -> None:
@@ -211,7 +231,7 @@ class BookingSpawnerMixin(Configurable):
             if grant.get("kind") == "walk-in":
                 message = f"A place on the {grant['pool']} pool is yours: starting the {name} package."
             else:
-                message = f"Starting your booking of the {name} package, until {grant.get('until')}."
+                message = f"Starting your booking of the {name} package, until {package.time_for_people(grant.get('until'))}."
             yield {"progress": 5, "message": message}
         async for event in super().progress():
             yield event

@@ -13,7 +13,20 @@ def limits(grant: dict) -> dict:
     reserved exactly this much (Spark workers are counted separately, for Spark)."""
     notebook = (grant.get("package") or {}).get("notebook") or grant["resources"]
     cores, memory = float(notebook["cores"]), int(notebook["memory_gib"] * GIB)
+    # zero would read as "no limit" to the spawners: a grant of nothing must not start
+    # a server with everything (not cores > 0 refuses NaN too)
+    if not cores > 0 or not memory > 0:
+        raise ValueError(f"session {grant.get('id')} grants {notebook['cores']} cores and "
+                         f"{notebook['memory_gib']} GiB: a server needs some of each")
     return {"cpu_guarantee": cores, "cpu_limit": cores, "mem_guarantee": memory, "mem_limit": memory}
+
+
+def time_for_people(stamp: str | None) -> str:
+    """The booking service's 2030-03-04T12:00:00Z as people read it on the spawn page:
+    2030-03-04 12:00 UTC (what the hub's mails write)."""
+    if not stamp:
+        return "further notice"
+    return f"{stamp[:10]} {stamp[11:16]} UTC"
 
 
 def spark(grant: dict) -> dict:

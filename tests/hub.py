@@ -58,6 +58,8 @@ class Hub:
     workdir: Path
     process: subprocess.Popen
     external: dict = field(default_factory=dict)  # name -> BookingProcess
+    # name -> the token of the hub service `<name>-accounts` (custom:booking:forget)
+    forget_tokens: dict = field(default_factory=dict)
     # The hub itself, not through the proxy: a test can play several client addresses
     # there with X-Forwarded-For, which the proxy would otherwise set to its own peer.
     direct_url: str = ""
@@ -114,7 +116,7 @@ class User:
 
 
 def write_config(workdir: Path, *, hub_port: int, hub_api_port: int, services: dict, admin_token: str,
-                 external: dict, extra: str) -> Path:
+                 external: dict, extra: str, forget_tokens: dict | None = None) -> Path:
     """`services`: name -> (port, db_url), hub-managed; `external`: name -> (port, token)."""
     config = workdir / "jupyterhub_config.py"
     booking_calls = "\n".join(
@@ -125,6 +127,10 @@ def write_config(workdir: Path, *, hub_port: int, hub_api_port: int, services: d
         f"configure_booking_service(c, name={name!r}, url='http://127.0.0.1:{port}', managed=False, "
         f"api_token={token!r})"
         for name, (port, token) in external.items()
+    ) + "\n" + "\n".join(
+        # until configure_booking_service does it: the hub's caller that forgets deleted users
+        f"from hub_extension.booking_client import configure_forget; configure_forget(c, name={name!r}, token={token!r})"
+        for name, token in (forget_tokens or {}).items()
     )
     config.write_text(textwrap.dedent(f"""\
         import sys
@@ -217,9 +223,10 @@ def start_hub(workdir: Path, services: dict, *, external: dict | None = None, ex
     admin_token = secrets.token_hex(16)
     ports = {name: (free_port(), db) for name, db in services.items()}
     outside = {name: (free_port(), secrets.token_hex(16), db) for name, db in (external or {}).items()}
+    forget_tokens = {name: secrets.token_hex(16) for name in [*services, *(external or {})]}
     config = write_config(workdir, hub_port=hub_port, hub_api_port=hub_api_port, services=ports,
                           admin_token=admin_token, external={n: (p, t) for n, (p, t, _) in outside.items()},
-                          extra=extra_config)
+                          extra=extra_config, forget_tokens=forget_tokens)
     log = workdir / "hub.log"
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
     with open(log, "wb") as out:
@@ -246,6 +253,7 @@ def start_hub(workdir: Path, services: dict, *, external: dict | None = None, ex
     hub = Hub(url=url, admin_token=admin_token, services={**services, **(external or {})}, workdir=workdir,
               process=process)
     hub.external = processes
+    hub.forget_tokens = forget_tokens
     hub.direct_url = f"http://127.0.0.1:{hub_api_port}/"
     return hub
 

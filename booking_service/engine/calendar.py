@@ -29,8 +29,11 @@ def _check_grain(grain: str) -> None:
         raise ValueError(f"unknown grain {grain!r}; use one of {', '.join(GRAINS)}")
 
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+def format_time(moment: datetime) -> str:
+    """The one way the service writes a time: UTC, whole seconds, with Z
+    (2030-03-04T09:00:00Z). isoformat, as it is several times faster than strftime on
+    the availability path, and the same on whole-second UTC times of years 1000 on."""
+    return _utc(moment).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def to_epoch(moment: datetime) -> int:
@@ -90,13 +93,13 @@ def block_boundaries(start: datetime, end: datetime, grain: str, max_blocks: int
     start = _utc(start, "start")
     end = _utc(end, "end")
     if start >= end:
-        raise ValueError(f"start {_iso(start)} must be before end {_iso(end)}")
+        raise ValueError(f"start {format_time(start)} must be before end {format_time(end)}")
     if max_blocks < 1:
         raise ValueError(f"max_blocks must be at least 1, not {max_blocks}")
     count = _count_blocks(start, end, grain)
     if count > max_blocks:
         raise TooManyBlocks(
-            f"{_iso(start)} to {_iso(end)} is {count} {grain} blocks, more than the maximum of "
+            f"{format_time(start)} to {format_time(end)} is {count} {grain} blocks, more than the maximum of "
             f"{max_blocks}; ask for a shorter range or a coarser grain"
         )
     boundaries = [start]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .calendar import block_label, from_epoch
+from .calendar import block_label, format_time, from_epoch
 from .timeline import Block
 
 CELL_WIDTH = 3
@@ -15,7 +15,7 @@ NEVER_FITS = "---"
 
 
 def _iso(seconds: int) -> str:
-    return from_epoch(seconds).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_time(from_epoch(seconds))
 
 
 def _cell(block: Block, package: str) -> str:

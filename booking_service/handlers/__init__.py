@@ -13,6 +13,7 @@ from .api import (
     PoolsHandler,
     QueueHandler,
     SessionHandler,
+    UserHandler,
     UserSessionsHandler,
 )
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
@@ -35,6 +36,7 @@ def routes(prefix: str) -> list:
         (api + "/packages", PackagesHandler),
         (api + "/bookings", BookingsHandler),
         (api + r"/bookings/(?P<booking_id>[0-9]{1,12})", BookingHandler),
+        (api + f"/users/{USER}", UserHandler),
         (api + f"/users/{USER}/entitlement", EntitlementHandler),
         (api + f"/users/{USER}/sessions", UserSessionsHandler),
         (api + f"/users/{USER}/queue", QueueHandler),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..domain import Invalid
-from ..operations import availability, bookings, packages, pools, sessions
+from ..operations import availability, bookings, forget, packages, pools, sessions
 from ..policy import allowance
-from .base import APIHandler
+from .base import FORGET, APIHandler
 
 
 class PoolsHandler(APIHandler):
@@ -112,9 +112,20 @@ class EntitlementHandler(APIHandler):
 
 class UserSessionsHandler(APIHandler):
     async def post(self, user):
-        body = self.json_body() if self.request.body else {}
+        body = self.json_body(optional=True)
         status, answer = await sessions.start_session(self.ctx, self.caller, user, body, self.now())
         self.reply(answer, status)
+
+
+class UserHandler(APIHandler):
+    """DELETE: the hub deleted this user; forget them (operations.forget)."""
+
+    def authorise(self):
+        self.require(FORGET, self.caller.forget or self.caller.admin)
+
+    async def delete(self, user):
+        reason = self.query("reason", "account deleted")
+        self.reply(await forget.forget_user(self.ctx, self.caller, user, reason, self.now()))
 
 
 class QueueHandler(APIHandler):

@@ -9,7 +9,7 @@ import logging
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
-from ..domain import BookingError, Caller, Forbidden, Invalid
+from ..domain import FORGET_SCOPE, BookingError, Caller, Forbidden, Invalid
 
 log = logging.getLogger("booking_service")
 
@@ -17,6 +17,7 @@ READ = "custom:booking:read"
 WRITE = "custom:booking:write"
 ADMIN = "custom:booking:admin"
 SESSIONS = "custom:booking:sessions"
+FORGET = FORGET_SCOPE
 MAX_BODY = 64 * 1024
 
 
@@ -36,9 +37,32 @@ def booking_scopes(model: dict) -> tuple[set, bool]:
     own = set()
     if model.get("kind", "user") == "user":
         suffix = f"!user={model['name']}"
-        own = {s[: -len(suffix)] for s in raw if s.endswith(suffix) and s.count("!") == 1} - {ADMIN, SESSIONS}
+        own = {s[: -len(suffix)] for s in raw if s.endswith(suffix) and s.count("!") == 1} - {ADMIN, SESSIONS, FORGET}
     only_own = bool(own) and not plain & {READ, WRITE, ADMIN, SESSIONS}
     return plain | own, only_own
+
+
+def json_kind(value) -> str:
+    """What a person calls a JSON value that is not an object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    return {list: "an array", str: "a string"}.get(type(value), "a number")
+
+
+def error_json(status: int, message: str, **extra) -> str:
+    """Every refusal's body, 4xx or 5xx: {"status", "message"} and what the client can use."""
+    return json.dumps({"status": status, "message": message, **extra})
+
+
+class NotFoundHandler(web.RequestHandler):
+    """Any URL under the service that no route matches."""
+
+    def prepare(self):
+        self.set_status(404)
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.finish(error_json(404, f"No such URL: {self.request.path}; see api/v1/openapi.json"))
 
 
 class APIHandler(HubOAuthenticated, web.RequestHandler):
@@ -71,6 +95,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
                 can_read=bool({READ, WRITE, ADMIN, SESSIONS} & scopes),
                 can_write=bool({WRITE, ADMIN, SESSIONS} & scopes),
                 sessions=SESSIONS in scopes,
+                forget=FORGET in scopes,
             )
         if self.caller is None:
             raise BookingError(
@@ -81,6 +106,11 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         access = self.hub_scopes
         if access and not self.hub_auth.check_scopes(access, model):
             raise Forbidden(f"Your token cannot access this service; it needs one of {sorted(access)}.")
+        self.authorise()
+
+    def authorise(self) -> None:
+        """The scope the request's method needs; a handler whose operation has a scope of
+        its own overrides this."""
         if self.request.method in ("GET", "HEAD"):
             self.require(READ, self.caller.can_read)
         else:
@@ -97,15 +127,23 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         if not self.caller.admin:
             raise Forbidden(f"Only booking admins can do this (hub admins, or tokens with '{ADMIN}').")
 
-    def json_body(self):
+    def json_body(self, *, optional: bool = False) -> dict:
+        """The body as a JSON object, before anything is read or written; with `optional`,
+        an empty body is {}. Fields are checked by the operation (domain.require_fields)."""
         if len(self.request.body) > MAX_BODY:
             raise Invalid(f"The request body is larger than {MAX_BODY // 1024} KiB.", status=413)
-        if not self.request.body:
+        if not self.request.body.strip():
+            if optional:
+                return {}
             raise Invalid("The request needs a JSON body.")
         try:
-            return json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise Invalid(f"The request body is not valid JSON: {e}") from None
+            body = json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            # ValueError includes integers past Python's digit limit
+            raise Invalid(f"The request body is not valid JSON: {str(e)[:200]}") from None
+        if not isinstance(body, dict):
+            raise Invalid(f"The request body must be a JSON object {{...}}, not {json_kind(body)}")
+        return body
 
     def query(self, name: str, default=None):
         value = self.get_query_argument(name, default)
@@ -136,7 +174,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             message = self._reason
         self.set_status(status_code)
         self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.finish(json.dumps({"status": status_code, "message": message, **extra}))
+        self.finish(error_json(status_code, message, **extra))
 
     def log_exception(self, typ, value, tb):
         if isinstance(value, BookingError):

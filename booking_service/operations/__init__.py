@@ -34,6 +34,9 @@ class Context:
     hold: timedelta = timedelta(minutes=5)  # how long a freed place is kept for the queue's head
     warn_before_minutes: list = field(default_factory=lambda: [15, 5])
     hub: object = None  # HubClient: users' levels, stopping servers
+    # the largest booking by resources, and the largest package footprint (millicores, MiB)
+    max_booking: Resources = Resources(10_000_000, 100_000 * 1024)
+    max_package: Resources = Resources(10_000_000, 100_000 * 1024)
 
 
 async def find_pool(conn: AsyncConnection, name: str):

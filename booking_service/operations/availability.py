@@ -3,7 +3,7 @@ notes' text picture."""
 
 from __future__ import annotations
 
-from ..domain import Invalid, epoch, parse_range, resources_json
+from ..domain import Invalid, epoch, format_time, parse_range, resources_json
 from ..engine import GRAINS, TooManyBlocks, block_boundaries, render
 from . import Context, find_pool, footprint, latest_packages, package_named
 
@@ -22,15 +22,16 @@ async def availability(ctx: Context, pool_name: str, start, end, grain, package=
             templates = [await package_named(conn, package)]
         else:
             templates = await latest_packages(conn)
+        # a package stored before sizes that round to nothing were refused holds nothing
+        # and fits without end: it is left out rather than fail everyone's query
+        templates = [t for t in templates if min(footprint(t)) > 0]
         timeline = await ctx.cache.current(conn, pool.id, pool.version)
         # No await from here on: the timeline is read whole, as of pool.version.
         blocks = timeline.blocks([epoch(b) for b in boundaries], {t.name: footprint(t) for t in templates})
     names = [t.name for t in sorted(templates, key=lambda t: footprint(t), reverse=True)]
     if picture:
         return render(pool.name, grain, blocks, names)
-    # Each boundary is formatted once (blocks share them); isoformat is several times faster
-    # than strftime, and on whole-second UTC times it differs only in the zone suffix.
-    times = [b.isoformat().replace("+00:00", "Z") for b in boundaries]
+    times = [format_time(b) for b in boundaries]  # once each: neighbouring blocks share them
     return {
         "pool": pool.name,
         "grain": grain,

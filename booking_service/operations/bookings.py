@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 
 from .. import orm
 from ..domain import (
@@ -55,6 +55,7 @@ def booking_json(row, pool_name: str, package, now: datetime) -> dict:
         "created": format_time(row.created),
         "created_by": row.created_by,
         "cancelled": None if row.cancelled is None else format_time(row.cancelled),
+        "cancel_reason": row.cancel_reason,
     }
 
 
@@ -84,18 +85,20 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
     if user != caller.name:
         if not caller.admin:
             raise Forbidden("Only booking admins can book on behalf of someone else; leave out 'user'.")
-        if not isinstance(user, str) or not 0 < len(user) <= 255:
-            raise Invalid("'user' must be a hub user name")
+        if not isinstance(user, str) or not 0 < len(user) <= 255 or "/" in user:
+            raise Invalid("'user' must be a hub user name")  # hub names never hold '/'
+
     pool_name = body["pool"]
-    if not isinstance(pool_name, str):
+    if not isinstance(pool_name, str) or len(pool_name) > 255:
         raise Invalid("'pool' must be a pool name")
-    async with ctx.engine.connect() as conn:
-        package = None
-        if "package" in body:
-            package = await package_named(conn, parse_name(body["package"], "package"))
-            need = footprint(package)
-        else:
-            need = parse_resources(body["resources"])
+    package = None
+    if "package" in body:
+        package_name = parse_name(body["package"], "package")
+        async with ctx.engine.connect() as conn:
+            package = await package_named(conn, package_name)
+        need = footprint(package)
+    else:
+        need = parse_resources(body["resources"], maximum=ctx.max_booking)
     check_booking(
         ctx.policy.rules(caller.level),
         package=None if package is None else package.name,
@@ -123,14 +126,12 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
                 ],
             )
         values = dict(
-            user=user, pool_id=pool.id, package_id=None if package is None else package.id,
+            user=user, package_id=None if package is None else package.id,
             start=start, end=end, millicores=need.millicores, mib=need.mib, state="booked",
-            created=now, created_by=caller.name, cancelled=None, changed_version=pool.version,
+            created=now, created_by=caller.name, cancelled=None,
         )
-        booking_id = (await change.conn.execute(
-            insert(orm.Booking).values(**values).returning(orm.Booking.id))).scalar_one()
-        change.record(("booking", booking_id), start, end, -need.millicores, -need.mib)
-    return booking_json(orm.Booking(id=booking_id, **values), pool.name, package, now)
+        booking = await change.insert(orm.Booking, **values)
+    return booking_json(orm.Booking(id=booking.id, **values), pool.name, package, now)
 
 
 async def _load(conn, booking_id) -> tuple:
@@ -210,13 +211,8 @@ async def _change(ctx: Context, caller: Caller, booking_id: int, now: datetime, 
         conn = change.conn
         row, package = await _load(conn, booking_id)  # as of the lock: nobody else changes it now
         changes = decide(row, package, change.timeline)
-        await conn.execute(update(orm.Booking).where(orm.Booking.id == booking_id).values(
-            changed_version=change.pool.version, **changes))
+        await change.update(orm.Booking, orm.Booking.id == booking_id, **changes)
         row, package = await _load(conn, booking_id)
-        if row.state == "cancelled":
-            change.record(("booking", booking_id), None, None, 0, 0)
-        else:
-            change.record(("booking", booking_id), row.start, row.end, -row.millicores, -row.mib)
     return booking_json(row, row.pool_name, package, now)
 
 

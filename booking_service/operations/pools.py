@@ -82,12 +82,9 @@ async def add_capacity(ctx: Context, pool_name: str, body, who: str, now: dateti
         pool = change.pool
         if pool is None:
             raise no_such_pool(pool_name)
-        values = dict(pool_id=pool.id, start=start, end=end, millicores=millicores, mib=mib,
-                      created=now, created_by=who, changed_version=pool.version)
-        grant_id = (await change.conn.execute(
-            insert(orm.CapacityGrant).values(**values).returning(orm.CapacityGrant.id))).scalar_one()
-        change.record(("grant", grant_id), start, end, millicores, mib)
-    return {"pool": pool.name, **grant_json(orm.CapacityGrant(id=grant_id, **values))}
+        values = dict(start=start, end=end, millicores=millicores, mib=mib, created=now, created_by=who)
+        grant = await change.insert(orm.CapacityGrant, **values)
+    return {"pool": pool.name, **grant_json(orm.CapacityGrant(id=grant.id, **values))}
 
 
 async def list_capacity(ctx: Context, pool_name: str, start, end) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select
 
 from aglais_common.facts import FLAVOURS
 
@@ -14,9 +14,7 @@ from .. import orm
 from ..domain import Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
 from ..engine import Resources
 from ..entitlement import Decision, decide, warning
-from ..store import SOURCES, locked_pool
-
-SESSION_SOURCE = next(source for source in SOURCES if source.kind == "session")
+from ..store import locked_pool
 from . import Context, footprint, package_json, package_named
 
 OPEN = ("waiting", "offered")
@@ -172,16 +170,10 @@ async def _running_session(conn, user: str, server_name: str):
     return None if existing is None else await _load_session(conn, existing.id)
 
 
-def _record_session(change, row) -> None:
-    """Keep the cached timeline in step with a session row, the way a fresh load reads it."""
-    start, end, millicores, mib = SESSION_SOURCE.interval(row)
-    change.record(("session", row.id), start, end, millicores, mib)
-
-
 async def start_session(ctx: Context, caller: Caller, user: str, body, now: datetime) -> tuple[int, dict]:
     """Record a server about to start and what it holds; or queue the user; or refuse."""
     _may_act_for(caller, user, write=True)
-    body = require_fields(body or {}, set(), {"server_name", "flavour"})
+    body = require_fields(body, set(), {"server_name", "flavour"})
     server_name = body.get("server_name", "")
     flavour = body.get("flavour", "jupyter")
     if not isinstance(server_name, str) or len(server_name) > 255:
@@ -205,7 +197,7 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
         # asked again meanwhile (the spawner retried)? answered under the lock, so only once
         if (known := await _running_session(conn, user, server_name)) is not None:
             row, package = known
-            _record_session(change, row)  # unchanged, but the cache moves to this version
+            change.unchanged()
             return 200, session_json(row, row.pool_name, package, row.booking_end, now)
         decision, booking, _, template, mine = await _situation(ctx, conn, level, user, now, change.timeline)
         if decision.kind == "none":
@@ -213,30 +205,25 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
         if decision.kind == "queue":
             if mine is None:
                 need = footprint(template)
-                entry = (await conn.execute(insert(orm.QueueEntry).values(
-                    user=user, pool_id=pool.id, package_id=template.id, millicores=need.millicores, mib=need.mib,
-                    state="waiting", joined=now, changed_version=pool.version).returning(orm.QueueEntry.id))).scalar()
-                change.record(("hold", entry), None, None, 0, 0)  # waiting holds nothing
+                await change.insert(orm.QueueEntry, user=user, package_id=template.id, millicores=need.millicores,
+                                    mib=need.mib, state="waiting", joined=now)
+            else:
+                change.unchanged()
             # commit the queue entry, then answer 409: the refusal is the answer, the place is kept
             answer = Conflict(decision.reason, queue={"pool": pool.name, "position": decision.position})
         else:
             answer = None
             if booking is not None:
-                values = dict(pool_id=booking.pool_id, booking_id=booking.id, package_id=booking.package_id,
+                values = dict(booking_id=booking.id, package_id=booking.package_id,
                               millicores=booking.millicores, mib=booking.mib)
             else:
                 need = footprint(template)
-                values = dict(pool_id=pool.id, booking_id=None, package_id=template.id,
-                              millicores=need.millicores, mib=need.mib)
+                values = dict(booking_id=None, package_id=template.id, millicores=need.millicores, mib=need.mib)
                 if mine is not None:
-                    await conn.execute(update(orm.QueueEntry).where(orm.QueueEntry.id == mine.id).values(
-                        state="claimed", changed_version=pool.version))
-                    change.record(("hold", mine.id), None, None, 0, 0)
-            session_id = (await conn.execute(insert(orm.Session).values(
-                user=user, server_name=server_name, flavour=flavour, state="running", started=now,
-                stop_reason="", changed_version=pool.version, **values).returning(orm.Session.id))).scalar_one()
-            row, package = await _load_session(conn, session_id)
-            _record_session(change, row)
+                    await change.update(orm.QueueEntry, orm.QueueEntry.id == mine.id, state="claimed")
+            session = await change.insert(orm.Session, user=user, server_name=server_name, flavour=flavour,
+                                          state="running", started=now, stop_reason="", **values)
+            row, package = await _load_session(conn, session.id)
     if answer is not None:
         raise answer
     return 201, session_json(row, row.pool_name, package, row.booking_end, now)
@@ -251,13 +238,12 @@ async def stop_session(ctx: Context, caller: Caller, session_id: int, now: datet
         conn = change.conn
         row, package = await _load_session(conn, session_id)
         if row.state == "running":
-            await conn.execute(update(orm.Session).where(orm.Session.id == session_id).values(
-                state="stopped", stopped=now, stop_reason=reason, changed_version=change.pool.version))
+            await change.update(orm.Session, orm.Session.id == session_id, state="stopped", stopped=now,
+                                stop_reason=reason)
             row, package = await _load_session(conn, session_id)
-            _record_session(change, row)
             await offer_places(ctx, change, now)
         else:
-            _record_session(change, row)  # unchanged, but the cache moves to this version
+            change.unchanged()
     return session_json(row, row.pool_name, package, row.booking_end, now)
 
 
@@ -273,9 +259,7 @@ async def offer_places(ctx: Context, change, now: datetime) -> int:
     )).all()
     for entry in entries:
         if entry.state == "offered" and entry.hold_until <= now:
-            await conn.execute(update(orm.QueueEntry).where(orm.QueueEntry.id == entry.id).values(
-                state="expired", changed_version=pool.version))
-            change.record(("hold", entry.id), None, None, 0, 0)
+            await change.update(orm.QueueEntry, orm.QueueEntry.id == entry.id, state="expired")
     free = change.timeline.free_at(epoch(now))
     offered = 0
     for entry in entries:
@@ -285,9 +269,8 @@ async def offer_places(ctx: Context, change, now: datetime) -> int:
         if not need.fits_in(free):
             break  # first come, first served: nobody overtakes the head
         free = free - need
-        await conn.execute(update(orm.QueueEntry).where(orm.QueueEntry.id == entry.id).values(
-            state="offered", offered=now, hold_until=now + ctx.hold, changed_version=pool.version))
-        change.record(("hold", entry.id), now, now + ctx.hold, -entry.millicores, -entry.mib)
+        await change.update(orm.QueueEntry, orm.QueueEntry.id == entry.id, state="offered", offered=now,
+                            hold_until=now + ctx.hold)
         offered += 1
     return offered
 
@@ -299,12 +282,9 @@ async def leave_queue(ctx: Context, caller: Caller, user: str, now: datetime) ->
     if pool is None:
         raise NotFound("There is no walk-in queue.")
     async with locked_pool(ctx.engine, ctx.cache, pool.name) as change:
-        left = (await change.conn.execute(update(orm.QueueEntry).where(
-            orm.QueueEntry.pool_id == pool.id, orm.QueueEntry.user == user, orm.QueueEntry.state.in_(OPEN),
-        ).values(state="left", changed_version=change.pool.version).returning(orm.QueueEntry.id))).scalars().all()
+        left = await change.update(orm.QueueEntry, orm.QueueEntry.user == user, orm.QueueEntry.state.in_(OPEN),
+                                   state="left")
         if not left:
             raise NotFound(f"'{user}' is not in the queue.")
-        for entry in left:
-            change.record(("hold", entry), None, None, 0, 0)
         await offer_places(ctx, change, now)
     return {"user": user, "queue": None}

@@ -39,9 +39,11 @@ GOOD_GRANT = {"start": iso(START), "end": iso(START + timedelta(days=1)), "cores
     ({"cores": "2"}, ["must be a number"]),
     ({"cores": True}, ["must be a number"]),
     ({"cores": 1e30}, ["more than the"]),
-    ({"cores": 0.0001}, ["three decimals"]),
+    ({"cores": 0.0001}, ["millicore"]),
+    ({"cores": 0.0015}, ["three decimals"]),
     ({"memory_gib": float("nan")}, ["must be a number"]),
-    ({"memory_gib": 0.0001}, ["whole number of MiB"]),
+    ({"memory_gib": 0.0001}, ["MiB"]),
+    ({"memory_gib": 1.0001}, ["whole number of MiB"]),
     ({"cores": 0, "memory_gib": 0}, ["some cores or some memory"]),
     ({"extra": 1}, ["Unknown field(s): extra"]),
 ], ids=lambda v: str(v)[:40])

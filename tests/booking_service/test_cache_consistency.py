@@ -97,3 +97,19 @@ async def fresh_timeline(engine, pool_name):
     async with engine.connect() as conn:
         row = await find_pool(conn, pool_name)
         return await TimelineCache().current(conn, row.id, row.version)
+
+
+def test_rows_that_feed_a_timeline_are_written_only_through_the_pool_change():
+    """Each rule of how a row counts is stated once, in store.SOURCES: no operation writes a
+    SOURCES table (or records into the cached timeline) by hand."""
+    import re
+    from pathlib import Path
+
+    package = Path(store.__file__).parent
+    tables = "|".join(source.table.__name__ for source in store.SOURCES)
+    by_hand = re.compile(rf"\b(insert|update|delete)\(orm\.({tables})\)|\.record\(")
+    for path in [*package.glob("operations/*.py"), package / "lifecycle.py", package / "app.py"]:
+        found = by_hand.findall(path.read_text())
+        if path.name == "app.py":  # seeding writes a fresh pool's first grant before any cache exists
+            found = [f for f in found if f != ("insert", "CapacityGrant")]
+        assert not found, f"{path.name} writes {found} by hand; use PoolChange.insert/update"

@@ -208,3 +208,17 @@ def test_epoch_seconds_round_trip(seconds):
     assert moment.utcoffset() == timedelta(0)
     assert to_epoch(moment) == seconds
     assert to_epoch(moment + timedelta(microseconds=999_999)) == seconds
+
+
+def test_one_time_format_for_the_api():
+    """engine.format_time is the service's only formatter: UTC, whole seconds, Z."""
+    from datetime import timedelta as _td
+
+    from booking_service import domain
+    from booking_service.engine import format_time
+
+    assert domain.format_time is format_time
+    moment = datetime(2030, 3, 4, 10, 0, 5, 123456, tzinfo=timezone(_td(hours=1)))
+    assert format_time(moment) == "2030-03-04T09:00:05Z"
+    with pytest.raises(ValueError, match="no time zone"):
+        format_time(datetime(2030, 1, 1))

@@ -182,6 +182,9 @@ async def test_real_answers_match_the_documented_schemas(api, doc, admin, user):
                user=user.name)
     await call("DELETE", "/users/{user}/queue", user, status=403, user=admin.name)
     await call("DELETE", "/sessions/{session_id}", user, status=403, session_id=session["id"])
+    await call("DELETE", "/users/{user}", user, status=403, user=user.name)
+    await call("DELETE", "/users/{user}", admin, status=400, user="a/b")
+    await call("DELETE", "/users/{user}", admin, status=200, user=f"nobody-{uuid.uuid4().hex[:8]}")
     await call("DELETE", "/sessions/{session_id}", admin, status=404, session_id=999999999)
     await call("DELETE", "/sessions/{session_id}", admin, status=400, session_id=session["id"],
                query="?reason=" + "x" * 201)

@@ -65,6 +65,9 @@ def grant(**changes) -> dict:
     return session
 
 
+BOOKING_URL = "http://booking.test/services/booking/api/v1"
+
+
 @pytest.fixture
 def make_spawner(tmp_path, monkeypatch):
     """A BookingKubeSpawner for alice, built as kubespawner's own tests do (`_mock=True`
@@ -78,7 +81,7 @@ def make_spawner(tmp_path, monkeypatch):
 
     def make(**traits) -> BookingKubeSpawner:
         user = types.SimpleNamespace(name="alice", id=1, url="/user/alice/")
-        return BookingKubeSpawner(_mock=True, user=user, **traits)
+        return BookingKubeSpawner(_mock=True, user=user, **{"booking_api_url": BOOKING_URL, **traits})
 
     return make
 

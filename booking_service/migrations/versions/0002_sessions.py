@@ -8,7 +8,8 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 
-from booking_service.orm import UTCDateTime
+# Frozen: UTCDateTime (aglais_common.db) is plain DateTime in the schema; no live code here.
+UTCDateTime = sa.DateTime
 
 revision = "0002"
 down_revision = "0001"

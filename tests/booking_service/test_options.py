@@ -1,0 +1,79 @@
+"""Bad configuration stops the booking service and the spawner at start-up, with the
+option's name in the message (issue 9, item 11)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from traitlets.config import Config
+
+from booking_service import store
+from booking_service.app import BookingService
+from spawner.mixin import BookingSpawnerMixin
+
+TINY = {"name": "t", "notebook_cores": 1e-320, "notebook_memory_gib": 1}
+BIG = {"name": "t", "notebook_cores": 20, "notebook_memory_gib": 1, "spark_workers": 1, "worker_cores": 20,
+       "worker_memory_gib": 1}
+BAD = [
+    ({"max_blocks": 0}, "BookingService.max_blocks"),
+    ({"alternatives": -1}, "BookingService.alternatives"),
+    ({"alternatives": 101}, "BookingService.alternatives"),
+    ({"hold_minutes": 0.0}, "BookingService.hold_minutes"),
+    ({"hold_minutes": float("nan")}, "BookingService.hold_minutes"),
+    ({"max_query_days": 0}, "BookingService.max_query_days"),
+    ({"lifecycle_interval": -5.0}, "BookingService.lifecycle_interval"),
+    ({"max_booking_cores": 0.0}, "BookingService.max_booking_cores"),
+    ({"max_package_memory_gib": -1.0}, "BookingService.max_package_memory_gib"),
+    ({"warn_before_minutes": [0]}, "BookingService.warn_before_minutes"),
+    ({"walk_in_pool": "Not A Name"}, "BookingService.walk_in_pool"),
+    ({"seed_pool": "x/y"}, "BookingService.seed_pool"),
+    ({"seed_packages": [TINY]}, "BookingService.seed_packages[0]: 'notebook_cores'"),
+    ({"seed_packages": [BIG], "max_package_cores": 32.0}, "BookingService.seed_packages[0]: The package's footprint"),
+]
+
+
+@pytest.mark.parametrize("options, name", BAD, ids=[f"{k}={v}"[:40] for (k, v), _ in
+                                                   ((next(iter(o.items())), n) for o, n in BAD)])
+def test_a_bad_option_fails_at_start_up_naming_it(options, name):
+    with pytest.raises(ValueError, match=re.escape(name)):
+        BookingService(config=Config({"BookingService": options})).initialize([])
+
+
+def test_good_options_pass():
+    app = BookingService()
+    app.initialize(["--BookingService.max_blocks=5", "--BookingService.alternatives=0",
+                    "--BookingService.walk_in_pool=shared", "--BookingService.orphan_grace_seconds=0"])
+    assert app.max_blocks == 5 and len(app.seed_rows) == 4
+
+
+def test_a_walk_in_pool_that_is_reserved_fails_at_start_up(tmp_path):
+    async def run():
+        app = BookingService()
+        app.initialize(["--BookingService.walk_in_pool=local", "--BookingService.seed_pool=local"])
+        engine = store.make_engine(f"sqlite+aiosqlite:///{tmp_path}/b.sqlite")
+        await store.upgrade(engine)
+        app.walk_in_pool = ""  # seed only the reserved pool 'local'
+        await app.seed(engine)
+        app.walk_in_pool = "local"
+        try:
+            with pytest.raises(ValueError, match="BookingService.walk_in_pool: the pool 'local' is reserved"):
+                await app.check_walk_in_pool(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+class Spawner(BookingSpawnerMixin):
+    pass
+
+
+def test_the_spawner_without_a_booking_service_url_fails_naming_the_option(monkeypatch):
+    monkeypatch.delenv("AGLAIS_BOOKING_API_URL", raising=False)
+    with pytest.raises(ValueError, match="BookingSpawnerMixin.booking_api_url is empty"):
+        Spawner()
+    with pytest.raises(ValueError, match="BookingSpawnerMixin.booking_api_url must be an http"):
+        Spawner(booking_api_url="booking:8001/api")
+    assert Spawner(booking_api_url="http://127.0.0.1:1/api/v1").booking_api_url.startswith("http")
