@@ -75,6 +75,20 @@ class AglaisAuthenticator(Authenticator):
     mail_limit_account = _limit_trait("3/h", "Confirmation or reset mails sent per account.")
     mail_limit_address = _limit_trait("10/h", "Confirmation or reset mails asked for per client address.")
 
+    trusted_proxy_hops = Integer(
+        1,
+        help="""How many proxies in front of the hub append the client's address to
+        X-Forwarded-For, and are trusted to: the per-address limits key on the address the
+        outermost of them saw, the `trusted_proxy_hops`-th entry from the right. 1 is
+        configurable-http-proxy alone (the default, and the embedded default); 2 with an
+        ingress or load balancer in front of it that appends to X-Forwarded-For (nginx's
+        `$proxy_add_x_forwarded_for`, Traefik and most cloud load balancers do); 0 when
+        clients reach the hub directly. X-Real-Ip and anything else a client sends are
+        never read. Too many hops lets a client choose its address; too few makes every
+        client one address (the ingress's). The hub's own port must be reachable only
+        through these proxies.""",
+    ).tag(config=True)
+
     confirm_hours = Integer(48, help="How long a confirmation link works, in hours.").tag(config=True)
     reset_minutes = Integer(60, help="How long a password-reset link works, in minutes.").tag(config=True)
     login_link_minutes = Integer(15, help="How long a one-time login link works unless the request says otherwise.").tag(config=True)
@@ -107,6 +121,13 @@ class AglaisAuthenticator(Authenticator):
             Limit.parse(proposal["value"])
         except ValueError as e:
             raise ValueError(f"AglaisAuthenticator.{proposal['trait'].name}: {e}") from None
+        return proposal["value"]
+
+    @validate("trusted_proxy_hops")
+    def _valid_hops(self, proposal):
+        if proposal["value"] < 0:
+            raise ValueError(f"AglaisAuthenticator.trusted_proxy_hops: {proposal['value']} is below 0; "
+                             "give how many proxies append to X-Forwarded-For (1: configurable-http-proxy)")
         return proposal["value"]
 
     def __init__(self, **kwargs):
