@@ -14,7 +14,6 @@ Errors are JSON {"status", "message"}, as everywhere in the hub's API.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from jupyterhub.apihandlers.base import APIHandler
@@ -25,6 +24,7 @@ from ..levels import effective
 from ..text import for_log
 from . import credentials
 from .credentials import CredentialError
+from .executors import argon2
 from .store import AccountError
 
 READ, WRITE, LINKS = "custom:accounts:read", "custom:accounts:write", "custom:accounts:login-links"
@@ -136,7 +136,7 @@ class AccountListAPI(AccountAPI):
         identity = accounts.store.add_identity(name, "email", email, email=email, confirmed=confirmed,
                                                label=email) if email else None
         if body.get("password") is not None:
-            await asyncio.to_thread(accounts.store.set_password, name, str(body["password"]))
+            await argon2(accounts.store.set_password, name, str(body["password"]))
         user = self.user_from_username(name)
         self.authenticator.add_user(user)
         if identity is not None and not confirmed:
