@@ -108,12 +108,14 @@ c.AglaisAuthenticator.login_limit_address = '1000000/h'
 async def log_in(http: AsyncHTTPClient, url: str, name: str, password: str) -> tuple[int, str]:
     """A password login as a fresh browser does it (the form's _xsrf comes with the login
     page): the answer's status and the session's cookies."""
-    page = await http.fetch(url + "hub/login", raise_error=False)
+    # the timeouts are generous: a stalled login is what one of the benchmarks measures
+    page = await http.fetch(url + "hub/login", raise_error=False, request_timeout=600)
     cookie = "; ".join(c.split(";")[0] for c in page.headers.get_list("Set-Cookie"))
     xsrf = next((c.split("=", 1)[1] for c in cookie.split("; ") if c.startswith("_xsrf=")), "")
     resp = await http.fetch(HTTPRequest(
         url + "hub/login", method="POST", follow_redirects=False, headers={"Cookie": cookie},
-        body=urlencode({"username": name, "password": password, "_xsrf": xsrf})), raise_error=False)
+        body=urlencode({"username": name, "password": password, "_xsrf": xsrf}), request_timeout=600),
+        raise_error=False)
     cookie = "; ".join([cookie] + [c.split(";")[0] for c in resp.headers.get_list("Set-Cookie")])
     return resp.code, cookie
 
