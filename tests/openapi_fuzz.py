@@ -2,7 +2,12 @@
 number of derandomized examples per operation and generation mode (valid and invalid
 data), each answer checked for no server error and against the document (status, content
 type, schema), and invalid data checked to be refused. Returns the failures as text, so
-a test can assert there are none and show them all."""
+a test can assert there are none and show them all.
+
+The same shape as the booking service's harness on branch booking-hardening
+(tests/schemathesis_run.py: ``fuzz(document, base_url, token, examples=, modes=,
+exclude=)``), with two additions to fold into it: `path_parameters` (run against a
+resource that exists) and the check that invalid data is refused."""
 
 from __future__ import annotations
 
@@ -22,16 +27,17 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           negative_data_rejection]
 
 
-def fuzz(doc: dict, base_url: str, headers: dict, *, examples: int = 20, path_parameters: dict | None = None,
-         modes=(GenerationMode.POSITIVE, GenerationMode.NEGATIVE), skip=lambda operation: False) -> list[str]:
-    """Run every operation of `doc` (`skip` leaves some out) against `base_url` with
-    `headers` (the caller's token). `path_parameters` fixes some (an account that
-    exists), else they are generated too."""
-    schema = schemathesis.openapi.from_dict(doc)
+def fuzz(document: dict, base_url: str, token: str, *, examples: int = 20, path_parameters: dict | None = None,
+         modes=(GenerationMode.POSITIVE, GenerationMode.NEGATIVE), exclude=()) -> list[str]:
+    """Run every operation of `document` (but the operationIds in `exclude`) against
+    `base_url` with `token`. `path_parameters` fixes some (an account that exists), else
+    they are generated too."""
+    schema = schemathesis.openapi.from_dict(document)
+    headers = {"Authorization": f"token {token}"}
     failures = []
     for result in schema.get_all_operations():
         operation = result.ok()
-        if skip(operation):
+        if operation.definition.raw.get("operationId") in exclude:
             continue
         wanted = {k: v for k, v in (path_parameters or {}).items()
                   if any(p.name == k for p in operation.path_parameters)}
@@ -50,6 +56,6 @@ def fuzz(doc: dict, base_url: str, headers: dict, *, examples: int = 20, path_pa
                 run()
             except Unsatisfiable:  # nothing to make invalid (no parameters, no body)
                 continue
-            except Exception as e:  # the failures of one operation and mode, reported together
+            except (Exception, BaseExceptionGroup) as e:  # the failures of one operation and mode, reported together
                 failures.append(f"{operation.label} [{mode.value}{', ' + str(wanted) if wanted else ''}]:\n{e}")
     return failures
