@@ -210,7 +210,8 @@ async def run(args) -> int:
     if accounts_rows:
         print()
         print("E. Accounts: the login path's store calls in process, and a cheap hub request while "
-              "8 clients log in with passwords (argon2id runs off the hub's event loop)")
+              "8 clients log in with passwords (argon2id runs off the hub's event loop), and another user's "
+              "login while one user's account page walks a 200k-file home")
         print(accounts.table(accounts_rows))
     failed = tracebacks > 0 or any(_failed(r) for r in throughput_rows)
     return 1 if failed else 0

@@ -9,22 +9,29 @@ Each can be filtered to users or groups like the hub's own scopes
 (custom:accounts:read!user=alice); every user's default role holds
 custom:accounts:read!user, their own account. A token with `admin:users` (hub admins)
 may also read and write accounts, as it may already create and delete hub users.
-Errors are JSON {"status", "message"}, as everywhere in the hub's API.
+Errors are JSON {"status", "message"}, as everywhere in the hub's API. Every body is
+checked whole (bodies.py) before anything is read or written. The API is described by
+openapi.yaml, served at /hub/api/openapi/accounts.json.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
+import json
 from datetime import timedelta
+from pathlib import Path
 
+import yaml
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
 from ..levels import effective
 from ..text import for_log
-from . import credentials
+from . import bodies, credentials
+from .bodies import Attributes, Body, BodyError, Choice, Flag, Text, Whole
 from .credentials import CredentialError
+from .executors import argon2
 from .store import AccountError
 
 READ, WRITE, LINKS = "custom:accounts:read", "custom:accounts:write", "custom:accounts:login-links"
@@ -49,14 +56,16 @@ class AccountAPI(APIHandler):
                 return
         raise web.HTTPError(403, f"This needs the scope {scope}" + (f" for {name}." if name else "."))
 
-    def body(self) -> dict:
+    def body(self, spec: Body) -> dict:
+        """The request's body, checked against `spec` before anything is read or written:
+        every refusal of a body is made here (bodies.py), as a 4xx {"status", "message"}."""
         try:
-            body = self.get_json_body() or {}
-        except web.HTTPError:
-            raise web.HTTPError(400, "The body must be a JSON object.") from None
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "The body must be a JSON object.")
-        return body
+            return bodies.parse(self.request.body or b"", spec)
+        except BodyError as e:
+            raise web.HTTPError(e.status, e.message) from None
+
+    def level_names(self) -> list[str]:
+        return list(self.accounts.levels.groups)
 
     def found(self, name: str):
         """The account and its hub user; 404 with the name if either is missing."""
@@ -83,15 +92,7 @@ class AccountAPI(APIHandler):
         }
 
     def apply_changes(self, account, user, body: dict) -> None:
-        unknown = set(body) - {"level", "attributes"}
-        if unknown:
-            raise web.HTTPError(400, f"Unknown field(s): {', '.join(sorted(unknown))}. Use level and attributes.")
-        level = body.get("level")
-        if level is not None and level not in self.accounts.levels.groups:
-            raise web.HTTPError(400, f"level must be one of {', '.join(self.accounts.levels.groups)}.")
-        attributes = body.get("attributes")
-        if attributes is not None and (not isinstance(attributes, dict) or len(str(attributes)) > 8192):
-            raise web.HTTPError(400, "attributes must be a JSON object (at most 8 kB).")
+        level, attributes = body.get("level"), body.get("attributes")
         if attributes is not None:
             self.accounts.store.update(account.name, attributes=attributes)
         if level is not None:
@@ -108,39 +109,45 @@ class AccountListAPI(AccountAPI):
 
     async def post(self):
         self.require(WRITE)
-        body = self.body()
-        unknown = set(body) - {"name", "email", "password", "level", "attributes", "email_confirmed"}
-        if unknown:
-            raise web.HTTPError(400, f"Unknown field(s): {', '.join(sorted(unknown))}.")
+        body = self.body(Body({"name": Text(63, 1), "email": Text(320, nullable=True),
+                               "password": Text(credentials.MAX_PASSWORD, nullable=True),
+                               "level": Choice(self.level_names, nullable=True),
+                               "attributes": Attributes(nullable=True), "email_confirmed": Flag()},
+                              required=("name",)))
         accounts = self.accounts
         try:
-            name = credentials.normalise_name(str(body.get("name") or ""))
+            name = credentials.normalise_name(body["name"])
             email = credentials.normalise_email(body["email"]) if body.get("email") else None
             if body.get("password") is not None:
-                credentials.check_new_password(str(body["password"]))
+                credentials.check_new_password(body["password"])
         except CredentialError as e:
             raise web.HTTPError(400, str(e)) from None
         level = body.get("level") or accounts.levels.registered
-        if level not in accounts.levels.groups:
-            raise web.HTTPError(400, f"level must be one of {', '.join(accounts.levels.groups)}.")
         if self.find_user(name) is not None:
             raise web.HTTPError(409, f"The name {name!r} is taken.")
         if email and accounts.store.find_identity("email", email) is not None:
             raise web.HTTPError(409, "That address already belongs to an account.")
+        confirmed = body.get("email_confirmed", False)
+        mail = email is not None and not confirmed
         try:
+            if mail:
+                accounts.mail_checks(self, None)  # before writing anything
             accounts.store.create(name, level=level, transient=level == accounts.levels.trial,
                                   attributes=body.get("attributes") or {})
         except AccountError as e:
             raise web.HTTPError(e.status, e.message) from None
-        confirmed = bool(body.get("email_confirmed"))
-        identity = accounts.store.add_identity(name, "email", email, email=email, confirmed=confirmed,
-                                               label=email) if email else None
+        try:
+            identity = accounts.store.add_identity(name, "email", email, email=email, confirmed=confirmed,
+                                                   label=email) if email else None
+            if mail:
+                await accounts.send_code(self, name, "confirm", email, identity_id=identity.id)
+        except AccountError as e:  # the address taken meanwhile, or the mail not sent: nothing stays
+            accounts.store.delete(name)
+            raise web.HTTPError(e.status, e.message) from None
         if body.get("password") is not None:
-            await asyncio.to_thread(accounts.store.set_password, name, str(body["password"]))
+            await argon2(accounts.store.set_password, name, body["password"])
         user = self.user_from_username(name)
         self.authenticator.add_user(user)
-        if identity is not None and not confirmed:
-            await accounts.send_code(self, name, "confirm", email, identity_id=identity.id)
         self.log.info("Account %s created through the API by %s", name, self.current_user.name)
         account, user = self.found(name)
         self.set_status(201)
@@ -155,8 +162,10 @@ class AccountItemAPI(AccountAPI):
 
     async def patch(self, name):
         self.require(WRITE, credentials.normalise_name(name))
+        body = self.body(Body({"level": Choice(self.level_names, nullable=True),
+                               "attributes": Attributes(nullable=True)}))
         account, user = self.found(name)
-        self.apply_changes(account, user, self.body())
+        self.apply_changes(account, user, body)
         account, user = self.found(name)
         self.finish(self.model(account, user))
 
@@ -183,15 +192,11 @@ class IdentitiesAPI(AccountAPI):
 class LoginLinkAPI(AccountAPI):
     async def post(self, name):
         self.require(LINKS, credentials.normalise_name(name))
-        account, user = self.found(name)
-        body = self.body()
-        unknown = set(body) - {"next", "lifetime_minutes"}
-        if unknown:
-            raise web.HTTPError(400, f"Unknown field(s): {', '.join(sorted(unknown))}. Use next and lifetime_minutes.")
         accounts = self.accounts
+        body = self.body(Body({"next": Text(2048, nullable=True),
+                               "lifetime_minutes": Whole(1, lambda: accounts.settings.login_link_max_minutes)}))
+        account, user = self.found(name)
         minutes = body.get("lifetime_minutes", accounts.settings.login_link_minutes)
-        if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= accounts.settings.login_link_max_minutes:
-            raise web.HTTPError(400, f"lifetime_minutes must be a whole number from 1 to {accounts.settings.login_link_max_minutes}.")
         next_url = body.get("next") or ""
         if not isinstance(next_url, str) or (next_url and self._validate_next_url(next_url) != next_url):
             raise web.HTTPError(400, "next must be a path on this hub, such as /user/alice/lab or /services/booking/.")
@@ -212,8 +217,26 @@ def isoformat(moment) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
+OPENAPI = Path(__file__).with_name("openapi.yaml")
+
+
+@functools.cache
+def openapi_document() -> str:
+    return json.dumps(yaml.safe_load(OPENAPI.read_text()))
+
+
+class OpenAPIDocument(APIHandler):
+    """This API's OpenAPI document as JSON; public, like the booking service's."""
+
+    async def get(self):
+        self.set_header("Content-Type", "application/json")
+        self.finish(openapi_document())
+
+
 def routes() -> list[tuple[str, type]]:
     return [
+        # not under /api/accounts/, where it would shadow an account called openapi.json
+        (r"/api/openapi/accounts.json", OpenAPIDocument),
         (r"/api/accounts", AccountListAPI),
         (r"/api/accounts/([^/]+)", AccountItemAPI),
         (r"/api/accounts/([^/]+)/identities", IdentitiesAPI),

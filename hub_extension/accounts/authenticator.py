@@ -12,8 +12,6 @@ store.py; levels are hub groups (../levels.py). The hub user and the account sha
 
 from __future__ import annotations
 
-import asyncio
-
 from jupyterhub.auth import Authenticator
 from sqlalchemy.orm import object_session
 from tornado import web
@@ -24,9 +22,11 @@ from ..mail import Mailer
 from ..text import for_log
 from . import api, credentials, pages
 from .client import client_address
+from .executors import argon2
 from .oauth import build_provider, handlers_for
 from .store import AccountStore
 from .throttle import Limit, Throttle, TooMany
+from .usage import UsageFigures
 from .workflows import AccountWorkflows
 
 
@@ -75,6 +75,35 @@ class AglaisAuthenticator(Authenticator):
     mail_limit_account = _limit_trait("3/h", "Confirmation or reset mails sent per account.")
     mail_limit_address = _limit_trait("10/h", "Confirmation or reset mails asked for per client address.")
 
+    trusted_proxy_hops = Integer(
+        1,
+        help="""How many proxies in front of the hub append the client's address to
+        X-Forwarded-For, and are trusted to: the per-address limits key on the address the
+        outermost of them saw, the `trusted_proxy_hops`-th entry from the right. 1 is
+        configurable-http-proxy alone (the default, and the embedded default); 2 with an
+        ingress or load balancer in front of it that appends to X-Forwarded-For (nginx's
+        `$proxy_add_x_forwarded_for`, Traefik and most cloud load balancers do); 0 when
+        clients reach the hub directly. X-Real-Ip and anything else a client sends are
+        never read. Too many hops lets a client choose its address; too few makes every
+        client one address (the ingress's). The hub's own port must be reachable only
+        through these proxies.""",
+    ).tag(config=True)
+
+    usage_cache_seconds = Integer(
+        60,
+        help="""How long the account page keeps a home's usage figures before it walks the
+        home again. Each user's home is walked at most once at a time however often the
+        page is loaded.""",
+    ).tag(config=True)
+    usage_cache_entries = Integer(
+        1000, help="For how many users the account page keeps usage figures (the least recently asked for go first).",
+    ).tag(config=True)
+    usage_scan_threads = Integer(
+        1,
+        help="""Threads that walk homes for the account page's usage figures. They are the
+        walks' own: logins (argon2) and the hub's default executor never wait for them.""",
+    ).tag(config=True)
+
     confirm_hours = Integer(48, help="How long a confirmation link works, in hours.").tag(config=True)
     reset_minutes = Integer(60, help="How long a password-reset link works, in minutes.").tag(config=True)
     login_link_minutes = Integer(15, help="How long a one-time login link works unless the request says otherwise.").tag(config=True)
@@ -86,6 +115,12 @@ class AglaisAuthenticator(Authenticator):
 
     levels = Instance(Levels)
     mailer = Instance(Mailer)
+    usage_figures = Instance(UsageFigures)
+
+    @default("usage_figures")
+    def _usage_figures(self):
+        return UsageFigures(seconds=self.usage_cache_seconds, entries=self.usage_cache_entries,
+                            threads=self.usage_scan_threads)
 
     @default("levels")
     def _levels(self):
@@ -107,6 +142,19 @@ class AglaisAuthenticator(Authenticator):
             Limit.parse(proposal["value"])
         except ValueError as e:
             raise ValueError(f"AglaisAuthenticator.{proposal['trait'].name}: {e}") from None
+        return proposal["value"]
+
+    @validate("usage_cache_entries", "usage_scan_threads")
+    def _at_least_one(self, proposal):
+        if proposal["value"] < 1:
+            raise ValueError(f"AglaisAuthenticator.{proposal['trait'].name}: {proposal['value']} is below 1")
+        return proposal["value"]
+
+    @validate("trusted_proxy_hops")
+    def _valid_hops(self, proposal):
+        if proposal["value"] < 0:
+            raise ValueError(f"AglaisAuthenticator.trusted_proxy_hops: {proposal['value']} is below 0; "
+                             "give how many proxies append to X-Forwarded-For (1: configurable-http-proxy)")
         return proposal["value"]
 
     def __init__(self, **kwargs):
@@ -144,8 +192,9 @@ class AglaisAuthenticator(Authenticator):
         except TooMany as e:
             self.log.warning("Login throttled for %s from %s", for_log(login), address)
             raise web.HTTPError(429, e.message) from None
-        # argon2 takes tens of milliseconds of CPU on purpose: off the hub's event loop
-        result = await asyncio.to_thread(self.store.check_login, login, password)
+        # argon2 takes tens of milliseconds of CPU on purpose: off the hub's event loop, on
+        # threads that nothing else queues on
+        result = await argon2(self.store.check_login, login, password)
         if result.reason == "wrong":
             self.throttle.hit(*(key for key, _ in checks))
             return None

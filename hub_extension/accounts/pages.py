@@ -9,7 +9,6 @@ which refuses other hosts. Messages are rendered by the templates in templates/.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import string
 
@@ -19,14 +18,13 @@ from jupyterhub.utils import url_path_join
 from tornado import web
 
 from ..levels import effective
-from ..retention.files import scan_home
 from ..text import for_log
 from . import credentials
 from .client import client_address
 from .credentials import CredentialError
 from .store import AccountError
 from .throttle import TooMany
-from .usage import home_of, usage
+from .usage import home_of
 from .workflows import LINK_COOKIE, PENDING_COOKIE
 
 
@@ -304,9 +302,8 @@ class AccountHandler(AccountPage):
         if account is None:
             raise web.HTTPError(404, "You have no account here.")
         groups = [g for g in user.orm_user.groups]
-        home, used = home_of(user), None
-        if home and os.path.isdir(home):
-            used = usage(await asyncio.to_thread(scan_home, home))
+        home = home_of(user)
+        used = await self.accounts.settings.usage_figures.of(user.name, home) if home else None
         await self.show("aglais-account.html", account=account, level=self.accounts.levels.level_of(user.orm_user),
                         grants=effective([g.properties for g in groups]), groups=[g.name for g in groups], used=used,
                         providers=self.providers(), allow_signup=self.signup_offered(),

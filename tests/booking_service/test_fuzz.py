@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.schemathesis_run import fuzz
+from tests.openapi_fuzz import fuzz
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "booking_service" / "openapi.yaml"
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(900)]
