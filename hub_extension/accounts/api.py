@@ -133,14 +133,14 @@ class AccountListAPI(AccountAPI):
         except AccountError as e:
             raise web.HTTPError(e.status, e.message) from None
         confirmed = bool(body.get("email_confirmed"))
-        identity = accounts.store.add_identity(name, "email", email, email=email, confirmed=confirmed,
-                                               label=email) if email else None
+        if email and confirmed:  # else the address joins the account when it is confirmed
+            accounts.store.add_identity(name, "email", email, email=email, confirmed=True, label=email)
         if body.get("password") is not None:
             await asyncio.to_thread(accounts.store.set_password, name, str(body["password"]))
         user = self.user_from_username(name)
         self.authenticator.add_user(user)
-        if identity is not None and not confirmed:
-            await accounts.send_code(self, name, "confirm", email, identity_id=identity.id)
+        if email and not confirmed:
+            accounts.request_signup(self, email, None, account=name)
         self.log.info("Account %s created through the API by %s", name, self.current_user.name)
         account, user = self.found(name)
         self.set_status(201)
@@ -193,7 +193,7 @@ class LoginLinkAPI(AccountAPI):
         if not isinstance(minutes, int) or isinstance(minutes, bool) or not 1 <= minutes <= accounts.settings.login_link_max_minutes:
             raise web.HTTPError(400, f"lifetime_minutes must be a whole number from 1 to {accounts.settings.login_link_max_minutes}.")
         next_url = body.get("next") or ""
-        if not isinstance(next_url, str) or (next_url and self._validate_next_url(next_url) != next_url):
+        if not isinstance(next_url, str) or not credentials.is_safe_next(next_url) or (next_url and self._validate_next_url(next_url) != next_url):
             raise web.HTTPError(400, "next must be a path on this hub, such as /user/alice/lab or /services/booking/.")
         code, expires = accounts.store.issue_code(account.name, "login", timedelta(minutes=minutes),
                                                   next_url=next_url or None)
