@@ -1,7 +1,7 @@
 """The JupyterHub internals the account workflows depend on, fenced in one place.
 
 Each function follows upstream lines named in its docstring (JupyterHub 6.1, which
-setup.cfg pins below 7); tests/hub_extension/test_upstream.py fails loudly when they move.
+setup.cfg pins below 7); tests/test_upstream.py fails loudly when they move.
 """
 
 from __future__ import annotations
@@ -63,8 +63,9 @@ async def settle_server(user, name: str, stop) -> None:
         spawn = spawner._spawn_future
         spawn.cancel()
         await asyncio.wait([spawn])
-    if spawner.pending == "stop" and spawner._stop_future is not None:
-        await asyncio.wait([spawner._stop_future])
+    stopping = getattr(spawner, "_stop_future", None)  # set only while stop_single_user runs
+    if spawner.pending == "stop" and stopping is not None:
+        await asyncio.wait([stopping])
     if spawner.active and not spawner.pending:
         stopping = await stop(user, name)
         if asyncio.isfuture(stopping):
