@@ -194,7 +194,7 @@ class CodePage(AccountPage):
         row, state = self.accounts.store.peek_code(code, self.purpose)
         if state != "ok":
             return await self.refuse(state)
-        error = self.check_form()
+        error = await self.check_form(row)
         if error:
             return await self.show_code(row, code, error=error, status=400)
         row, state = self.accounts.store.use_code(code, self.purpose)
@@ -202,7 +202,8 @@ class CodePage(AccountPage):
             return await self.refuse(state)
         await self.use(row)
 
-    def check_form(self) -> str:
+    async def check_form(self, row) -> str:
+        """A message if the form cannot be used with this code (the code is left unused)."""
         return ""
 
 
@@ -210,9 +211,32 @@ class ConfirmHandler(CodePage):
     purpose = "confirm"
 
     async def show_code(self, row, code, error="", status=200):
-        await self.show("aglais-code.html", status, code=code, error=error, title="Confirm your address",
-                        text=f"Press Confirm to confirm the address of {row.account_name} and log in.",
-                        button="Confirm", action=url_path_join(self.hub.base_url, "accounts/confirm"))
+        whose = f"the account {row.account_name}" if row.account_name else "a new account"
+        text = f"Press Confirm to confirm {row.email} for {whose} and log in."
+        if row.contested:
+            text = (f"Another sign-up with {row.email} came before this one. To confirm {row.email} for {whose}, "
+                    "enter the password you chose when you signed up.")
+        await self.show("aglais-code.html", status, code=code, error=error, title="Confirm your address", text=text,
+                        button="Confirm", action=url_path_join(self.hub.base_url, "accounts/confirm"),
+                        password=bool(row.contested), password_label="The password you chose")
+
+    async def check_form(self, row) -> str:
+        # A sign-up that replaced another one's may be the second of a race (someone signed
+        # up with the address after its owner): its code is in the owner's mailbox, but
+        # only who chose its password may confirm it.
+        if not row.contested:
+            return ""
+        key = f"login-fail:account:{row.email}"
+        try:
+            self.accounts.throttle.check([(key, self.accounts.settings.limit("login_limit_account"))],
+                                         "Too many wrong passwords. Try again {wait}.")
+        except TooMany as e:
+            return e.message
+        password = self.get_body_argument("password", "")
+        if await asyncio.to_thread(credentials.verify_password, row.password_hash, password):  # argon2: off the loop
+            return ""
+        self.accounts.throttle.hit(key)
+        return "That is not the password chosen for this sign-up. If you did not sign up, ignore the mail."
 
     async def use(self, row):
         try:
@@ -244,7 +268,7 @@ class ResetConfirmHandler(CodePage):
                         text=f"A new password for {row.account_name}.", button="Set password", password=True,
                         action=url_path_join(self.hub.base_url, "accounts/reset/confirm"))
 
-    def check_form(self) -> str:
+    async def check_form(self, row) -> str:
         try:
             credentials.check_new_password(self.get_body_argument("password", ""))
         except CredentialError as e:

@@ -238,15 +238,16 @@ class AccountStore:
     # single-use codes ------------------------------------------------------------------------
 
     def issue_code(self, name: str | None, purpose: str, lifetime: timedelta, *, next_url: str | None = None,
-                   email: str | None = None, password_hash: str | None = None, db=None) -> tuple[str, datetime]:
+                   email: str | None = None, password_hash: str | None = None, contested: bool = False,
+                   db=None) -> tuple[str, datetime]:
         if db is None:
             with self.session() as db:
                 return self.issue_code(name, purpose, lifetime, next_url=next_url, email=email,
-                                       password_hash=password_hash, db=db)
+                                       password_hash=password_hash, contested=contested, db=db)
         code, digest = credentials.new_code()
         created = now()
         db.add(Code(digest=digest, purpose=purpose, account_name=name, created=created, expires=created + lifetime,
-                    next_url=next_url, email=email, password_hash=password_hash))
+                    next_url=next_url, email=email, password_hash=password_hash, contested=contested))
         return code, created + lifetime
 
     def void_codes(self, name: str) -> int:
@@ -266,11 +267,18 @@ class AccountStore:
                      name: str | None = None) -> tuple[str, datetime]:
         """A sign-up for `email` (for account `name`, or for an account made on confirmation):
         a new confirmation code carrying it. Every earlier sign-up for the address is void
-        in the same transaction, with its password: only the newest sign-up can win."""
+        in the same transaction, with its password: only the newest sign-up can win. If
+        one was still waiting, the new one is `contested`: its confirmation asks for its
+        password, so a sign-up made after the owner's cannot be confirmed by the owner
+        unawares (the owner's mailbox gets its code)."""
         with self.session() as db:
+            contested = db.execute(update(Code).where(
+                Code.purpose == "confirm", Code.email == email, Code.used.is_(None), Code.expires > now(),
+            ).values(used=now())).rowcount > 0
             db.execute(update(Code).where(Code.purpose == "confirm", Code.email == email, Code.used.is_(None)).values(
                 used=now()))
-            return self.issue_code(name, "confirm", lifetime, email=email, password_hash=password_hash, db=db)
+            return self.issue_code(name, "confirm", lifetime, email=email, password_hash=password_hash,
+                                   contested=contested and password_hash is not None, db=db)
 
     def renew_signup(self, email: str, lifetime: timedelta) -> tuple[str, datetime] | None:
         """The waiting sign-up for `email` under an additional code, for mailing it again
@@ -280,7 +288,7 @@ class AccountStore:
             if row is None:
                 return None
             return self.issue_code(row.account_name, "confirm", lifetime, email=email,
-                                   password_hash=row.password_hash, db=db)
+                                   password_hash=row.password_hash, contested=row.contested, db=db)
 
     def supersede(self, email: str, keep: str) -> None:
         """Every other waiting sign-up code for `email` than the code `keep` is void."""

@@ -84,6 +84,8 @@ class Code(Base):
         NAME, ForeignKey("accounts.name", ondelete="CASCADE"), index=True, nullable=True)
     email: Mapped[str | None] = mapped_column(String(320), index=True, nullable=True)  # confirm: the address
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)  # confirm: the pending password
+    # confirm: this sign-up voided another one still waiting; its password must be entered
+    contested: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     expires: Mapped[datetime] = mapped_column(UTCDateTime())
     used: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -25,7 +25,11 @@ def admin_api(hub, method, path, **kw):
 def victim_signs_up_and_confirms(hub, mailbox, address):
     victim = Browser(hub)
     message = sign_up(victim, mailbox, address, password=VICTIM_PASSWORD)
-    done = victim.form_post(confirm(victim, mailbox, message), allow_redirects=False)
+    # their sign-up replaced one still waiting, so its page asks for the password they chose
+    page = confirm(victim, mailbox, message)
+    assert 'name="password"' in page.text
+    assert victim.form_post(page, {"password": ATTACKER_PASSWORD}).status_code == 400
+    done = victim.form_post(page, {"password": VICTIM_PASSWORD}, allow_redirects=False)
     assert done.status_code == 302, done.text[:1000]
     return victim, message
 
@@ -99,7 +103,7 @@ def test_an_earlier_sign_up_is_void_and_a_later_one_for_a_confirmed_address_chan
     second = sign_up(Browser(accounts_hub), mailbox, address, password="second password 123")
     assert Browser(accounts_hub).get(mailbox.link(first)).status_code == 410  # void before it was ever used
     owner = Browser(accounts_hub)
-    owner.form_post(confirm(owner, mailbox, second))
+    owner.form_post(confirm(owner, mailbox, second), {"password": "second password 123"})
     name = owner.whoami()
     assert Browser(accounts_hub).login(address, "first password 123").status_code == 403
     # a third sign-up for the now confirmed address: its owner is told, the password is not taken
@@ -111,3 +115,23 @@ def test_an_earlier_sign_up_is_void_and_a_later_one_for_a_confirmed_address_chan
     assert Browser(accounts_hub).login(address, "third password 123").status_code == 403
     assert Browser(accounts_hub).login(address, "second password 123", allow_redirects=False).status_code == 302
     assert account(accounts_hub, name)["email"] == address
+
+
+def test_a_sign_up_made_after_the_owners_cannot_be_confirmed_by_the_owner_unawares(accounts_hub, mailbox):
+    """The race the other way round: the owner signs up, then the attacker does with the
+    same address and their own password, voiding the owner's link. The owner finds the
+    newer mail and presses Confirm: that sign-up replaced a waiting one, so it asks for
+    the password chosen with it, which the owner does not know. Signing up again works."""
+    address = f"owner-{uuid.uuid4().hex[:6]}@example.org"
+    owner = Browser(accounts_hub)
+    first = sign_up(owner, mailbox, address, password=VICTIM_PASSWORD)
+    squat = sign_up(Browser(accounts_hub, some_address()), mailbox, address, password=ATTACKER_PASSWORD)
+    assert owner.get(mailbox.link(first)).status_code == 410
+    page = confirm(owner, mailbox, squat)
+    assert "Another sign-up" in page.text and 'name="password"' in page.text
+    assert owner.form_post(page, {"password": VICTIM_PASSWORD}).status_code == 400
+    assert owner.form_post(page).status_code == 400
+    assert owner.whoami() is None
+    victim, _ = victim_signs_up_and_confirms(accounts_hub, mailbox, address)
+    assert Browser(accounts_hub, some_address()).login(address, ATTACKER_PASSWORD).status_code == 403
+    assert Browser(accounts_hub, some_address()).login(address, VICTIM_PASSWORD, allow_redirects=False).status_code == 302

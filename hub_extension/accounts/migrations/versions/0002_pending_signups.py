@@ -43,6 +43,7 @@ def upgrade() -> None:
         batch.drop_column("identity_id")
         batch.add_column(sa.Column("email", sa.String(320), nullable=True))
         batch.add_column(sa.Column("password_hash", sa.String(255), nullable=True))
+        batch.add_column(sa.Column("contested", sa.Boolean, nullable=False, server_default=sa.false()))
         batch.create_index("ix_codes_email", ["email"])
     op.create_table(
         "tombstones",
@@ -56,6 +57,7 @@ def downgrade() -> None:
     op.execute(sa.text("DELETE FROM codes WHERE account_name IS NULL OR purpose = 'confirm'"))
     with op.batch_alter_table("codes") as batch:
         batch.drop_index("ix_codes_email")
+        batch.drop_column("contested")
         batch.drop_column("password_hash")
         batch.drop_column("email")
         batch.add_column(sa.Column("identity_id", sa.Integer, sa.ForeignKey("identities.id", ondelete="CASCADE", name="fk_codes_identity_id"),
