@@ -1,27 +1,17 @@
 """The hub's own calls to the booking service: forgetting a user the hub deletes, so the
 next owner of the name inherits none of their bookings, queue places or sessions.
 
-`configure_forget` declares the scope ``custom:booking:forget`` and the hub service
-``<name>-accounts`` holding only it; the authenticator's ``delete_user`` calls
-`forget_user` with that service's token after the hub has deleted the user.
+`configure_booking_service` declares the scope ``custom:booking:forget`` and the hub
+service ``<name>-accounts`` holding only it, and hands `forget_user` with that service's
+token to the authenticator's `forget_hooks`, which run before an account is deleted.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 from urllib.parse import quote, urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
-
-from .config import configured, merge_role
-
-FORGET_SCOPE = "custom:booking:forget"
-FORGET_SCOPE_DEFINITION = {
-    FORGET_SCOPE: {
-        "description": "Cancel every booking, queue place and session of a deleted hub user: the hub's own scope.",
-    },
-}
 
 
 class BookingServiceError(Exception):
@@ -45,22 +35,3 @@ async def forget_user(name: str, *, url: str, token: str, reason: str = "account
     except OSError as e:
         raise BookingServiceError(f"the booking service is not answering: {e}") from None
     return json.loads(response.body)
-
-
-def configure_forget(c, *, name: str = "booking", token: str | None = None) -> str:
-    """Declare ``custom:booking:forget`` and the hub service ``<name>-accounts`` whose token
-    carries only it (and access to the booking service); returns that token.
-
-    A service of its own rather than the spawner's: the spawner's token starts and stops
-    sessions, this one ends everything a user holds, and each can be revoked alone.
-    """
-    hub = c.JupyterHub
-    hub.custom_scopes = {**configured(hub, "custom_scopes", {}), **FORGET_SCOPE_DEFINITION}
-    caller = f"{name}-accounts"
-    token = token or secrets.token_hex(32)
-    roles = [dict(r) for r in configured(hub, "load_roles", [])]
-    merge_role(roles, caller, [FORGET_SCOPE, f"access:services!service={name}"], services=[caller])
-    hub.load_roles = roles
-    services = [s for s in configured(hub, "services", []) if s.get("name") != caller]
-    hub.services = services + [{"name": caller, "api_token": token, "display": False}]
-    return token

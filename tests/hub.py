@@ -121,16 +121,12 @@ def write_config(workdir: Path, *, hub_port: int, hub_api_port: int, services: d
     config = workdir / "jupyterhub_config.py"
     booking_calls = "\n".join(
         f"configure_booking_service(c, name={name!r}, url='http://127.0.0.1:{port}', db_url={db!r}, "
-        f"managed=True, extra_args=['--log-level=INFO'])"
+        f"managed=True, extra_args=['--log-level=INFO'], forget_token={(forget_tokens or {}).get(name)!r})"
         for name, (port, db) in services.items()
     ) + "\n" + "\n".join(
         f"configure_booking_service(c, name={name!r}, url='http://127.0.0.1:{port}', managed=False, "
-        f"api_token={token!r})"
+        f"api_token={token!r}, forget_token={(forget_tokens or {}).get(name)!r})"
         for name, (port, token) in external.items()
-    ) + "\n" + "\n".join(
-        # until configure_booking_service does it: the hub's caller that forgets deleted users
-        f"from hub_extension.booking_client import configure_forget; configure_forget(c, name={name!r}, token={token!r})"
-        for name, token in (forget_tokens or {}).items()
     )
     config.write_text(textwrap.dedent(f"""\
         import sys

@@ -128,26 +128,21 @@ class AccountListAPI(AccountAPI):
         if email and accounts.store.find_identity("email", email) is not None:
             raise web.HTTPError(409, "That address already belongs to an account.")
         confirmed = body.get("email_confirmed", False)
-        mail = email is not None and not confirmed
         try:
-            if mail:
-                accounts.mail_checks(self, None)  # before writing anything
+            if email and not confirmed:
+                accounts.count_mail(self, email)  # the mail limits before anything is written
             accounts.store.create(name, level=level, transient=level == accounts.levels.trial,
                                   attributes=body.get("attributes") or {})
         except AccountError as e:
             raise web.HTTPError(e.status, e.message) from None
-        try:
-            identity = accounts.store.add_identity(name, "email", email, email=email, confirmed=confirmed,
-                                                   label=email) if email else None
-            if mail:
-                await accounts.send_code(self, name, "confirm", email, identity_id=identity.id)
-        except AccountError as e:  # the address taken meanwhile, or the mail not sent: nothing stays
-            accounts.store.delete(name)
-            raise web.HTTPError(e.status, e.message) from None
+        if email and confirmed:  # else the address joins the account when it is confirmed
+            accounts.store.add_identity(name, "email", email, email=email, confirmed=True, label=email)
         if body.get("password") is not None:
             await argon2(accounts.store.set_password, name, body["password"])
         user = self.user_from_username(name)
         self.authenticator.add_user(user)
+        if email and not confirmed:
+            accounts.request_signup(self, email, None, account=name)
         self.log.info("Account %s created through the API by %s", name, self.current_user.name)
         account, user = self.found(name)
         self.set_status(201)
@@ -198,7 +193,7 @@ class LoginLinkAPI(AccountAPI):
         account, user = self.found(name)
         minutes = body.get("lifetime_minutes", accounts.settings.login_link_minutes)
         next_url = body.get("next") or ""
-        if not isinstance(next_url, str) or (next_url and self._validate_next_url(next_url) != next_url):
+        if not isinstance(next_url, str) or not credentials.is_safe_next(next_url) or (next_url and self._validate_next_url(next_url) != next_url):
             raise web.HTTPError(400, "next must be a path on this hub, such as /user/alice/lab or /services/booking/.")
         code, expires = accounts.store.issue_code(account.name, "login", timedelta(minutes=minutes),
                                                   next_url=next_url or None)

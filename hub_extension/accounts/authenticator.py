@@ -12,10 +12,12 @@ store.py; levels are hub groups (../levels.py). The hub user and the account sha
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from jupyterhub.auth import Authenticator
 from sqlalchemy.orm import object_session
 from tornado import web
-from traitlets import Bool, Dict, Instance, Integer, Unicode, default, validate
+from traitlets import Bool, Callable, Dict, Instance, Integer, List, Unicode, default, validate
 
 from ..levels import Levels
 from ..mail import Mailer
@@ -72,8 +74,29 @@ class AglaisAuthenticator(Authenticator):
     login_limit_account = _limit_trait("5/15m", "Failed password logins allowed per account (or login name).")
     login_limit_address = _limit_trait("30/15m", "Failed password logins allowed per client address.")
     signup_limit_address = _limit_trait("10/h", "Sign-ups allowed per client address.")
-    mail_limit_account = _limit_trait("3/h", "Confirmation or reset mails sent per account.")
-    mail_limit_address = _limit_trait("10/h", "Confirmation or reset mails asked for per client address.")
+    mail_limit_recipient = _limit_trait(
+        "3/h", "Sign-up, resend and reset requests per address to be mailed, whether or not the address has an "
+               "account (so that a refusal tells nobody which addresses are registered). Formerly "
+               "mail_limit_account, which counted per account.")
+    mail_limit_address = _limit_trait("10/h", "Sign-up, resend and reset requests per client address.")
+
+    name_reuse_days = Integer(
+        90, min=0,
+        help="""For how many days the name of a deleted account is not given to a new one:
+        the names the hub chooses (trial accounts, sign-up, OAuth) pass it by, so that no
+        stranger inherits what is still keyed by it elsewhere (logs, other services,
+        anything the forget hooks could not reach). An admin who creates the name
+        deliberately (the account API, the hub's admin page) may reuse it. 0: no wait.""",
+    ).tag(config=True)
+    forget_hooks = List(
+        Callable(),
+        help="""Called with the name of every hub user that is deleted, before its account
+        goes (logout of a trial account, the idle culler, an admin, the account API):
+        `hook(name)`, which may be async. For the booking service,
+        `functools.partial(hub_extension.booking_client.forget_user, url=..., token=...)`
+        cancels the user's bookings, queue entries and sessions. If a hook fails, nothing
+        is deleted and the deletion answers 503; the culler tries again on its next round.""",
+    ).tag(config=True)
 
     trusted_proxy_hops = Integer(
         1,
@@ -136,7 +159,7 @@ class AglaisAuthenticator(Authenticator):
         return (getattr(hub, "public_url", "") or getattr(hub, "bind_url", "") or "").rstrip("/")
 
     @validate("try_limit", "login_limit_account", "login_limit_address", "signup_limit_address",
-              "mail_limit_account", "mail_limit_address")
+              "mail_limit_recipient", "mail_limit_address")
     def _valid_limit(self, proposal):
         try:
             Limit.parse(proposal["value"])
@@ -159,7 +182,7 @@ class AglaisAuthenticator(Authenticator):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self.store = AccountStore(self.db_url)
+        self.store = AccountStore(self.db_url, name_reuse=timedelta(days=self.name_reuse_days))
         self.throttle = Throttle(self.store)
         self.oauth_providers = {key: build_provider(self, key, settings) for key, settings in self.providers.items()}
         self.workflows = AccountWorkflows(self)
@@ -222,11 +245,12 @@ class AglaisAuthenticator(Authenticator):
             self.levels.set_level(object_session(orm_user), orm_user, account.initial_level)
         return super().add_user(user)
 
-    def delete_user(self, user):
-        """The hub deleted a user (logout of a trial account, the culler, an admin): the
-        account and its identities go too; its files go with the spawner's delete_forever."""
-        if self.store.delete(user.name):
-            self.log.info("Deleted account %s", user.name)
+    async def delete_user(self, user):
+        """The hub is deleting a user: every deletion passes here (logout of a trial
+        account, the culler and admins through the hub's API, the account API). The
+        account workflows' forget() cancels a pending start, runs forget_hooks and deletes
+        the account; its files go with the spawner's delete_forever."""
+        await self.workflows.forget(user)
         return super().delete_user(user)
 
     def get_handlers(self, app):

@@ -46,6 +46,13 @@ def normalise_email(raw: str) -> str:
     return address
 
 
+def is_safe_next(next_url: str) -> bool:
+    """False if `next_url` holds a control character (CR, LF, NUL, ...) or a Unicode line
+    break: such a URL cannot go into a Location header, and the hub's next-URL check lets
+    it through. Login links check this when they are made (api.py) and when used."""
+    return not any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in next_url)
+
+
 def check_new_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise CredentialError(f"Choose a password of at least {MIN_PASSWORD} characters.")

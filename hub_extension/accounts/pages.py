@@ -8,7 +8,6 @@ which refuses other hosts. Messages are rendered by the templates in templates/.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import string
 
@@ -22,6 +21,7 @@ from ..text import for_log
 from . import credentials
 from .client import client_address
 from .credentials import CredentialError
+from .executors import argon2
 from .store import AccountError
 from .throttle import TooMany
 from .usage import home_of
@@ -56,14 +56,13 @@ class AccountPage(BaseHandler):
         account = self.accounts.store.get(user.name)
         return bool(account and account.transient)
 
-    async def mail_code(self, purpose: str) -> str:
-        """Mail a code for the form's address if it is an identity in the state `purpose`
-        needs (unconfirmed to confirm, confirmed to reset). The caller answers the same
-        either way, so the page tells nobody which addresses are registered."""
+    def mail_request(self) -> str:
+        """The form's address, normalised, once the request is counted against the mail
+        limits (TooMany or CredentialError if not). Known and unknown addresses pass the
+        same checks and counts, and the mail goes in the background: the answer, and its
+        time, are the same for every address."""
         email = credentials.normalise_email(self.get_body_argument("email", "")[:400])
-        identity = self.accounts.store.find_identity("email", email)
-        if identity is not None and identity.confirmed == (purpose == "reset"):
-            await self.accounts.send_code(self, identity.account_name, purpose, email, identity_id=identity.id)
+        self.accounts.count_mail(self, email)
         return email
 
     def providers(self):
@@ -139,39 +138,18 @@ class SignupHandler(AccountPage):
         except (CredentialError, TooMany) as e:
             return await self.show_form(str(e), getattr(e, "status", 400), email=raw_email)
         accounts.throttle.hit(f"signup:addr:{client_address(self)}")
-        existing = accounts.store.find_identity("email", email)
         user = self.current_user
-        made_account = made_identity = None
         try:
-            accounts.mail_checks(self, user.name if user is not None else None)  # before writing anything
-            if existing is not None:
-                # Don't tell a stranger the address is registered: tell its owner, by mail.
-                if existing.confirmed:
-                    await accounts.send_mail(self, existing.account_name, email, "taken",
-                                             lambda: {"link": accounts.absolute_url(self, "accounts/reset")})
-                else:
-                    await accounts.send_code(self, existing.account_name, "confirm", email, identity_id=existing.id)
-            else:
-                if user is not None:
-                    # register a trial account (same account, same files; level 1 on
-                    # confirmation), or add an address to one's own account
-                    name = user.name
-                else:
-                    name = accounts.new_account_name(self, email.split("@")[0])
-                    accounts.store.create(name, level=accounts.levels.registered, terms=bool(accounts.settings.terms_url))
-                    made_account = name
-                identity = accounts.store.add_identity(name, "email", email, email=email, label=email)
-                made_identity = identity.id
-                await accounts.send_code(self, name, "confirm", email, identity_id=identity.id)
-                # the password only once the mail is out: a failed sign-up leaves nothing
-                await asyncio.to_thread(accounts.store.set_password, name, password)  # argon2: off the loop
-                self.log.info("Sign-up of %s for %s", name, for_log(email))
+            accounts.count_mail(self, email)
         except AccountError as e:
-            if made_account is not None:
-                accounts.store.delete(made_account)
-            elif made_identity is not None:
-                accounts.store.delete_identity(made_identity)
             return await self.show_form(e.message, e.status, email=raw_email)
+        # hashed for every address, taken or not, so that both take the same time; it
+        # waits with the sign-up's code and is the account's only once that code is used
+        password_hash = await argon2(credentials.hash_password, password)  # argon2's own threads
+        # register a trial account (same account, same files; level 1 on confirmation), or
+        # add an address to one's own account; else an account is made on confirmation
+        accounts.request_signup(self, email, password_hash, account=user.name if user is not None else None)
+        self.log.info("Sign-up for %s from %s", for_log(email), client_address(self))
         await self.message("Check your mail", f"We sent a link to {email}. Open it to confirm your address; "
                            "it works once.", resend=email)
 
@@ -180,10 +158,11 @@ class ResendHandler(AccountPage):
     async def post(self):
         raw = self.get_body_argument("email", "")[:400]
         try:
-            email = await self.mail_code("confirm")
+            email = self.mail_request()
         except (CredentialError, AccountError) as e:
             return await self.message("No mail sent", getattr(e, "message", str(e)), getattr(e, "status", 400),
                                       resend=raw)
+        self.accounts.request_resend(self, email)
         # the same answer whether or not the address is known
         await self.message("Check your mail", f"If {email} waits for confirmation, a new link is on its way.", resend=email)
 
@@ -213,7 +192,7 @@ class CodePage(AccountPage):
         row, state = self.accounts.store.peek_code(code, self.purpose)
         if state != "ok":
             return await self.refuse(state)
-        error = self.check_form()
+        error = await self.check_form(row)
         if error:
             return await self.show_code(row, code, error=error, status=400)
         row, state = self.accounts.store.use_code(code, self.purpose)
@@ -221,7 +200,8 @@ class CodePage(AccountPage):
             return await self.refuse(state)
         await self.use(row)
 
-    def check_form(self) -> str:
+    async def check_form(self, row) -> str:
+        """A message if the form cannot be used with this code (the code is left unused)."""
         return ""
 
 
@@ -229,16 +209,39 @@ class ConfirmHandler(CodePage):
     purpose = "confirm"
 
     async def show_code(self, row, code, error="", status=200):
-        await self.show("aglais-code.html", status, code=code, error=error, title="Confirm your address",
-                        text=f"Press Confirm to confirm the address of {row.account_name} and log in.",
-                        button="Confirm", action=url_path_join(self.hub.base_url, "accounts/confirm"))
+        whose = f"the account {row.account_name}" if row.account_name else "a new account"
+        text = f"Press Confirm to confirm {row.email} for {whose} and log in."
+        if row.contested:
+            text = (f"Another sign-up with {row.email} came before this one. To confirm {row.email} for {whose}, "
+                    "enter the password you chose when you signed up.")
+        await self.show("aglais-code.html", status, code=code, error=error, title="Confirm your address", text=text,
+                        button="Confirm", action=url_path_join(self.hub.base_url, "accounts/confirm"),
+                        password=bool(row.contested), password_label="The password you chose")
+
+    async def check_form(self, row) -> str:
+        # A sign-up that replaced another one's may be the second of a race (someone signed
+        # up with the address after its owner): its code is in the owner's mailbox, but
+        # only who chose its password may confirm it.
+        if not row.contested:
+            return ""
+        key = f"login-fail:account:{row.email}"
+        try:
+            self.accounts.throttle.check([(key, self.accounts.settings.limit("login_limit_account"))],
+                                         "Too many wrong passwords. Try again {wait}.")
+        except TooMany as e:
+            return e.message
+        password = self.get_body_argument("password", "")
+        if await argon2(credentials.verify_password, row.password_hash, password):  # argon2's own threads
+            return ""
+        self.accounts.throttle.hit(key)
+        return "That is not the password chosen for this sign-up. If you did not sign up, ignore the mail."
 
     async def use(self, row):
-        accounts = self.accounts
-        accounts.store.confirm_identity(row.identity_id)
-        accounts.promote(self, row.account_name)
-        self.log.info("Confirmed the address of %s", row.account_name)
-        await self.log_in(row.account_name)
+        try:
+            name = await self.accounts.confirm_signup(self, row)
+        except AccountError as e:
+            return await self.message("Address not confirmed", e.message, e.status)
+        await self.log_in(name)
 
 
 class ResetRequestHandler(AccountPage):
@@ -247,9 +250,10 @@ class ResetRequestHandler(AccountPage):
 
     async def post(self):
         try:
-            email = await self.mail_code("reset")
+            email = self.mail_request()
         except (CredentialError, AccountError) as e:
-            return await self.show("aglais-reset.html", getattr(e, "status", 400), error=str(e))
+            return await self.show("aglais-reset.html", getattr(e, "status", 400), error=getattr(e, "message", str(e)))
+        self.accounts.request_reset(self, email)
         await self.message("Check your mail", f"If {email} belongs to an account, a link to reset its password "
                            "is on its way.")
 
@@ -262,7 +266,7 @@ class ResetConfirmHandler(CodePage):
                         text=f"A new password for {row.account_name}.", button="Set password", password=True,
                         action=url_path_join(self.hub.base_url, "accounts/reset/confirm"))
 
-    def check_form(self) -> str:
+    async def check_form(self, row) -> str:
         try:
             credentials.check_new_password(self.get_body_argument("password", ""))
         except CredentialError as e:
@@ -270,8 +274,7 @@ class ResetConfirmHandler(CodePage):
         return ""
 
     async def use(self, row):
-        await asyncio.to_thread(self.accounts.store.set_password, row.account_name, self.get_body_argument("password"))
-        self.accounts.throttle.clear(f"login-fail:account:{row.account_name}")
+        await self.accounts.reset_password(self, row.account_name, self.get_body_argument("password"))
         self.log.info("Password reset for %s", row.account_name)
         await self.log_in(row.account_name)
 
@@ -291,7 +294,8 @@ class LoginLinkHandler(CodePage):
         user = await self.auth_to_user({"name": row.account_name})
         self.set_login_cookie(user)
         # the next URL was checked when the link was made, and is checked again here
-        self.redirect(self._validate_next_url(row.next_url or "") or self.get_next_url(user))
+        next_url = row.next_url if credentials.is_safe_next(row.next_url or "") else ""
+        self.redirect(self._validate_next_url(next_url) or self.get_next_url(user))
 
 
 class AccountHandler(AccountPage):
@@ -308,6 +312,22 @@ class AccountHandler(AccountPage):
                         grants=effective([g.properties for g in groups]), groups=[g.name for g in groups], used=used,
                         providers=self.providers(), allow_signup=self.signup_offered(),
                         has_email=any(i.provider == "email" for i in account.identities))
+
+
+class PasswordHandler(AccountPage):
+    """The account page's password form: the current password and a new one."""
+
+    @web.authenticated
+    async def post(self):
+        new = self.get_body_argument("new_password", "")
+        try:
+            credentials.check_new_password(new)
+            await self.accounts.change_password(self, self.current_user, self.get_body_argument("password", ""), new)
+        except (CredentialError, AccountError) as e:
+            return await self.message("Password not changed", getattr(e, "message", str(e)), getattr(e, "status", 400))
+        self.log.info("Password changed by %s", self.current_user.name)
+        await self.message("Password changed", "Your new password works from now on. Every other session of your "
+                           "account has ended, and links mailed before (password reset) no longer work.")
 
 
 class LinkHandler(AccountPage):
@@ -384,4 +404,5 @@ def routes() -> list[tuple[str, type]]:
         (r"/accounts/complete", CompleteHandler),
         (r"/account", AccountHandler),
         (r"/account/link/([^/]+)", LinkHandler),
+        (r"/account/password", PasswordHandler),
     ]

@@ -68,14 +68,24 @@ class Password(Base):
 
 
 class Code(Base):
-    """A single-use, time-limited code: only its SHA-256 is kept."""
+    """A single-use, time-limited code: only its SHA-256 is kept.
+
+    A confirmation code *is* the sign-up it was mailed for: the address, and the password
+    chosen with it, wait here and take effect only when this code is used. So a sign-up
+    writes nothing on an account, and a later sign-up for the same address voids this one
+    (store.AccountStore.start_signup)."""
 
     __tablename__ = "codes"
 
     digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(16))  # confirm | reset | login
-    account_name: Mapped[str] = mapped_column(NAME, ForeignKey("accounts.name", ondelete="CASCADE"), index=True)
-    identity_id: Mapped[int | None] = mapped_column(ForeignKey("identities.id", ondelete="CASCADE"), nullable=True)
+    # None for a sign-up without an account yet: the account is made on confirmation
+    account_name: Mapped[str | None] = mapped_column(
+        NAME, ForeignKey("accounts.name", ondelete="CASCADE"), index=True, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(320), index=True, nullable=True)  # confirm: the address
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)  # confirm: the pending password
+    # confirm: this sign-up voided another one still waiting; its password must be entered
+    contested: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime())
     expires: Mapped[datetime] = mapped_column(UTCDateTime())
     used: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -92,3 +102,14 @@ class Attempt(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(400))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Tombstone(Base):
+    """The name of a deleted account, kept for AglaisAuthenticator.name_reuse_days so that
+    no name the hub chooses (trial, sign-up, OAuth) hands a stranger what is still keyed
+    by it elsewhere (logs, other services, anything the forget step could not reach)."""
+
+    __tablename__ = "tombstones"
+
+    name: Mapped[str] = mapped_column(NAME, primary_key=True)
+    deleted: Mapped[datetime] = mapped_column(UTCDateTime())

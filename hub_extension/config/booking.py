@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import secrets
 import sys
+from functools import partial
 
 from aglais_common.facts import group_levels
 
+from ..booking_client import forget_user
 from . import configured, merge_role
 
 SERVICE_NAME = "booking"
@@ -28,6 +30,9 @@ CUSTOM_SCOPES = {
         "description": "Manage pools, capacity and packages, and everyone's bookings.",
         "subscopes": ["custom:booking:write"],
     },
+    "custom:booking:forget": {
+        "description": "Cancel every booking, queue place and session of a deleted hub user: the hub's own scope.",
+    },
 }
 
 
@@ -42,6 +47,7 @@ def configure_booking_service(
     api_token: str | None = None,
     extra_args: list | None = None,
     spawner_token: str | None = None,
+    forget_token: str | None = None,
 ) -> None:
     """Register the booking service with a JupyterHub config object `c`.
 
@@ -55,7 +61,11 @@ def configure_booking_service(
       and stop servers (when a booking ends), nothing more;
     - the service ``<name>-spawner``, whose token the booking-aware spawner uses to
       start and stop sessions (``custom:booking:sessions``), and the spawner's
-      settings (``BookingSpawnerMixin.booking_api_url`` and ``booking_api_token``).
+      settings (``BookingSpawnerMixin.booking_api_url`` and ``booking_api_token``);
+    - the service ``<name>-accounts``, whose token only forgets deleted users
+      (``custom:booking:forget``): `AglaisAuthenticator.forget_hooks` gets
+      `hub_extension.booking_client.forget_user` with it, so deleting an account ends
+      its bookings, queue places and sessions first.
     """
     if not managed and not api_token:
         raise ValueError(
@@ -107,8 +117,17 @@ def configure_booking_service(
     spawner = f"{name}-spawner"
     spawner_token = spawner_token or secrets.token_hex(32)
     merge_role(roles, spawner, ["custom:booking:sessions", f"access:services!service={name}"], services=[spawner])
+    # The hub's caller that forgets deleted users: a service of its own, not the
+    # spawner's, since this token ends everything a user holds and each can be revoked alone.
+    forgetter = f"{name}-accounts"
+    forget_token = forget_token or secrets.token_hex(32)
+    merge_role(roles, forgetter, ["custom:booking:forget", f"access:services!service={name}"], services=[forgetter])
     hub.load_roles = roles
-    c.BookingSpawnerMixin.booking_api_url = f"{url.rstrip('/')}/services/{name}/api/v1"
+    api_url = f"{url.rstrip('/')}/services/{name}/api/v1"
+    hooks = [h for h in configured(c.AglaisAuthenticator, "forget_hooks", [])
+             if getattr(h, "keywords", {}).get("url") != api_url]
+    c.AglaisAuthenticator.forget_hooks = hooks + [partial(forget_user, url=api_url, token=forget_token)]
+    c.BookingSpawnerMixin.booking_api_url = api_url
     c.BookingSpawnerMixin.booking_api_token = spawner_token
     c.BookingSpawnerMixin.calendar_url = f"/services/{name}/"
     # The server's own token ($JUPYTERHUB_API_TOKEN): what JupyterHub's `server` role gives
@@ -118,6 +137,7 @@ def configure_booking_service(
         "users:activity!user", "access:servers!server",
         "custom:booking:read!user", "custom:booking:write!user", f"access:services!service={name}",
     ]
-    services = [s for s in configured(hub, "services", []) if s.get("name") not in (name, spawner)]
-    services += [service, {"name": spawner, "api_token": spawner_token, "display": False}]
+    services = [s for s in configured(hub, "services", []) if s.get("name") not in (name, spawner, forgetter)]
+    services += [service, {"name": spawner, "api_token": spawner_token, "display": False},
+                 {"name": forgetter, "api_token": forget_token, "display": False}]
     hub.services = services

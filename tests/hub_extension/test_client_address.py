@@ -4,12 +4,10 @@ addresses spoof X-Real-Ip and X-Forwarded-For; and the parsing itself, as a tabl
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from types import SimpleNamespace
 
 import pytest
-import requests
 from requests.adapters import HTTPAdapter
 from tornado import httpserver, web
 from tornado.httpclient import AsyncHTTPClient

@@ -178,13 +178,13 @@ def test_resending_the_confirmation_is_rate_limited(accounts_hub, mailbox):
     address = f"dee-{uuid.uuid4().hex[:6]}@example.org"
     browser = Browser(accounts_hub)
     sign_up(browser, mailbox, address)  # one mail
-    for _ in range(2):  # the limit is 3 per hour per account
+    for _ in range(2):  # the limit is 3 per hour per address mailed to
         before = len(mailbox.messages)
         assert browser.post("hub/accounts/resend", {"email": address}).status_code == 200
         mailbox.wait_for(address, "Confirm your address", after=before)
     before = len(mailbox.messages)
     resp = browser.post("hub/accounts/resend", {"email": address})
-    assert resp.status_code == 429 and "Ask again in" in resp.text
+    assert resp.status_code == 429 and "Too many requests for this address. Try again in" in resp.text
     assert len(mailbox.messages) == before
 
 
