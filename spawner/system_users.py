@@ -105,7 +105,7 @@ async def ensure(prefix: str, username: str, homes: str, shell: str = "/bin/bash
     return entry
 
 
-def _kill_processes(uid: int) -> None:
+def kill_processes(uid: int) -> None:
     """SIGKILL whatever still runs as `uid` (a kernel's child left behind, say): userdel
     refuses an account in use, and a later account given the same uid must not inherit it."""
     for pid in os.listdir("/proc"):
@@ -124,7 +124,7 @@ async def remove(prefix: str, username: str) -> str | None:
     if entry is None or not is_ours(entry, prefix, username):
         return None
     for _ in range(10):
-        _kill_processes(entry.pw_uid)
+        kill_processes(entry.pw_uid)
         code, out = await _run("userdel", "--remove", name)
         if lookup(name) is None:
             break
