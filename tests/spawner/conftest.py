@@ -41,11 +41,16 @@ def system_accounts():
     homes = tempfile.mkdtemp(prefix="aglais-homes-", dir="/tmp")
     os.chmod(homes, 0o755)
     yield prefix, homes
+    remove_accounts(prefix)
+    shutil.rmtree(homes, ignore_errors=True)
+
+
+def remove_accounts(prefix: str) -> None:
+    """Remove every account the hub made with `prefix` (what deleting its users would do)."""
     for entry in pwd.getpwall():
         if entry.pw_name.startswith(prefix) and entry.pw_gecos.startswith(system_users.MARKER):
             system_users.kill_processes(entry.pw_uid)
             subprocess.run(["userdel", "--remove", entry.pw_name], check=False, capture_output=True)
-    shutil.rmtree(homes, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
