@@ -305,3 +305,41 @@ def test_mail_is_printed_on_the_console_and_the_demo_provider_answers(embedded_h
         time.sleep(0.2)
     link = _re.search(r"(http://\S+accounts/confirm\?code=\S+)", log.read_text()).group(1)
     assert "Confirm" in browser.get(link).text
+
+
+@pytest.mark.parametrize("allow_try, expected, line", [
+    (None, False, '"Give it a try" is off: the hub runs as'),
+    (True, True, '"Give it a try" is on, and every server runs as the hub\'s own OS user'),
+], ids=["default", "turned-on-knowingly"])
+def test_without_root_give_it_a_try_is_off_unless_set_and_the_hub_says_so(tmp_path, monkeypatch, caplog,
+                                                                          allow_try, expected, line):
+    """A hub that is not root runs every local server as itself (the embedded default's
+    shared-user mode): a stranger's trial server could read everyone's files."""
+    import logging
+
+    from traitlets.config import Config, LoggingConfigurable
+
+    from hub_extension.accounts.authenticator import AglaisAuthenticator
+    from spawner.local import BookingLocalProcessSpawner
+
+    class Hub(LoggingConfigurable):  # what the authenticator reads of its JupyterHub parent
+        spawner_class = BookingLocalProcessSpawner
+
+    config = Config()
+    config.AglaisAuthenticator.db_url = f"sqlite:///{tmp_path}/accounts.sqlite"
+    if allow_try is not None:
+        config.AglaisAuthenticator.allow_try = allow_try
+    monkeypatch.setattr(os, "geteuid", lambda: os.getuid() + 1000 if os.getuid() == 0 else os.getuid())
+    log = logging.getLogger("test-allow-try")
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        authenticator = AglaisAuthenticator(parent=Hub(config=config), config=config, log=log)
+    assert authenticator.allow_try is expected
+    said = [r.getMessage() for r in caplog.records if "Give it a try" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(line), said
+    monkeypatch.undo()  # as root: each server runs as an account of its own; on, and nothing to say
+    caplog.clear()
+    plain = Config()
+    plain.AglaisAuthenticator.db_url = config.AglaisAuthenticator.db_url
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        assert AglaisAuthenticator(parent=Hub(config=plain), config=plain, log=log).allow_try is True
+    assert not [r for r in caplog.records if "Give it a try" in r.getMessage()]
