@@ -32,19 +32,6 @@ def servers_env() -> Path:
     return env
 
 
-@pytest.fixture(scope="module")
-def system_accounts():
-    """(prefix, homes) for one hub's system accounts: a prefix of their own, homes in a
-    directory every account can enter (pytest's own tmp is 0700); every account made with
-    the prefix is removed afterwards, as userdel would with the hub user."""
-    prefix = f"t{uuid.uuid4().hex[:6]}-"
-    homes = tempfile.mkdtemp(prefix="aglais-homes-", dir="/tmp")
-    os.chmod(homes, 0o755)
-    yield prefix, homes
-    remove_accounts(prefix)
-    shutil.rmtree(homes, ignore_errors=True)
-
-
 def remove_accounts(prefix: str) -> None:
     """Remove every account the hub made with `prefix` (what deleting its users would do)."""
     for entry in pwd.getpwall():
@@ -54,9 +41,13 @@ def remove_accounts(prefix: str) -> None:
 
 
 @pytest.fixture(scope="module")
-async def spawn_hub(tmp_path_factory, system_accounts):
+async def spawn_hub(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("spawn-hub")
-    prefix, homes = system_accounts
+    # the hub's system accounts: a prefix of their own, homes in a directory every account
+    # can enter (pytest's own tmp is 0700); all removed afterwards, as userdel would
+    prefix = f"t{uuid.uuid4().hex[:6]}-"
+    homes = tempfile.mkdtemp(prefix="aglais-homes-", dir="/tmp")
+    os.chmod(homes, 0o755)
     extra = f"""
         c.JupyterHub.spawner_class = 'booking-local'
         # the tests run as root, as the embedded default and CI do: an account per user
@@ -93,6 +84,8 @@ async def spawn_hub(tmp_path_factory, system_accounts):
     for booking in hub.external.values():
         booking.stop()
     stop_hub(hub.process)
+    remove_accounts(prefix)
+    shutil.rmtree(homes, ignore_errors=True)
 
 
 class Servers:
