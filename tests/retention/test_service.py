@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,6 +59,7 @@ def accounts():
     yield prefix, homes
     remove_accounts(prefix)
     subprocess.run(["userdel", "--remove", system_users.system_name(prefix, "squatted")], capture_output=True)
+    shutil.rmtree(homes, ignore_errors=True)
 
 
 def test_homes_of_system_accounts_are_found_and_only_the_hubs_own(accounts):
