@@ -60,6 +60,9 @@ def as_nobody(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
 def base_interpreter() -> str:
     """The first interpreter (3.11 or newer) that an unprivileged account can run."""
     tried = []
+    # sys._base_executable (private, CPython's venv support: the interpreter a venv was made
+    # from, https://github.com/python/cpython/blob/v3.11.7/Lib/venv/__init__.py#L129) is
+    # the only place asked; without it, the system's interpreters are tried alone
     for candidate in (getattr(sys, "_base_executable", sys.executable), *CANDIDATES):
         if candidate in tried or not os.path.exists(candidate):
             continue
