@@ -23,7 +23,7 @@ PYTEST_ARGS     ?=
 TOOLS_PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$$PATH
 
 .DEFAULT_GOAL := help
-.PHONY: help venv node_modules postgres chromium frontend calendar labextension run test bench clean
+.PHONY: help venv node_modules postgres chromium frontend calendar labextension server-env run test bench clean
 
 help:
 	@echo "make run       install into .venv and node_modules, then start the hub on http://127.0.0.1:$(PORT)/"
@@ -32,6 +32,7 @@ help:
 	@echo "make venv      create .venv and install aglais-hub into it, editable, with the test extras"
 	@echo "make node_modules  install configurable-http-proxy from package-lock.json"
 	@echo "make postgres  install PostgreSQL's server binaries into PG_BIN=$(PG_BIN) if missing"
+	@echo "make server-env  as root: build the servers' venv outside the checkout (hub_extension/embedded/server_env.py)"
 	@echo "make chromium  install Debian's Chromium (CHROMIUM=$(CHROMIUM)) for the browser tests if missing"
 	@echo "make clean     remove .run and build artefacts (keeps .venv and node_modules)"
 
@@ -116,11 +117,19 @@ labextension: venv
 		|| { echo "aglais-hub-lab is not listed as enabled by jupyter labextension list" >&2; exit 1; }; \
 	touch $$stamp
 
-run: venv node_modules frontend
+# The servers' Python. A hub running as root runs each user's server as an account of
+# their own, which cannot read this checkout (perhaps under /root) nor .venv's interpreter:
+# it gets a venv under /opt/aglais-hub/ that every account can read, with
+# jupyterhub-singleuser, JupyterLab, ipykernel and aglais-hub-lab at .venv's versions.
+# Without root the servers run as the hub's user from .venv, and this does nothing.
+server-env: venv labextension
+	$(VENV)/bin/python -m hub_extension.embedded.server_env
+
+run: venv node_modules frontend server-env
 	PATH="$(TOOLS_PATH)" PORT="$(PORT)" AGLAIS_DATA_DIR="$(AGLAIS_DATA_DIR)" \
 		$(VENV)/bin/jupyterhub -f hub_extension/embedded/jupyterhub_config.py
 
-test: venv node_modules frontend postgres chromium
+test: venv node_modules frontend server-env postgres chromium
 	PATH="$(TOOLS_PATH)" AGLAIS_PG_BIN="$(PG_BIN)" AGLAIS_CHROMIUM="$(CHROMIUM)" $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: venv node_modules postgres

@@ -1,6 +1,8 @@
 """BookingLocalProcessSpawner: the embedded default. Servers are local processes, pinned
 to as many CPUs as the package has cores and capped by a data-size rlimit; that is
-what an unprivileged process can enforce (see docs/spawner.md for what stays advisory)."""
+what an unprivileged process can enforce (see docs/spawner.md for what stays advisory).
+A hub running as root runs each user's server as a system account of that user's own
+(system_users.py); a hub that is not root can only run them as itself (`shared_os_user`)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,10 @@ import resource
 import shutil
 from pathlib import Path
 
-from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Bool, Unicode
+from jupyterhub.spawner import LocalProcessSpawner, SpawnException
+from traitlets import Bool, Unicode, validate
 
-from . import package
+from . import package, system_users
 from .mixin import BookingSpawnerMixin
 
 
@@ -37,13 +39,74 @@ def confine(cores: float | None, memory_bytes: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
 
 
+def write_spark_conf(home: str, text: str, owner: pwd.struct_passwd | None) -> None:
+    """Write <home>/.aglais/spark/spark-defaults.conf, owned by `owner`. The home is the
+    user's, who may have put symlinks in it: every step is opened relative to the one
+    before with O_NOFOLLOW, so root never writes or chowns through a link."""
+    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for part in (".aglais", "spark"):
+            try:
+                os.mkdir(part, 0o700, dir_fd=fd)
+            except FileExistsError:
+                pass
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = child
+            if owner:
+                os.fchown(fd, owner.pw_uid, owner.pw_gid)
+        part = ".spark-defaults.conf.part"
+        try:
+            os.unlink(part, dir_fd=fd)
+        except FileNotFoundError:
+            pass
+        out = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=fd)
+        with os.fdopen(out, "w") as f:
+            f.write(text)
+            if owner:
+                os.fchown(f.fileno(), owner.pw_uid, owner.pw_gid)
+        os.replace(part, "spark-defaults.conf", src_dir_fd=fd, dst_dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
 class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
+    """Three ways to map hub users to OS users: an account of their own made by the hub
+    (`create_system_users`, needs root), an existing OS user of the same name
+    (LocalProcessSpawner's own way, needs root), or the hub's own user for everyone
+    (`shared_os_user`, a hub that is not root)."""
+
+    create_system_users = Bool(
+        False, config=True,
+        help="""Run each hub user's server as a system account of that user's own, made with
+        useradd on the first spawn (home `system_homes`/<account>, mode 0700, a group of its
+        own, no password) and removed with userdel, home included, when the hub user is
+        deleted. Needs a hub running as root. The account's name is `system_user_prefix`
+        and the hub name, or, for a name that is not only a-z, 0-9 and '-' or does not fit
+        in 32 characters, the prefix, what fits of those characters, '_' and ten hex digits
+        of the name's SHA-256 (docs/spawner.md). An existing account of that name that the
+        hub did not make (no marker in its comment field) is never used nor removed.
+        """,
+    )
+    system_user_prefix = Unicode(
+        "jupyter-", config=True,
+        help="""The start of every system account's name with `create_system_users` (1 to 20
+        of a-z, 0-9, '_', '-', starting with a letter), as The Littlest JupyterHub names
+        them. Changing it orphans the accounts made with the old prefix.""",
+    )
+    system_homes = Unicode(
+        "/home", config=True,
+        help="""The directory the system accounts' homes are made in (useradd --base-dir),
+        with `create_system_users`. Every directory above it must be searchable by others.""",
+    )
     shared_os_user = Bool(
         False, config=True,
         help="""Run every server as the hub's own OS user, with a home per hub user under
-        `home_dir_template`, instead of as an OS user of the same name. For the embedded
-        default and tests, where hub users are not OS users: there is no isolation
-        between users' files.
+        `home_dir_template`. Only for a hub that is not root (someone's laptop): servers
+        are not isolated from each other or from the hub (they can read each other's files,
+        the hub's data directory and its environment), so "Give it a try" is off unless
+        `AglaisAuthenticator.allow_try` is set. Refused when the hub runs as root: use
+        `create_system_users` there.
         """,
     )
     home_dir_template = Unicode(
@@ -51,11 +114,75 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
         help="Home directory of each user's server when `shared_os_user` is on.",
     )
 
-    def delete_forever(self):
-        """The user is deleted (a trial account's logout, the culler, an admin): with
-        `shared_os_user` the home is ours, so it goes too. OS users' homes are the
-        system's to manage and are left alone."""
-        if not self.shared_os_user or self.name:  # a named server shares the user's home
+    @validate("system_user_prefix")
+    def _valid_prefix(self, proposal):
+        try:
+            return system_users.check_prefix(proposal["value"])
+        except ValueError as e:
+            raise ValueError(f"BookingLocalProcessSpawner.{e}") from None
+
+    @validate("shared_os_user", "create_system_users")
+    def _one_mode(self, proposal):
+        if proposal["value"]:
+            self._check_mode(**{proposal["trait"].name: True})
+        return proposal["value"]
+
+    def _check_mode(self, shared_os_user=None, create_system_users=None):
+        shared = self.shared_os_user if shared_os_user is None else shared_os_user
+        create = self.create_system_users if create_system_users is None else create_system_users
+        if shared and create:
+            raise ValueError("BookingLocalProcessSpawner.shared_os_user and create_system_users exclude each other")
+        if shared and os.geteuid() == 0:
+            raise ValueError("BookingLocalProcessSpawner.shared_os_user would run every server as root: "
+                             "set create_system_users instead (docs/spawner.md)")
+        if create and os.geteuid() != 0:
+            raise ValueError("BookingLocalProcessSpawner.create_system_users needs a hub running as root; "
+                             "without root use shared_os_user (docs/spawner.md)")
+
+    @property
+    def system_user(self) -> str:
+        """The OS account this user's servers run as (the hub's own with `shared_os_user`)."""
+        if self.shared_os_user:
+            return pwd.getpwuid(os.getuid()).pw_name
+        if self.create_system_users:
+            return system_users.system_name(self.system_user_prefix, self.user.name)
+        return self.user.name
+
+    def user_home(self) -> str | None:
+        """Where the user's files are, whether or not a server made them yet; None if the
+        account is not there, or is a system account the hub did not make for this user."""
+        if self.shared_os_user:
+            return self.home_dir_template.format(username=self.user.name)
+        entry = system_users.lookup(self.system_user)
+        if not self.create_system_users:
+            return entry.pw_dir if entry else None
+        if entry is None:
+            return os.path.join(self.system_homes, self.system_user)
+        return entry.pw_dir if system_users.is_ours(entry, self.system_user_prefix, self.user.name) else None
+
+    async def start(self):
+        self._check_mode()
+        if self.create_system_users:
+            try:
+                entry = await system_users.ensure(self.system_user_prefix, self.user.name, self.system_homes)
+            except system_users.AccountError as e:
+                raise SpawnException(str(e), reason="system-user", status_code=500) from None
+            self.log.info("%s's server runs as the system account %s (uid %d)", self.user.name, entry.pw_name,
+                          entry.pw_uid)
+        return await super().start()
+
+    async def delete_forever(self):
+        """The user is deleted (a trial account's logout, the culler, an admin): their home
+        goes too when it is ours (a shared-user home, or a system account we made, which
+        goes with it). Other OS users' homes are the system's to manage and are left alone."""
+        if self.name:  # a named server shares the user's home
+            return
+        if self.create_system_users:
+            removed = await system_users.remove(self.system_user_prefix, self.user.name)
+            if removed:
+                self.log.info("Deleted %s's system account %s and its home", self.user.name, removed)
+            return
+        if not self.shared_os_user:
             return
         home = Path(self.home_dir_template.format(username=self.user.name))
         if home.is_dir() and not home.is_symlink():
@@ -63,7 +190,8 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
             self.log.info("Deleted %s's home %s", self.user.name, home)
 
     def make_preexec_fn(self, name):
-        become_user = (lambda: None) if self.shared_os_user else super().make_preexec_fn(name)
+        # LocalProcessSpawner.start passes the hub name; the server runs as the account
+        become_user = (lambda: None) if self.shared_os_user else super().make_preexec_fn(self.system_user)
         cores, memory = self.cpu_limit, self.mem_limit
 
         def preexec():
@@ -73,32 +201,23 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
         return preexec
 
     def user_env(self, env):
-        if not self.shared_os_user:
-            return super().user_env(env)
-        home = self.home_dir_template.format(username=self.user.name)
-        env["USER"] = self.user.name
+        if self.shared_os_user:
+            home, shell = self.user_home(), "/bin/bash"
+        else:
+            entry = pwd.getpwnam(self.system_user)
+            home, shell = entry.pw_dir, entry.pw_shell or "/bin/bash"
+        env["USER"] = env["LOGNAME"] = self.system_user
         env["HOME"] = home
-        env["SHELL"] = "/bin/bash"
+        env["SHELL"] = shell
         return env
-
-    def get_args(self):
-        args = super().get_args()
-        if self.shared_os_user and os.getuid() == 0:
-            args.append("--allow-root")  # jupyter-server refuses root otherwise
-        return args
 
     def apply_session(self, grant):
         super().apply_session(grant)
-        home = Path(self.home_dir_template.format(username=self.user.name)) if self.shared_os_user \
-            else Path(os.path.expanduser(f"~{self.user.name}"))
+        home = Path(self.user_home() or pwd.getpwnam(self.system_user).pw_dir)
         conf = home / ".aglais" / "spark"
         if self.shared_os_user:
             home.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.notebook_dir = str(home)
-        conf.mkdir(parents=True, exist_ok=True)
-        (conf / "spark-defaults.conf").write_text(package.spark_defaults(grant))
-        if not self.shared_os_user and os.getuid() == 0:
-            account = pwd.getpwnam(self.user.name)
-            for path in (conf.parent, conf, conf / "spark-defaults.conf"):
-                os.chown(path, account.pw_uid, account.pw_gid)
+        owner = None if self.shared_os_user or os.getuid() != 0 else pwd.getpwnam(self.system_user)
+        write_spark_conf(str(home), package.spark_defaults(grant), owner)
         self.environment = {**self.environment, "SPARK_CONF_DIR": str(conf)}

@@ -19,6 +19,14 @@ from aglais_common.facts import FLAVOUR_LABELS
 from . import package
 
 
+# The hub's own secrets, by the names they have in its environment (JupyterHub's, the
+# proxy's, the embedded default's). A server never gets them, even when `env_keep` or
+# `environment` names them: a server's one credential is its own JUPYTERHUB_API_TOKEN.
+HUB_SECRETS = frozenset({
+    "JPY_COOKIE_SECRET", "JUPYTERHUB_CRYPT_KEY", "CONFIGPROXY_AUTH_TOKEN",
+    "AGLAIS_ADMIN_PASSWORD", "AGLAIS_SMTP_PASSWORD", "AGLAIS_BOOKING_SPAWNER_TOKEN",
+})
+
 
 class BookingServiceDown(Exception):
     pass
@@ -244,6 +252,9 @@ class BookingSpawnerMixin(Configurable):
         # with the server's own token (Spawner.server_token_scopes) about its booking
         if self.booking_api_url:
             env["AGLAIS_BOOKING_URL"] = self.booking_api_url
+        for key in [k for k, v in env.items() if k in HUB_SECRETS or (self.booking_api_token and v == self.booking_api_token)]:
+            self.log.warning("Not passing $%s to %s's server: it is one of the hub's secrets", key, self.user.name)
+            del env[key]
         return env
 
     def get_state(self):

@@ -1,19 +1,30 @@
 """The embedded default as `make run` starts it (hub_extension/embedded/jupyterhub_config.py), driven
-by the README's own curl examples, run as written."""
+by the README's own curl examples, run as written, and attacked from a trial user's kernel."""
 
 from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
+import shutil
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
+from spawner import system_users
 from tests.hub import REPO, free_port, stop_hub, wait_for_http
+from tests.hub_extension.conftest import Browser
+from tests.spawner.conftest import remove_accounts
 
 
 def readme_api_blocks() -> list[str]:
@@ -36,11 +47,39 @@ def free_port_block(size: int = 6) -> int:
     raise RuntimeError("no block of free ports")
 
 
+@dataclass
+class Embedded:
+    """A running `make run` hub: its address, environment, data directory, log and process."""
+
+    url: str
+    env: dict
+    data_dir: Path
+    log: Path
+    process: subprocess.Popen
+
+    def account(self, name: str) -> pwd.struct_passwd:
+        """The system account the hub made for hub user `name` (it runs as root here)."""
+        return pwd.getpwnam(system_users.system_name(self.env["AGLAIS_SYSTEM_USER_PREFIX"], name))
+
+    def put(self, name: str, path: str, text: str) -> Path:
+        """A file in the user's home, theirs as if their server had written it."""
+        account = self.account(name)
+        target = Path(account.pw_dir) / path
+        target.write_text(text)
+        os.chown(target, account.pw_uid, account.pw_gid)
+        return target
+
+
 @pytest.fixture
 def embedded_hub(tmp_path):
     port = free_port_block()
+    # the config's own default is jupyter-<name> in /home; a prefix and homes of the test's
+    # own keep runs apart, and every account made is removed afterwards
+    prefix, homes = f"e{uuid.uuid4().hex[:6]}-", tempfile.mkdtemp(prefix="aglais-homes-", dir="/tmp")
+    os.chmod(homes, 0o755)
     env = dict(os.environ, PORT=str(port),
                AGLAIS_DATA_DIR=str(tmp_path / "run"), AGLAIS_ADMIN_PASSWORD="correct horse battery staple",
+               AGLAIS_SYSTEM_USER_PREFIX=prefix, AGLAIS_SYSTEM_HOMES=homes,
                PATH=f"{REPO / 'node_modules' / '.bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}")
     log = tmp_path / "hub.log"
     with open(log, "wb") as out:
@@ -49,13 +88,15 @@ def embedded_hub(tmp_path):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(url + "/services/booking/api/v1/openapi.json", process, log)
-        yield url, env, tmp_path / "run", log
+        yield Embedded(url, env, tmp_path / "run", log, process)
     finally:
         stop_hub(process)
+        remove_accounts(prefix)
+        shutil.rmtree(homes, ignore_errors=True)
 
 
 def test_readme_curl_examples_work_as_written(embedded_hub):
-    url, env, data_dir, _ = embedded_hub
+    url, env, data_dir = embedded_hub.url, embedded_hub.env, embedded_hub.data_dir
     script = "\n".join(readme_api_blocks()).replace("HUB=http://127.0.0.1:8000", f"HUB={url}")
     done = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr
@@ -75,30 +116,32 @@ def test_readme_curl_examples_work_as_written(embedded_hub):
     assert {"jupyterhub.sqlite", "booking.sqlite", "jupyterhub_cookie_secret"} <= {p.name for p in data_dir.iterdir()}
 
 
-def test_a_trial_runs_a_server_and_logging_out_deletes_it_with_its_files(embedded_hub):
-    """Give it a try, as a person does in `make run`: a server starts (the walk-in package
-    of level 0), the user's files are kept in their home, and logging out deletes all."""
-    import time
-
-    import requests
-
-    from tests.hub_extension.conftest import Browser
-
-    url, _, data_dir, _ = embedded_hub
+def trial_in_lab(url: str) -> tuple[Browser, str]:
+    """Give it a try, as a person does: on to /hub/spawn, then JupyterLab, through the
+    server's OAuth with the hub."""
     browser = Browser(url + "/")
     browser.get("hub/login")
-    browser.post("hub/try", timeout=120)  # on to /hub/spawn: the server starts
+    browser.post("hub/try", timeout=120)
     name = browser.whoami()
     assert name.startswith("try-")
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:  # as the spawn-pending page waits for the server
-        lab = browser.get(f"user/{name}/lab")  # through the server's OAuth with the hub
+        lab = browser.get(f"user/{name}/lab")
         if lab.url.endswith(f"/user/{name}/lab") and lab.status_code == 200:
-            break
+            return browser, name
         time.sleep(0.5)
-    assert lab.url.endswith(f"/user/{name}/lab"), lab.url
-    home = data_dir / "homes" / name
-    (home / "notes.txt").write_text("my work")
+    raise AssertionError(f"{name}'s JupyterLab did not open: {lab.url}")
+
+
+def test_a_trial_runs_a_server_and_logging_out_deletes_it_with_its_files(embedded_hub):
+    """Give it a try, as a person does in `make run`: a server starts (the walk-in package
+    of level 0) as a system account of the trial's own, the user's files are kept in its
+    home, and logging out deletes the account, the home and all."""
+    url = embedded_hub.url
+    browser, name = trial_in_lab(url)
+    account = embedded_hub.account(name)
+    home = Path(account.pw_dir)
+    embedded_hub.put(name, "notes.txt", "my work")
     warning = browser.get("hub/logout")
     assert "Your notebooks and data will be deleted" in warning.text
     assert browser.post("hub/logout").status_code == 200
@@ -106,19 +149,150 @@ def test_a_trial_runs_a_server_and_logging_out_deletes_it_with_its_files(embedde
     while home.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not home.exists()
+    with pytest.raises(KeyError):
+        embedded_hub.account(name)
     # the server is gone: the proxy has no route for it, so the hub answers instead
     gone = requests.get(url + f"/user/{name}/api/status", allow_redirects=False)
     assert gone.status_code == 302 and gone.headers["Location"].startswith(f"/hub/user/{name}/")
     assert Browser(url + "/").login(name, "").status_code == 403
 
 
+# What a trial user's kernel tries, and prints as one JSON line.
+PROBE = """
+import json, os
+def can(what, path):
+    try:
+        os.listdir(path) if what == "list" else open(path, "rb").read(1)
+        return True
+    except OSError:
+        return False
+data, others, hub = {data!r}, {others!r}, {hub_pids!r}
+print("PROBE" + json.dumps({{
+    "uid": os.getuid(), "euid": os.geteuid(), "groups": os.getgroups(),
+    "read": {{p: can("read", os.path.join(data, p)) for p in {files!r}}},
+    "list": {{p: can("list", p) for p in [data] + others}},
+    "environ": {{str(pid): can("read", f"/proc/{{pid}}/environ") for pid in hub}},
+    "env": dict(os.environ),
+    "server_env": open(f"/proc/{{os.getppid()}}/environ").read(),
+}}))
+"""
+
+
+def execute(url: str, name: str, token: str, code: str) -> str:
+    """Run `code` in a new kernel of `name`'s server through the proxy and the Jupyter
+    kernel API (REST to start it, the channels websocket to execute); its stdout."""
+    import websocket
+
+    auth = {"Authorization": f"token {token}"}
+    kernel = requests.post(f"{url}/user/{name}/api/kernels", headers=auth, json={}, timeout=60)
+    assert kernel.status_code == 201, kernel.text
+    ws = websocket.create_connection(
+        f"{url.replace('http', 'ws', 1)}/user/{name}/api/kernels/{kernel.json()['id']}/channels",
+        header=[f"Authorization: token {token}"], timeout=60)
+    try:
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({"channel": "shell", "buffers": [], "metadata": {}, "parent_header": {},
+                            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test",
+                                       "session": uuid.uuid4().hex, "version": "5.3", "date": ""},
+                            "content": {"code": code, "silent": False, "store_history": False,
+                                        "user_expressions": {}, "allow_stdin": False}}))
+        out = []
+        while True:
+            reply = json.loads(ws.recv())
+            if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind = reply["msg_type"]
+            if kind == "stream":
+                out.append(reply["content"]["text"])
+            elif kind == "error":
+                raise AssertionError("\n".join(reply["content"]["traceback"]))
+            elif kind == "status" and reply["content"]["execution_state"] == "idle":
+                return "".join(out)
+    finally:
+        ws.close()
+
+
+def environ_of(pid: int) -> dict:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return found
+
+
+def test_a_trial_kernel_is_not_root_and_reads_nothing_of_the_hub_or_the_others(embedded_hub):
+    """The attack of issue 9, item 1: from a one-click trial's kernel, through the real
+    proxy, server and kernel API, try the hub's secrets, its databases, its environment
+    and another user's home. Also: no hub secret is in the server's environment, and
+    everything the hub writes in its data directory is the hub's alone."""
+    url, data_dir = embedded_hub.url, embedded_hub.data_dir
+    _, other = trial_in_lab(url)
+    embedded_hub.put(other, "private.txt", "the other trial's work")
+    _, name = trial_in_lab(url)
+    # the hub, and what it runs as itself: the proxy and the services (not the servers)
+    hub_pids = [pid for pid in [embedded_hub.process.pid, *children_of(embedded_hub.process.pid)]
+                if Path(f"/proc/{pid}").stat().st_uid == os.geteuid()]
+    secrets = {environ_of(embedded_hub.process.pid)["AGLAIS_ADMIN_PASSWORD"],
+               (data_dir / "jupyterhub_cookie_secret").read_text().strip()}
+    for pid in hub_pids[1:]:  # the proxy's token, each service's own API token
+        env = environ_of(pid)
+        secrets |= {env[k] for k in ("CONFIGPROXY_AUTH_TOKEN", "JUPYTERHUB_API_TOKEN") if env.get(k)}
+    assert len(secrets) >= 5, secrets  # admin password, cookie secret, proxy, booking, culler, retention
+    token = requests.post(f"{url}/hub/api/users/admin/tokens", json={
+        "auth": {"username": "admin", "password": embedded_hub.env["AGLAIS_ADMIN_PASSWORD"]},
+        "scopes": [f"access:servers!user={name}"], "expires_in": 600}).json()["token"]
+    files = sorted(p.name for p in data_dir.iterdir() if p.is_file())
+    assert {"jupyterhub_cookie_secret", "jupyterhub.sqlite", "accounts.sqlite", "booking.sqlite"} <= set(files)
+    others = [embedded_hub.account(other).pw_dir, str(data_dir / "retention")]
+    out = execute(url, name, token, PROBE.format(data=str(data_dir), others=others, hub_pids=hub_pids, files=files))
+    probe = json.loads(out.split("PROBE", 1)[1])
+    account = embedded_hub.account(name)
+    assert probe["uid"] == probe["euid"] == account.pw_uid != 0
+    assert 0 not in probe["groups"]
+    assert not any(probe["read"].values()), probe["read"]
+    assert not any(probe["list"].values()), probe["list"]
+    assert not any(probe["environ"].values()), probe["environ"]
+    server_env = dict(item.split("=", 1) for item in probe["server_env"].split("\0") if "=" in item)
+    for env in (probe["env"], server_env):
+        leaked = [k for k, v in env.items() if any(s in v for s in secrets)]
+        assert not leaked, leaked
+        assert not [k for k in env if k in ("AGLAIS_ADMIN_PASSWORD", "JPY_COOKIE_SECRET", "CONFIGPROXY_AUTH_TOKEN")]
+    assert server_env["JUPYTERHUB_API_TOKEN"]  # its own, which is not one of the hub's
+    # the hub's data directory and all in it: 0700 / 0600, the hub's user's
+    for path in [data_dir, *data_dir.rglob("*")]:
+        st = path.lstat()
+        assert st.st_uid == os.geteuid(), path
+        assert stat.S_IMODE(st.st_mode) & 0o077 == 0, (path, oct(st.st_mode))
+    # the retention service started from an empty data directory and keeps running
+    log = embedded_hub.log.read_text()
+    assert "is not a directory" not in log and "GET /hub/api/groups" in log
+    assert embedded_hub.process.poll() is None
+
+
+def test_a_login_lands_on_the_home_page_and_starts_nothing(embedded_hub):
+    """JupyterHub's default sends a login to /hub/spawn, which starts a walk-in server
+    before the user can choose a booking."""
+    browser = Browser(embedded_hub.url + "/")
+    landed = browser.login("admin", embedded_hub.env["AGLAIS_ADMIN_PASSWORD"])
+    assert landed.status_code == 200 and landed.url.endswith("/hub/home"), landed.url
+    assert browser.get("").url.endswith("/hub/home")
+    time.sleep(2)
+    model = browser.get("hub/api/user", headers={"Accept": "application/json"}).json()
+    assert model["name"] == "admin" and not model["servers"], model
+
+
 def test_mail_is_printed_on_the_console_and_the_demo_provider_answers(embedded_hub):
     import re as _re
-    import time
 
-    from tests.hub_extension.conftest import Browser
-
-    url, _, _, log = embedded_hub
+    url, log = embedded_hub.url, embedded_hub.log
     browser = Browser(url + "/")
     login_page = browser.get("hub/login").text
     assert "Give it a try" in login_page and "Sign in with Demo provider" in login_page
@@ -131,3 +305,41 @@ def test_mail_is_printed_on_the_console_and_the_demo_provider_answers(embedded_h
         time.sleep(0.2)
     link = _re.search(r"(http://\S+accounts/confirm\?code=\S+)", log.read_text()).group(1)
     assert "Confirm" in browser.get(link).text
+
+
+@pytest.mark.parametrize("allow_try, expected, line", [
+    (None, False, '"Give it a try" is off: the hub runs as'),
+    (True, True, '"Give it a try" is on, and every server runs as the hub\'s own OS user'),
+], ids=["default", "turned-on-knowingly"])
+def test_without_root_give_it_a_try_is_off_unless_set_and_the_hub_says_so(tmp_path, monkeypatch, caplog,
+                                                                          allow_try, expected, line):
+    """A hub that is not root runs every local server as itself (the embedded default's
+    shared-user mode): a stranger's trial server could read everyone's files."""
+    import logging
+
+    from traitlets.config import Config, LoggingConfigurable
+
+    from hub_extension.accounts.authenticator import AglaisAuthenticator
+    from spawner.local import BookingLocalProcessSpawner
+
+    class Hub(LoggingConfigurable):  # what the authenticator reads of its JupyterHub parent
+        spawner_class = BookingLocalProcessSpawner
+
+    config = Config()
+    config.AglaisAuthenticator.db_url = f"sqlite:///{tmp_path}/accounts.sqlite"
+    if allow_try is not None:
+        config.AglaisAuthenticator.allow_try = allow_try
+    monkeypatch.setattr(os, "geteuid", lambda: os.getuid() + 1000 if os.getuid() == 0 else os.getuid())
+    log = logging.getLogger("test-allow-try")
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        authenticator = AglaisAuthenticator(parent=Hub(config=config), config=config, log=log)
+    assert authenticator.allow_try is expected
+    said = [r.getMessage() for r in caplog.records if "Give it a try" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(line), said
+    monkeypatch.undo()  # as root: each server runs as an account of its own; on, and nothing to say
+    caplog.clear()
+    plain = Config()
+    plain.AglaisAuthenticator.db_url = config.AglaisAuthenticator.db_url
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        assert AglaisAuthenticator(parent=Hub(config=plain), config=plain, log=log).allow_try is True
+    assert not [r for r in caplog.records if "Give it a try" in r.getMessage()]

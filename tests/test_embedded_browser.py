@@ -30,7 +30,7 @@ async def confirmation_link(log, address: str, timeout: float = 20) -> str:
 
 
 async def test_try_land_in_jupyterlab_then_register_with_email(embedded_hub, page):  # noqa: F811
-    url, _, data_dir, log = embedded_hub
+    url, log = embedded_hub.url, embedded_hub.log
     await page.goto(url + "/hub/login")
     await page.get_by_role("button", name="Give it a try").click()
     await page.wait_for_url(re.compile(r"/user/try-[a-z0-9]+/lab"), timeout=LAB_TIMEOUT)
@@ -41,7 +41,7 @@ async def test_try_land_in_jupyterlab_then_register_with_email(embedded_hub, pag
     await expect(register).to_be_visible()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(SCREENSHOTS / "embedded-trial-jupyterlab.png"))
-    (data_dir / "homes" / name / "analysis.ipynb").write_text("{}")  # some work to keep
+    work = embedded_hub.put(name, "analysis.ipynb", "{}")  # some work to keep
     account = await page.context.new_page()
     await account.goto(url + "/hub/account")  # the level's quota, and what the home uses of it
     await expect(account.locator('tr[data-quota="notebooks"] td').first).to_have_text("1")
@@ -68,7 +68,7 @@ async def test_try_land_in_jupyterlab_then_register_with_email(embedded_hub, pag
     await expect(summary).to_contain_text(name)
     await expect(form.locator("#account-level")).to_have_text("level-1")
     await form.screenshot(path=str(SCREENSHOTS / "embedded-registered-account.png"), full_page=True)
-    assert (data_dir / "homes" / name / "analysis.ipynb").exists()  # same account, same files
+    assert work.exists()  # same account, same files
 
 
 async def test_book_in_the_calendar_start_it_extend_and_cancel(embedded_hub, page):  # noqa: F811
@@ -76,7 +76,7 @@ async def test_book_in_the_calendar_start_it_extend_and_cancel(embedded_hub, pag
     with it, sees it in JupyterLab, extends the booking, and cancels it: the lifecycle
     loop stops the server. (The small package: the pool `local` has this machine's
     cores, which may be too few for a medium one; tests/frontend books a medium one.)"""
-    url, env, _, _ = embedded_hub
+    url, env = embedded_hub.url, embedded_hub.env
     await page.goto(url + "/hub/login?next=%2Fservices%2Fbooking%2F")
     await page.locator("#username_input").fill("admin")
     await page.locator("#password_input").fill(env["AGLAIS_ADMIN_PASSWORD"])

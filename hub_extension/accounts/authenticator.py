@@ -12,9 +12,12 @@ store.py; levels are hub groups (../levels.py). The hub user and the account sha
 
 from __future__ import annotations
 
+import os
+import pwd
 from datetime import timedelta
 
 from jupyterhub.auth import Authenticator
+from jupyterhub.spawner import LocalProcessSpawner
 from sqlalchemy.orm import object_session
 from tornado import web
 from traitlets import Bool, Callable, Dict, Instance, Integer, List, Unicode, default, validate
@@ -64,7 +67,12 @@ class AglaisAuthenticator(Authenticator):
         from the request: a forged Host header must not end up in a mailed link.""",
     ).tag(config=True)
 
-    allow_try = Bool(True, help='Offer "Give it a try": one click makes a transient level-0 account.').tag(config=True)
+    allow_try = Bool(
+        help="""Offer "Give it a try": one click makes a transient level-0 account. On by
+        default, except where servers share the hub's OS user (a local-process spawner in a
+        hub that is not root): there a stranger's server could read every user's files and
+        the hub's secrets, so turn it on only knowingly.""",
+    ).tag(config=True)
     try_limit = _limit_trait("10/h", "How many trial accounts one client address may make.")
     max_trial_accounts = Integer(
         200, help="How many trial accounts may exist at once; the next visitor is asked to come back later.",
@@ -158,6 +166,15 @@ class AglaisAuthenticator(Authenticator):
         hub = self.parent
         return (getattr(hub, "public_url", "") or getattr(hub, "bind_url", "") or "").rstrip("/")
 
+    @default("allow_try")
+    def _allow_try(self):
+        return not self.servers_share_hub_user()
+
+    def servers_share_hub_user(self) -> bool:
+        """A hub that is not root runs local processes as itself, whatever the spawner's mode."""
+        spawner = getattr(self.parent, "spawner_class", None)
+        return os.geteuid() != 0 and isinstance(spawner, type) and issubclass(spawner, LocalProcessSpawner)
+
     @validate("try_limit", "login_limit_account", "login_limit_address", "signup_limit_address",
               "mail_limit_recipient", "mail_limit_address")
     def _valid_limit(self, proposal):
@@ -186,6 +203,15 @@ class AglaisAuthenticator(Authenticator):
         self.throttle = Throttle(self.store)
         self.oauth_providers = {key: build_provider(self, key, settings) for key, settings in self.providers.items()}
         self.workflows = AccountWorkflows(self)
+        if self.servers_share_hub_user():
+            me = pwd.getpwuid(os.geteuid()).pw_name
+            if self.allow_try:
+                self.log.warning('"Give it a try" is on, and every server runs as the hub\'s own OS user %s: a trial '
+                                 "user can read the other users' files and the hub's data (AglaisAuthenticator.allow_try)", me)
+            else:
+                self.log.warning('"Give it a try" is off: the hub runs as %s, not root, so every server would run as %s '
+                                 "and could read the other users' files and the hub's secrets; set "
+                                 "AglaisAuthenticator.allow_try = True to offer it anyway", me, me)
         for name, password in self.local_accounts.items():
             self._ensure_local_account(credentials.normalise_name(name), password)
 

@@ -32,11 +32,10 @@ def usage(entries: list[Entry]) -> dict:
 
 
 def home_of(user) -> str | None:
-    """The user's home when the hub can see it: the local spawner's shared-user homes."""
-    spawner = user.spawner
-    if getattr(spawner, "shared_os_user", False):
-        return spawner.home_dir_template.format(username=user.name)
-    return None
+    """The user's home when the hub can see it: the local spawner's (spawner/local.py
+    `user_home`: a shared-user home, or the system account's); None for other spawners."""
+    home = getattr(user.spawner, "user_home", None)
+    return home() if callable(home) else None
 
 
 class UsageFigures:

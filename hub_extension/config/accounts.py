@@ -43,7 +43,8 @@ def configure_accounts(
       group (``!group=level-0``), so it deletes idle trial users and nobody else
       (`trial_culler_timeout` seconds idle; None: no culler);
     - optionally a second culler that only stops other users' idle servers
-      (`server_culler_timeout`).
+      (`server_culler_timeout`);
+    - where a login lands (`JupyterHub.default_url`, unless set): `landing`.
     """
     hub = c.JupyterHub
     hub.authenticator_class = "hub_extension.accounts.authenticator.AglaisAuthenticator"
@@ -77,3 +78,20 @@ def configure_accounts(
             f"--cull-every={culler_interval}"]})
     hub.services = services
     hub.load_roles = roles
+    if "default_url" not in hub:
+        hub.default_url = landing(levels.trial)
+
+
+def landing(trial_group: str):
+    """JupyterHub's default sends a login to /hub/spawn, which starts a walk-in server at
+    once, before a user can choose a booking. Ours lands on the hub's home page, where
+    nothing starts until they choose; a trial account (which cannot book) goes on to its
+    server, which is what "Give it a try" is for. Anonymous visitors get the hub's own
+    way (the login page)."""
+    def default_url(handler) -> str:
+        user = handler.current_user
+        if user is None:
+            return ""
+        page = "spawn" if any(g.name == trial_group for g in user.groups) else "home"
+        return handler.hub.base_url + page
+    return default_url

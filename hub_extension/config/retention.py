@@ -9,11 +9,14 @@ from . import configured
 
 
 def retention_service(c, homes: str, *, state_dir: str, name: str = SERVICE_NAME, managed: bool = True,
-                      api_token: str | None = None, interval: int = 3600, extra_args=()) -> tuple[dict, dict]:
+                      api_token: str | None = None, interval: int = 3600, system_user_prefix: str | None = None,
+                      extra_args=()) -> tuple[dict, dict]:
     """Register the retention job with a JupyterHub config object `c` (replacing a service
-    or role of the same name) and return (service, role). With `managed`, the hub runs
-    it; otherwise it runs elsewhere with `api_token`. Its role: read users, their groups,
-    activity, servers and email address; nothing else.
+    or role of the same name) and return (service, role). `homes` is where each home is
+    (RetentionJob.homes: a directory of `<username>/`, or a template with `{username}` or
+    `{system_user}`, the account made with `system_user_prefix`). With `managed`, the hub
+    runs it; otherwise it runs elsewhere with `api_token`. Its role: read users, their
+    groups, activity, servers and email address; nothing else.
 
     The accounts code declares the custom scope ``custom:accounts:read``; the hub does not
     start with this role until it does.
@@ -22,8 +25,9 @@ def retention_service(c, homes: str, *, state_dir: str, name: str = SERVICE_NAME
         raise ValueError("retention_service(managed=False) needs api_token: the token the job runs with")
     service: dict = {"name": name, "display": False}
     if managed:
+        accounts = [] if system_user_prefix is None else [f"--system-user-prefix={system_user_prefix}"]
         service["command"] = [sys.executable, "-m", "hub_extension.retention", f"--homes={homes}",
-                              f"--state-dir={state_dir}", f"--interval={interval}", *extra_args]
+                              f"--state-dir={state_dir}", f"--interval={interval}", *accounts, *extra_args]
     if api_token:
         service["api_token"] = api_token
     role = {"name": f"{name}-service", "scopes": list(SCOPES), "services": [name]}

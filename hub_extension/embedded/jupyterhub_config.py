@@ -18,11 +18,11 @@ collide with the booking service, hence the explicit block of ports.
 import importlib.util
 import os
 import secrets
-import sys
 
 from hub_extension.config.accounts import configure_accounts
 from hub_extension.config.booking import configure_booking_service
 from hub_extension.config.retention import retention_service
+from hub_extension.embedded import server_env
 from hub_extension.embedded.demo import console_mail_server, demo_provider
 
 c = get_config()  # noqa: F821 (provided by JupyterHub's config loader)
@@ -34,8 +34,21 @@ booking_port = int(os.environ.get("AGLAIS_BOOKING_PORT") or port + 1)
 # Relative paths are taken from the caller's directory, like any shell path;
 # the default is fixed to the repository so it does not depend on where we start.
 data_dir = os.path.abspath(os.environ.get("AGLAIS_DATA_DIR") or os.path.join(repo_root, ".run"))
-# 0700: the cookie secret, the admin password and the databases live here.
+# The cookie secret, the admin password, the databases and the services' state live here:
+# 0700 and 0600, the hub's alone. The umask covers what the hub, the proxy and the
+# services write from now on (SQLite's files and journals, pid files, state); the walk
+# tightens what an older version left.
+os.umask(0o077)
 os.makedirs(data_dir, mode=0o700, exist_ok=True)
+for _dir, _dirs, _files in os.walk(data_dir):
+    if _dir == os.path.join(data_dir, "homes"):
+        _dirs[:] = []  # shared-user homes: the user's files, the hub's user's anyway
+        continue
+    os.chmod(_dir, 0o700)
+    for _name in _files:
+        _path = os.path.join(_dir, _name)
+        if not os.path.islink(_path):
+            os.chmod(_path, 0o600)
 
 c.JupyterHub.bind_url = "http://127.0.0.1:%d/" % port
 c.JupyterHub.hub_bind_url = "http://127.0.0.1:%d" % (port + 3)
@@ -128,15 +141,39 @@ if os.environ.get("AGLAIS_SMTP_HOST"):
     _mail_args += ["--smtp-from=%s" % c.Mailer.from_address] + (
         ["--smtp-user=%s" % c.Mailer.smtp_username] if c.Mailer.smtp_username else []) + (
         ["--smtp-starttls"] if c.Mailer.security == "starttls" else [])
-retention_service(c, os.path.join(data_dir, "homes"), state_dir=os.path.join(data_dir, "retention"),
-                  extra_args=_mail_args)
 
-# Servers are local processes, gated and sized by the booking service. Hub users are
-# not OS users here, so every server runs as this process's user with a home of its
-# own under the data directory (no isolation: a one-machine demo, see docs/spawner.md).
+# Servers are local processes, gated and sized by the booking service (docs/spawner.md).
+# As root, each hub user's server runs as a system account of their own (jupyter-<name>,
+# made on the first spawn, removed with the user, home /home/jupyter-<name>). Without
+# root, every server can only run as this process's user, with a home under the data
+# directory: no isolation, so "Give it a try" stays off unless $AGLAIS_ALLOW_TRY is set.
 c.JupyterHub.spawner_class = "booking-local"
-c.BookingLocalProcessSpawner.shared_os_user = True
-c.BookingLocalProcessSpawner.home_dir_template = os.path.join(data_dir, "homes", "{username}")
-c.Spawner.cmd = [os.path.join(os.path.dirname(sys.executable), "jupyterhub-singleuser")]
+system_user_prefix = os.environ.get("AGLAIS_SYSTEM_USER_PREFIX") or "jupyter-"
+if os.geteuid() == 0:
+    c.BookingLocalProcessSpawner.create_system_users = True
+    c.BookingLocalProcessSpawner.system_user_prefix = system_user_prefix
+    c.BookingLocalProcessSpawner.system_homes = os.environ.get("AGLAIS_SYSTEM_HOMES") or "/home"
+    homes = os.path.join(c.BookingLocalProcessSpawner.system_homes, "{system_user}")
+else:
+    c.BookingLocalProcessSpawner.shared_os_user = True
+    homes = os.path.join(data_dir, "homes", "{username}")
+    c.BookingLocalProcessSpawner.home_dir_template = homes
+    if os.environ.get("AGLAIS_ALLOW_TRY"):
+        c.AglaisAuthenticator.allow_try = True
+retention_service(c, homes, state_dir=os.path.join(data_dir, "retention"), extra_args=_mail_args,
+                  system_user_prefix=system_user_prefix if os.geteuid() == 0 else None)
+
+# The servers' Python: as root, a venv outside the checkout that `make` builds and every
+# account can read (hub_extension/embedded/server_env.py); otherwise the hub's own.
+servers = server_env.path()
+singleuser = os.path.join(servers, "bin", "jupyterhub-singleuser")
+if not os.access(singleuser, os.X_OK):
+    raise SystemExit(f"{singleuser} is missing: `make run` builds it (make server-env)")
+c.Spawner.cmd = [singleuser]
+# What a server inherits is JupyterHub's env_keep without the hub's own Python (PATH,
+# PYTHONPATH, VIRTUAL_ENV point into the hub's venv and checkout): its Python is the
+# servers' venv, for the kernels and the terminal alike.
+c.Spawner.env_keep = ["LANG", "LC_ALL", "JUPYTERHUB_SINGLEUSER_APP"]
+c.Spawner.environment = {"PATH": f"{servers}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": str(servers)}
 if importlib.util.find_spec("jupyterlab") is not None:
     c.Spawner.default_url = "/lab"

@@ -5,8 +5,10 @@ deletion. The rules themselves are in retention_rules.py; see docs/retention.md.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import smtplib
 import stat
 from datetime import datetime, timezone
@@ -16,6 +18,8 @@ from urllib.parse import quote, urlencode
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets import Bool, Instance, Int, Unicode, default, validate
 from traitlets.config import Application
+
+from spawner import system_users
 
 from ..mail import Mailer
 from ..text import for_log
@@ -53,6 +57,7 @@ class RetentionJob(Application):
     classes = [Mailer]
     aliases = {
         "homes": "RetentionJob.homes",
+        "system-user-prefix": "RetentionJob.system_user_prefix",
         "state-dir": "RetentionJob.state_dir",
         "interval": "RetentionJob.interval",
         "now": "RetentionJob.now",
@@ -69,8 +74,15 @@ class RetentionJob(Application):
         "smtp-starttls": ({"Mailer": {"security": "starttls"}}, "Use STARTTLS with the SMTP server."),
     }
 
-    homes = Unicode("", config=True, help="""The directory holding the users' homes, one
-        `<homes>/<username>/` each (the embedded default's `<data dir>/homes`).""")
+    homes = Unicode("", config=True, help="""Where each user's home is: a path with
+        `{username}` (the hub user's name), e.g. `.run/homes/{username}` for shared-user
+        homes, or with `{system_user}` (the system account the local spawner made for the
+        user, see `system_user_prefix`), e.g. `/home/{system_user}`; a path with neither is
+        the directory holding `<homes>/<username>/`. A home that does not exist (yet) is
+        skipped, and so is a system account the hub did not make.""")
+    system_user_prefix = Unicode("jupyter-", config=True, help="""With `{system_user}` in
+        `homes`: the local spawner's `BookingLocalProcessSpawner.system_user_prefix`, from
+        which each hub user's system account is named (docs/spawner.md).""")
     state_dir = Unicode("", config=True, help="""Where the job keeps its state: the warnings it
         has sent (`warnings.json`).""")
     interval = Int(3600, config=True, help="Seconds between two runs.")
@@ -119,6 +131,21 @@ class RetentionJob(Application):
             mailer.smtp_password = os.environ.get("AGLAIS_SMTP_PASSWORD", "")
         return mailer
 
+    @validate("homes")
+    def _template(self, proposal):
+        try:
+            proposal["value"].format(username="u", system_user="u")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"RetentionJob.homes may hold only {{username}} or {{system_user}}, not {e}") from None
+        return proposal["value"]
+
+    @validate("system_user_prefix")
+    def _prefix(self, proposal):
+        try:
+            return system_users.check_prefix(proposal["value"])
+        except ValueError as e:
+            raise ValueError(f"RetentionJob.{e}") from None
+
     @validate("interval")
     def _positive(self, proposal):
         if proposal["value"] < 1:
@@ -139,8 +166,6 @@ class RetentionJob(Application):
         for option in ("homes", "state_dir"):
             if not getattr(self, option):
                 raise ValueError(f"RetentionJob.{option} must be set (--{option.replace('_', '-')})")
-        if not os.path.isdir(self.homes):
-            raise ValueError(f"RetentionJob.homes: {self.homes} is not a directory")
         if not self.api_token:
             raise ValueError("RetentionJob.api_token must be set ($JUPYTERHUB_API_TOKEN)")
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
@@ -284,7 +309,9 @@ class RetentionJob(Application):
         if name in (".", "..") or "/" in name or "\0" in name:
             self.log.warning("Skipping user=%s: the name is not a directory name", who)
             return
-        home = os.path.join(self.homes, name)
+        home = self.home_of(name)
+        if home is None:
+            return
         try:
             if stat.S_ISLNK(os.lstat(home).st_mode):
                 self.log.warning("Skipping user=%s: the home is a symlink", who)
@@ -315,6 +342,19 @@ class RetentionJob(Application):
                 return
         await asyncio.to_thread(self.execute, name, home, plan.deletions)
 
+    def home_of(self, name: str) -> str | None:
+        """The user's home by `homes`; None when it is a system account we did not make."""
+        if "{system_user}" not in self.homes:
+            template = self.homes if "{username}" in self.homes else os.path.join(self.homes, "{username}")
+            return template.format(username=name)
+        account = system_users.system_name(self.system_user_prefix, name)
+        entry = system_users.lookup(account)
+        if entry is not None and not system_users.is_ours(entry, self.system_user_prefix, name):
+            self.log.warning("Skipping user=%s: the system account %s was not made by the hub", json.dumps(show(name)),
+                             account)
+            return None
+        return self.homes.format(username=name, system_user=account)
+
     def execute(self, name: str, home: str, deletions) -> None:
         who = json.dumps(show(name))
         for d in deletions:
@@ -340,13 +380,32 @@ class RetentionJob(Application):
                 return
             await asyncio.sleep(self.interval)
 
+    async def until_stopped(self) -> None:
+        """Run the loop until it ends (--once) or SIGTERM/SIGINT (the hub stopping): then
+        cancel it and return, so the job exits 0 without a traceback. A deletion in hand
+        (in a thread) is finished before the process exits."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        work, stopped = asyncio.ensure_future(self.loop()), asyncio.ensure_future(stop.wait())
+        await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if stopped.done():
+            self.log.info("Stopping: asked to by a signal")
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+        else:
+            stopped.cancel()
+            work.result()
+
     def start(self) -> None:
         try:
             self.check()
         except ValueError as e:
             self.log.critical("%s", e)
             self.exit(1)
-        asyncio.run(self.loop())
+        asyncio.run(self.until_stopped())
 
 
 main = RetentionJob.launch_instance

@@ -4,7 +4,11 @@ external booking service the tests can stop and restart."""
 from __future__ import annotations
 
 import asyncio
-import sys
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -14,29 +18,60 @@ from urllib.parse import quote
 import pytest
 
 from hub_extension.config.accounts import TEMPLATES
+from hub_extension.embedded import server_env
+from spawner import system_users
 from tests.booking_service.conftest import BookingAPI, day_start, iso
 from tests.hub import Hub, User, start_hub, stop_hub
 
-VENV_BIN = Path(sys.executable).parent
+
+def servers_env() -> Path:
+    """The servers' venv `make test` builds (make server-env), outside the checkout."""
+    env = server_env.path()
+    if not (env / "bin" / "jupyterhub-singleuser").exists():
+        raise RuntimeError(f"{env} is missing: run `make server-env` (make test builds it)")
+    return env
+
+
+def remove_accounts(prefix: str) -> None:
+    """Remove every account the hub made with `prefix` (what deleting its users would do)."""
+    for entry in pwd.getpwall():
+        if entry.pw_name.startswith(prefix) and entry.pw_gecos.startswith(system_users.MARKER):
+            system_users.kill_processes(entry.pw_uid)
+            subprocess.run(["userdel", "--remove", entry.pw_name], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
 async def spawn_hub(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("spawn-hub")
+    # the hub's system accounts: a prefix of their own, homes in a directory every account
+    # can enter (pytest's own tmp is 0700); all removed afterwards, as userdel would
+    prefix = f"t{uuid.uuid4().hex[:6]}-"
+    homes = tempfile.mkdtemp(prefix="aglais-homes-", dir="/tmp")
+    os.chmod(homes, 0o755)
     extra = f"""
         c.JupyterHub.spawner_class = 'booking-local'
-        c.BookingLocalProcessSpawner.shared_os_user = True
-        c.BookingLocalProcessSpawner.home_dir_template = '{workdir}/homes/{{username}}'
-        c.Spawner.cmd = ['{VENV_BIN}/jupyterhub-singleuser']
+        # the tests run as root, as the embedded default and CI do: an account per user
+        c.BookingLocalProcessSpawner.create_system_users = True
+        c.BookingLocalProcessSpawner.system_user_prefix = '{prefix}'
+        c.BookingLocalProcessSpawner.system_homes = '{homes}'
+        c.Spawner.cmd = ['{servers_env()}/bin/jupyterhub-singleuser']
         c.Spawner.default_url = '/api/status'
         c.Spawner.start_timeout = 60
         # the hub's pages as the accounts work serves them (the queue's self-refreshing error page)
         c.JupyterHub.template_paths = ['{TEMPLATES}']
         c.Spawner.http_timeout = 60
         c.JupyterHub.last_activity_interval = 5
+        # hub secrets in the hub's environment (below) that config wrongly asks servers to keep
+        c.Spawner.env_keep = ['PATH', 'LANG', 'AGLAIS_ADMIN_PASSWORD', 'CONFIGPROXY_AUTH_TOKEN']
     """
-    hub = start_hub(workdir, {}, external={"booking": f"sqlite+aiosqlite:///{workdir}/booking.sqlite"},
-                    extra_config=extra)
+    secrets = {"AGLAIS_ADMIN_PASSWORD": uuid.uuid4().hex, "CONFIGPROXY_AUTH_TOKEN": uuid.uuid4().hex}
+    os.environ.update(secrets)
+    try:
+        hub = start_hub(workdir, {}, external={"booking": f"sqlite+aiosqlite:///{workdir}/booking.sqlite"},
+                        extra_config=extra)
+    finally:
+        for key in secrets:
+            del os.environ[key]
     api = BookingAPI(hub, "booking")
     admin = await hub.new_user(admin=True, prefix="admin")
     # the walk-in pool: room for one small (1 core, 4 GiB) at a time
@@ -44,10 +79,13 @@ async def spawn_hub(tmp_path_factory):
     await api.ok("POST", "pools/shared/capacity", admin, {
         "start": iso(day_start(-1)), "end": iso(day_start(30)), "cores": 1, "memory_gib": 5})
     hub.booking_admin = admin
+    hub.system_user_prefix, hub.system_homes = prefix, homes
     yield hub
     for booking in hub.external.values():
         booking.stop()
     stop_hub(hub.process)
+    remove_accounts(prefix)
+    shutil.rmtree(homes, ignore_errors=True)
 
 
 class Servers:

@@ -4,10 +4,22 @@ servers and the real booking service (its own process)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import pwd
+import stat
+import subprocess
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import quote
 
+import pytest
+
+from spawner import system_users
+from spawner.mixin import HUB_SECRETS
 from tests.booking_service.conftest import iso
+from tests.hub import User
 from tests.spawner.conftest import booked_now, new_user
 
 GIB = 1024**3
@@ -145,3 +157,100 @@ async def test_a_running_walk_in_is_what_the_entitlement_shows(spawn_hub, server
     ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
     assert (ent["kind"], ent["queue"], len(ent["sessions"])) == ("walk-in", None, 1)
     await servers.stop(user)
+
+
+# -- servers run as system accounts of their own (the hub runs as root here, as in CI) ----
+
+def account_of(hub, user: User) -> pwd.struct_passwd:
+    return pwd.getpwnam(system_users.system_name(hub.system_user_prefix, user.name))
+
+
+async def test_each_server_runs_as_an_account_of_its_own_and_it_goes_with_the_user(spawn_hub, servers):
+    first, second = await new_user(spawn_hub, "level-1"), await new_user(spawn_hub, "level-0")
+    assert (await servers.start(first)).status in (201, 202)
+    proc = await servers.process(first)
+    account = account_of(spawn_hub, first)
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
+    groups = next(line.split()[1:] for line in status.splitlines() if line.startswith("Groups:"))
+    assert set(uids) == {str(account.pw_uid)} and account.pw_uid != 0  # real, effective, saved, fs
+    assert {int(g) for g in groups} == set(os.getgrouplist(account.pw_name, account.pw_gid))
+    assert account.pw_name.startswith(spawn_hub.system_user_prefix)
+    assert account.pw_gecos == system_users.marker(first.name)
+    home = Path(account.pw_dir)
+    assert home.parent == Path(spawn_hub.system_homes)
+    st = home.stat()
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (account.pw_uid, 0o700)
+    env = proc.env()
+    assert (env["HOME"], env["USER"]) == (str(home), account.pw_name)
+    for path in (home / ".aglais", home / ".aglais" / "spark", Path(env["SPARK_CONF_DIR"]) / "spark-defaults.conf"):
+        assert path.stat().st_uid == account.pw_uid, path
+    assert "--allow-root" not in Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()
+    await servers.stop(first)
+    # the second user's server (the shared pool holds one at a time): another account
+    assert (await servers.start(second)).status in (201, 202)
+    other = account_of(spawn_hub, second)
+    assert other.pw_uid not in (0, account.pw_uid)
+    await servers.stop(second)
+    await spawn_hub.hub_api("DELETE", f"users/{first.name}")
+    with pytest.raises(KeyError):
+        account_of(spawn_hub, first)
+    assert not home.exists()
+    assert account_of(spawn_hub, second)  # nobody else's
+
+
+async def test_no_hub_secret_reaches_a_server_even_when_config_asks(spawn_hub, servers):
+    """The hub's test config puts AGLAIS_ADMIN_PASSWORD and CONFIGPROXY_AUTH_TOKEN in env_keep."""
+    user = await new_user(spawn_hub, "level-1")
+    assert (await servers.start(user)).status in (201, 202)
+    env = (await servers.process(user)).env()
+    hub_env = dict(item.split("=", 1) for item in
+                   Path(f"/proc/{spawn_hub.process.pid}/environ").read_text().split("\0") if "=" in item)
+    assert hub_env["AGLAIS_ADMIN_PASSWORD"] and hub_env.get("CONFIGPROXY_AUTH_TOKEN")
+    assert "AGLAIS_ADMIN_PASSWORD" not in env and "CONFIGPROXY_AUTH_TOKEN" not in env
+    secrets = {v for k, v in hub_env.items() if k in HUB_SECRETS and v}
+    assert not secrets & set(env.values())
+    assert env["JUPYTERHUB_API_TOKEN"] and env["JUPYTERHUB_API_TOKEN"] not in hub_env.values()  # its own
+    await servers.stop(user)
+
+
+async def test_an_account_the_hub_did_not_make_is_never_used_nor_removed(spawn_hub, servers):
+    user = await new_user(spawn_hub, "level-1")
+    name = system_users.system_name(spawn_hub.system_user_prefix, user.name)
+    subprocess.run(["useradd", "--comment", "someone else", "--base-dir", spawn_hub.system_homes, "--create-home", name],
+                   check=True)
+    try:
+        refused = await servers.start(user)
+        assert refused.status >= 400 or not (await servers.model(user))["servers"]
+        assert not [p for p in Path("/proc").iterdir() if p.name.isdigit() and _owner(p) == pwd.getpwnam(name).pw_uid]
+        await spawn_hub.hub_api("DELETE", f"users/{user.name}")
+        assert pwd.getpwnam(name).pw_gecos == "someone else"
+        assert Path(pwd.getpwnam(name).pw_dir).is_dir()
+    finally:
+        subprocess.run(["userdel", "--remove", name], check=False, capture_output=True)
+
+
+def _owner(path: Path) -> int | None:
+    try:
+        return path.stat().st_uid
+    except FileNotFoundError:
+        return None
+
+
+async def test_a_name_useradd_would_refuse_gets_a_valid_account(spawn_hub, servers):
+    """Long, with "@", "." and non-ASCII: a hashed account name, made and removed for real."""
+    name = f"ädä.lovelace+{uuid.uuid4().hex[:6]}@example.org-with-a-very-long-tail"  # as the hub spells it
+    await spawn_hub.hub_api("POST", f"users/{quote(name)}", {})
+    await spawn_hub.ensure_group("level-1")
+    await spawn_hub.hub_api("POST", "groups/level-1/users", {"users": [name]})
+    user = User(name, await spawn_hub.token_for(name, ["custom:booking:read"]))
+    started = time.monotonic()
+    assert (await servers.start(user)).status in (201, 202)
+    account = account_of(spawn_hub, user)
+    assert len(account.pw_name) <= 32 and "_" in account.pw_name[len(spawn_hub.system_user_prefix):]
+    assert (await servers.process(user)).env()["USER"] == account.pw_name
+    await servers.stop(user)
+    await spawn_hub.hub_api("DELETE", f"users/{quote(name)}")
+    with pytest.raises(KeyError):
+        account_of(spawn_hub, user)
+    assert time.monotonic() - started < 60
