@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import create_engine, delete, event, func, select, text, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload, sessionmaker
+
+from aglais_common import db as database
 
 from . import credentials
 from .tables import Account, Attempt, Code, Identity, Password, Tombstone
@@ -62,31 +62,15 @@ class AccountStore:
     def __init__(self, url: str, *, upgrade: bool = True, name_reuse: timedelta = timedelta(0)):
         self.url = url
         self.name_reuse = name_reuse  # how long a deleted account's name is not handed out again
-        kwargs = {"future": True}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 30}
-        else:
-            kwargs["pool_pre_ping"] = True
-        self.engine = create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            @event.listens_for(self.engine, "connect")
-            def _pragmas(dbapi_connection, _record):
-                cursor = dbapi_connection.cursor()
-                cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA foreign_keys=ON")
-                cursor.close()
+        # the hub calls the store between awaits, on its one thread: a blocking engine
+        self.engine = database.make_sync_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         if upgrade:
             self.upgrade()
 
     def upgrade(self, revision: str = "head") -> None:
         with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+            database.upgrade_connection(conn, MIGRATIONS, lock_key=MIGRATION_LOCK_KEY, revision=revision)
 
     @contextlib.contextmanager
     def session(self):

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from booking_service.orm import UTCDateTime  # naive UTC in the database, aware in Python
+from aglais_common.db import UTCDateTime  # naive UTC in the database, aware in Python
 
 NAME = String(255)
 
