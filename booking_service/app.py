@@ -296,7 +296,10 @@ class BookingService(Application):
         status = handler.get_status()
         quiet = status < 400 and handler.request.method in ("GET", "HEAD")
         level = self.log.warning if status >= 500 else self.log.debug if quiet else self.log.info
-        level("%d %s %.1fms", status, handler._request_summary(), 1000 * handler.request.request_time())
+        request = handler.request
+        # what tornado's private RequestHandler._request_summary() says, from public fields
+        level("%d %s %s (%s) %.1fms", status, request.method, request.uri, request.remote_ip,
+              1000 * request.request_time())
 
     async def seed(self, engine) -> None:
         """Create the seeded packages and pool if missing; several processes starting at

@@ -18,7 +18,7 @@ PRIVATE = [
     (KubeSpawner, "_render_options_form", ["self", "profile_list"]),
     (KubeSpawner, "_options_from_form", ["self", "formdata"]),
     (KubeSpawner, "_sorted_dict_values", ["self", "src"]),
-    # hub_extension/accounts/upstream.py
+    # hub_extension/accounts/pages.py overrides it; the rest: hub_extension/accounts/upstream.py
     (LoginHandler, "_render", ["self", "login_error", "username", "kwargs"]),
     (LogoutHandler, "_backend_logout_cleanup", ["self", "name"]),
     (BaseHandler, "_validate_next_url", ["self", "next_url"]),
@@ -36,6 +36,7 @@ SOURCES = [
     (BaseHandler.spawn_single_user, "spawner._spawn_pending = False"),  # cleared when the spawn future is done
     (BaseHandler._user_for_cookie, "orm.User.cookie_id == cookie_id"),  # a hub cookie names its user by cookie_id
     (BaseHandler.clear_login_cookie, "session_id=session_id"),  # logout revokes its session's tokens
+    (LoginHandler.post, "self._jupyterhub_user = user"),  # the request's user right after login
 ]
 
 

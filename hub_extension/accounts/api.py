@@ -28,7 +28,7 @@ from tornado import web
 
 from ..levels import effective
 from ..text import for_log
-from . import bodies, credentials
+from . import bodies, credentials, upstream
 from .bodies import Attributes, Body, BodyError, Choice, Flag, Text, Whole
 from .credentials import CredentialError
 from .executors import argon2
@@ -193,7 +193,7 @@ class LoginLinkAPI(AccountAPI):
         account, user = self.found(name)
         minutes = body.get("lifetime_minutes", accounts.settings.login_link_minutes)
         next_url = body.get("next") or ""
-        if not isinstance(next_url, str) or not credentials.is_safe_next(next_url) or (next_url and self._validate_next_url(next_url) != next_url):
+        if not credentials.is_safe_next(next_url) or (next_url and upstream.validated_next(self, next_url) != next_url):
             raise web.HTTPError(400, "next must be a path on this hub, such as /user/alice/lab or /services/booking/.")
         code, expires = accounts.store.issue_code(account.name, "login", timedelta(minutes=minutes),
                                                   next_url=next_url or None)

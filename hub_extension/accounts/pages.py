@@ -18,7 +18,7 @@ from tornado import web
 
 from ..levels import effective
 from ..text import for_log
-from . import credentials
+from . import credentials, upstream
 from .client import client_address
 from .credentials import CredentialError
 from .executors import argon2
@@ -49,7 +49,7 @@ class AccountPage(BaseHandler):
     async def log_in(self, name: str, next_default: str | None = None) -> None:
         user = await self.auth_to_user({"name": name})
         self.set_login_cookie(user)
-        self._jupyterhub_user = user
+        upstream.set_current_user(self, user)
         self.redirect(self.get_next_url(user, default=next_default))
 
     def is_trial(self, user) -> bool:
@@ -75,6 +75,10 @@ class AccountPage(BaseHandler):
 class AglaisLoginHandler(LoginHandler, AccountPage):
     """JupyterHub's login page, with our template: the trial button, the providers, the form."""
 
+    # LoginHandler._render is the one private method we override: the hub renders its
+    # login page (and its error pages' login form) only through it.
+    # https://github.com/jupyterhub/jupyterhub/blob/6.1.1/jupyterhub/handlers/login.py#L129
+    # (its signature is checked in tests/test_upstream.py)
     def _render(self, login_error=None, username=None, **kwargs):
         # sync like the hub's: write_error calls it through render_template(sync=True)
         return super()._render(
@@ -295,7 +299,7 @@ class LoginLinkHandler(CodePage):
         self.set_login_cookie(user)
         # the next URL was checked when the link was made, and is checked again here
         next_url = row.next_url if credentials.is_safe_next(row.next_url or "") else ""
-        self.redirect(self._validate_next_url(next_url) or self.get_next_url(user))
+        self.redirect(upstream.validated_next(self, next_url) or self.get_next_url(user))
 
 
 class AccountHandler(AccountPage):
@@ -383,8 +387,7 @@ class AglaisLogoutHandler(LogoutHandler, AccountPage):
         if user is not None and self.is_trial(user):
             await self.accounts.delete_hub_user(self, user)
             self.log.info("Trial account %s deleted on logout", user.name)
-            self._backend_logout_cleanup(user.name)
-            self._jupyterhub_user = None
+            upstream.log_out_deleted(self, user.name)
             return await self.message("Logged out", "Your trial account and its files are deleted. Thank you for trying!")
         await super().get()
 

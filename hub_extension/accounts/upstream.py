@@ -70,3 +70,28 @@ async def settle_server(user, name: str, stop) -> None:
         stopping = await stop(user, name)
         if asyncio.isfuture(stopping):
             await asyncio.wait([stopping])
+
+
+def validated_next(handler, next_url: str) -> str:
+    """`next_url` if the hub's own check lets it through (same host, under the hub's base
+    URL), else "": `BaseHandler._validate_next_url`, which `get_next_url` uses but which
+    has no public form for a URL that is not the request's own `next` argument (a login
+    link's, checked when the link is made and again when it is used):
+    https://github.com/jupyterhub/jupyterhub/blob/6.1.1/jupyterhub/handlers/base.py#L809"""
+    return handler._validate_next_url(next_url)
+
+
+def log_out_deleted(handler, name: str) -> None:
+    """After a trial account is deleted on logout: what the hub's logout does for a user
+    who still exists (log line, cookies cleared: `LogoutHandler._backend_logout_cleanup`,
+    handlers/login.py#L42), and forget the request's cached user (`_jupyterhub_user`, which
+    `current_user` returns: handlers/base.py#L108) so the page rendered next is anonymous.
+    https://github.com/jupyterhub/jupyterhub/blob/6.1.1/jupyterhub/handlers/login.py#L42"""
+    handler._backend_logout_cleanup(name)
+    handler._jupyterhub_user = None
+
+
+def set_current_user(handler, user) -> None:
+    """Make `user` the request's current user right after logging them in, as the hub's
+    own login does (handlers/login.py#L211), so a redirect computed next is theirs."""
+    handler._jupyterhub_user = user
