@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+from aglais_common.times import for_people, parse_api_time
+
 GIB = 1024**3
 
 
@@ -26,7 +28,7 @@ def time_for_people(stamp: str | None) -> str:
     2030-03-04 12:00 UTC (what the hub's mails write)."""
     if not stamp:
         return "further notice"
-    return f"{stamp[:10]} {stamp[11:16]} UTC"
+    return for_people(parse_api_time(stamp))
 
 
 def spark(grant: dict) -> dict:

@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
+from aglais_common.times import format_time
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
@@ -209,7 +210,7 @@ def identity_model(identity) -> dict:
 
 
 def isoformat(moment) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+    return format_time(moment) if moment else None
 
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")

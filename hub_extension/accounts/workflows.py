@@ -13,6 +13,7 @@ import smtplib
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from aglais_common.times import for_people
 from jupyterhub.utils import maybe_future, url_path_join
 from tornado import web
 
@@ -281,7 +282,7 @@ class AccountWorkflows:
     async def _mail_code(self, code: str, address: str, kind: str, *, link: str, expires, **values) -> bool:
         """Mail a code; if the mail cannot go the code is discarded, so a failed request
         leaves nothing behind (no sign-up waits, no reset link works)."""
-        sent = await self._mail(address, kind, link=f"{link}?code={code}", expires=expires.strftime("%Y-%m-%d %H:%M UTC"),
+        sent = await self._mail(address, kind, link=f"{link}?code={code}", expires=for_people(expires),
                                 **values)
         if not sent:
             self.store.discard_code(code)

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from email.utils import parseaddr
 from urllib.parse import quote, urlencode
 
+from aglais_common.times import for_people
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from traitlets import Bool, Instance, Int, Unicode, default, validate
 from traitlets.config import Application
@@ -239,15 +240,15 @@ class RetentionJob(Application):
 
     def message(self, name: str, last_activity: datetime, notice: Notice) -> tuple[str, str]:
         """The warning's subject and text."""
-        due = notice.due.strftime("%Y-%m-%d %H:%M UTC")
+        due = for_people(notice.due)
         listed = [f"  {show(path)}  ({size:,} bytes)" for path, size in notice.paths[:50]]
         if len(notice.paths) > 50:
             listed.append(f"  ... and {len(notice.paths) - 50} more")
         login = f" at {self.login_url}" if self.login_url else ""
-        subject = f"Your saved data will be deleted on {notice.due:%Y-%m-%d}"
+        subject = f"Your saved data will be deleted on {for_people(notice.due, date_only=True)}"
         return subject, (
             f"Hello {show(name)},\n\n"
-            f"you last used your account on {last_activity:%Y-%m-%d}. Under your account level's\n"
+            f"you last used your account on {for_people(last_activity, date_only=True)}. Under your account level's\n"
             f"data-retention rules, on or after {due} these saved files and\n"
             f"notebooks in your home will be deleted:\n\n" + "\n".join(listed) + "\n\n"
             f"To keep them, log in{login} before then: any activity postpones the deletion.\n"
