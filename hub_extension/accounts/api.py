@@ -170,8 +170,6 @@ class AccountItemAPI(AccountAPI):
         account, user = self.found(name)
         if user.name == self.current_user.name:
             raise web.HTTPError(400, "Delete your own account from another admin account, not with its own token.")
-        if any(s.pending for s in user.spawners.values()):
-            raise web.HTTPError(409, f"{user.name}'s server is starting or stopping; try again in a moment.")
         await self.accounts.delete_hub_user(self, user)
         self.log.info("Account %s deleted through the API by %s", user.name, self.current_user.name)
         self.set_status(204)

@@ -102,11 +102,12 @@ def test_a_trial_user_logs_out_while_the_server_is_starting(hub):
     assert name in forgotten(hub)
 
 
-def test_the_hubs_api_deletes_a_user_whose_server_is_starting_and_forgets_them(hub):
-    """The path of the admin page and of the idle culler."""
+@pytest.mark.parametrize("path", ["users", "accounts"])
+def test_the_apis_delete_a_user_whose_server_is_starting_and_forget_them(hub, path):
+    """The hub's API (the admin page's and the idle culler's path) and the account API."""
     _, name = trial(hub)
     start_slowly(hub, name)
-    assert api(hub, "DELETE", f"users/{name}").status_code == 204
+    assert api(hub, "DELETE", f"{path}/{name}").status_code == 204
     assert api(hub, "GET", f"accounts/{name}").status_code == 404
     assert (hub.workdir / f"cancelled-{name}").exists()
     assert name in forgotten(hub)
