@@ -142,13 +142,13 @@ c.Authenticator.allow_all = False
 c.JupyterHub.redirect_to_server = False
 c.AglaisAuthenticator.db_url = 'sqlite:///{workdir}/accounts.sqlite'
 c.AglaisAuthenticator.local_accounts = {{'bench': {PASSWORD!r}, 'hoarder': {PASSWORD!r}}}
-# the account page measures homes it can see: the local spawner's shared-user homes
+# the account page measures the home the local spawner gives the user's system account
 c.JupyterHub.spawner_class = 'booking-local'
-c.BookingLocalProcessSpawner.shared_os_user = True
-c.BookingLocalProcessSpawner.home_dir_template = {str(homes / "{username}")!r}
+c.BookingLocalProcessSpawner.create_system_users = True
+c.BookingLocalProcessSpawner.system_homes = {str(homes)!r}
 """
     t0 = time.perf_counter()
-    fill_home(homes / "hoarder", files)
+    fill_home(homes / "jupyter-hoarder", files)  # where user_home() looks before a first spawn
     log(f"accounts: {files} files in the hoarder's home in {time.perf_counter() - t0:.0f}s")
     hub = start_hub(workdir, {"booking": f"sqlite+aiosqlite:///{workdir}/booking.sqlite"}, extra_config=extra)
     http = AsyncHTTPClient(max_clients=clients + 4)

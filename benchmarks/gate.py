@@ -57,9 +57,11 @@ def hub_config(workdir: Path, spawner: str) -> str:
         import sys
         sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
         c.JupyterHub.spawner_class = {spawner!r}
-        c.BookingLocalProcessSpawner.shared_os_user = True
-        c.BookingLocalProcessSpawner.home_dir_template = '{workdir}/homes/{{username}}'
-        c.Spawner.cmd = [{sys.executable!r}, '-c', {STAND_IN_SERVER!r}]
+        # as the embedded default: a system account per user (the benchmark runs as root);
+        # the stand-in server needs only the standard library of a Python every account can run
+        c.BookingLocalProcessSpawner.create_system_users = True
+        c.BookingLocalProcessSpawner.system_homes = '{workdir}/homes'
+        c.Spawner.cmd = ['/usr/bin/python3', '-c', {STAND_IN_SERVER!r}]
         c.Spawner.args = []
         c.Spawner.default_url = '/'
         c.Spawner.http_timeout = 30
@@ -80,8 +82,11 @@ async def spawn_once(hub, name: str) -> None:
 
 async def run_gate(workdir: Path, reps: int, log) -> list[LatencyRow]:
     gated_dir, plain_dir = workdir / "gated", workdir / "plain"
-    gated_dir.mkdir()
-    plain_dir.mkdir()
+    for folder in (gated_dir, plain_dir):
+        (folder / "homes").mkdir(parents=True)
+    for folder in (workdir, gated_dir, plain_dir):  # the accounts' homes lie below: searchable
+        folder.chmod(0o755)
+    gated_users, plain_users = [], []
     gated = start_hub(gated_dir, {}, external={"booking": f"sqlite+aiosqlite:///{gated_dir}/b.sqlite"},
                       extra_config=hub_config(gated_dir, "booking-local"))
     plain = start_hub(plain_dir, {}, extra_config=hub_config(plain_dir, "benchmarks.gate.UngatedSpawner"))
@@ -115,8 +120,8 @@ async def run_gate(workdir: Path, reps: int, log) -> list[LatencyRow]:
         rows = [LatencyRow("spawn gate", 0, "entitlement round trip", await timed(entitlement, reps * 10))]
         rows.append(LatencyRow("spawn gate", 0, "claim + release session", await timed(claim_and_release, reps * 5)))
 
-        gated_users = [(await gated.new_user(groups=["level-1"])).name for _ in range(reps)]
-        plain_users = [f"plain-{i}" for i in range(reps)]
+        gated_users += [(await gated.new_user(groups=["level-1"])).name for _ in range(reps)]
+        plain_users += [f"plain-{i}" for i in range(reps)]
         for name in plain_users:
             await plain.hub_api("POST", f"users/{name}", {})
         with_gate, without_gate = [], []
@@ -130,6 +135,10 @@ async def run_gate(workdir: Path, reps: int, log) -> list[LatencyRow]:
         log(f"spawn gate: {reps} spawns each, interleaved")
         return rows
     finally:
+        # deleting the hub users removes the system accounts their spawns made
+        for hub, names in ((gated, gated_users), (plain, plain_users)):
+            for name in names:
+                await hub.request("DELETE", f"hub/api/users/{quote(name)}", token=hub.admin_token)
         for booking in gated.external.values():
             booking.stop()
         stop_hub(gated.process)

@@ -3,7 +3,6 @@ option's name in the message (issue 9, item 11)."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 import pytest
@@ -48,22 +47,19 @@ def test_good_options_pass():
     assert app.max_blocks == 5 and len(app.seed_rows) == 4
 
 
-def test_a_walk_in_pool_that_is_reserved_fails_at_start_up(tmp_path):
-    async def run():
-        app = BookingService()
-        app.initialize(["--BookingService.walk_in_pool=local", "--BookingService.seed_pool=local"])
-        engine = store.make_engine(f"sqlite+aiosqlite:///{tmp_path}/b.sqlite")
-        await store.upgrade(engine)
-        app.walk_in_pool = ""  # seed only the reserved pool 'local'
-        await app.seed(engine)
-        app.walk_in_pool = "local"
-        try:
-            with pytest.raises(ValueError, match="BookingService.walk_in_pool: the pool 'local' is reserved"):
-                await app.check_walk_in_pool(engine)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
+async def test_a_walk_in_pool_that_is_reserved_fails_at_start_up(tmp_path):
+    app = BookingService()
+    app.initialize(["--BookingService.walk_in_pool=local", "--BookingService.seed_pool=local"])
+    engine = store.make_engine(f"sqlite+aiosqlite:///{tmp_path}/b.sqlite")
+    await store.upgrade(engine)
+    app.walk_in_pool = ""  # seed only the reserved pool 'local'
+    await app.seed(engine)
+    app.walk_in_pool = "local"
+    try:
+        with pytest.raises(ValueError, match="BookingService.walk_in_pool: the pool 'local' is reserved"):
+            await app.check_walk_in_pool(engine)
+    finally:
+        await engine.dispose()
 
 
 class Spawner(BookingSpawnerMixin):

@@ -170,9 +170,11 @@ def accounts_config(workdir, *, smtp_port: int, oidc: str, stand_in: str, extra:
     }
     return f"""
 from hub_extension.config.accounts import configure_accounts
+# no spawner here: after login, the hub's home page, trial accounts too (configure_accounts
+# sends those on to their server otherwise)
+c.JupyterHub.default_url = '/hub/home'
 configure_accounts(c, trial_culler_timeout=None)
 c.Authenticator.allow_all = False
-# no spawner here: after login, the hub's home page
 c.JupyterHub.redirect_to_server = False
 c.Authenticator.admin_users = {{'admin'}}
 c.AglaisAuthenticator.db_url = 'sqlite:///{workdir}/accounts.sqlite'

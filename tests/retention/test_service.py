@@ -3,7 +3,6 @@ the hub stops it; and where it looks for homes (`--homes`, with system accounts)
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -62,11 +61,11 @@ def accounts():
     shutil.rmtree(homes, ignore_errors=True)
 
 
-def test_homes_of_system_accounts_are_found_and_only_the_hubs_own(accounts):
+async def test_homes_of_system_accounts_are_found_and_only_the_hubs_own(accounts):
     prefix, homes = accounts
     job = RetentionJob(homes=f"{homes}/{{system_user}}", system_user_prefix=prefix)
     assert job.home_of("never-spawned") == f"{homes}/{prefix}never-spawned"  # not there: skipped
-    ours = asyncio.run(system_users.ensure(prefix, "ada@example.org", homes))
+    ours = await system_users.ensure(prefix, "ada@example.org", homes)
     assert job.home_of("ada@example.org") == ours.pw_dir == f"{homes}/{system_users.system_name(prefix, 'ada@example.org')}"
     # an account of that name the hub did not make: never touched
     subprocess.run(["useradd", "--base-dir", homes, "--create-home", system_users.system_name(prefix, "squatted")],

@@ -63,12 +63,15 @@ def test_the_marker_says_whose_account_it_is():
     assert ":" not in system_users.marker("a:b") and "\n" not in system_users.marker("a\nb")
 
 
+API = "http://127.0.0.1:1/services/booking/api/v1"  # never called here
+
+
 def test_shared_os_user_is_refused_as_root_and_the_modes_exclude_each_other():
     assert os.geteuid() == 0, "the tests run as root, as the embedded default and CI do"
     with pytest.raises((TraitError, ValueError), match="create_system_users"):
-        BookingLocalProcessSpawner(shared_os_user=True)
+        BookingLocalProcessSpawner(shared_os_user=True, booking_api_url=API)
     with pytest.raises((TraitError, ValueError), match="system_user_prefix"):
-        BookingLocalProcessSpawner(system_user_prefix="Root")
-    spawner = BookingLocalProcessSpawner(create_system_users=True)
+        BookingLocalProcessSpawner(system_user_prefix="Root", booking_api_url=API)
+    spawner = BookingLocalProcessSpawner(create_system_users=True, booking_api_url=API)
     with pytest.raises((TraitError, ValueError), match="exclude each other"):
         spawner._check_mode(shared_os_user=True)
