@@ -84,12 +84,14 @@ async def run_gate(workdir: Path, reps: int, log) -> list[LatencyRow]:
     gated_dir, plain_dir = workdir / "gated", workdir / "plain"
     for folder in (gated_dir, plain_dir):
         (folder / "homes").mkdir(parents=True)
-    for folder in (workdir, gated_dir, plain_dir):  # the accounts' homes lie below: searchable
+    for folder in (workdir.parent, workdir, gated_dir, plain_dir):  # the accounts' homes lie below: searchable
         folder.chmod(0o755)
     gated_users, plain_users = [], []
     gated = start_hub(gated_dir, {}, external={"booking": f"sqlite+aiosqlite:///{gated_dir}/b.sqlite"},
                       extra_config=hub_config(gated_dir, "booking-local"))
-    plain = start_hub(plain_dir, {}, extra_config=hub_config(plain_dir, "benchmarks.gate.UngatedSpawner"))
+    plain = start_hub(plain_dir, {}, extra_config=hub_config(plain_dir, "benchmarks.gate.UngatedSpawner") +
+                      # never called by the stand-in gate, but a spawner needs one to be built
+                      "\n        c.BookingSpawnerMixin.booking_api_url = 'http://127.0.0.1:1/services/booking/api/v1'\n")
     try:
         admin = await gated.new_user(admin=True, prefix="admin")
         api = "services/booking/api/v1/"
