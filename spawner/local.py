@@ -116,10 +116,7 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
 
     @validate("system_user_prefix")
     def _valid_prefix(self, proposal):
-        try:
-            return system_users.check_prefix(proposal["value"])
-        except ValueError as e:
-            raise ValueError(f"BookingLocalProcessSpawner.{e}") from None
+        return system_users.check_prefix(proposal["value"], "BookingLocalProcessSpawner")
 
     @validate("shared_os_user", "create_system_users")
     def _one_mode(self, proposal):

@@ -27,9 +27,11 @@ class AccountError(Exception):
     """An account cannot be made, used or removed; the message says why, for the spawn page."""
 
 
-def check_prefix(prefix: str) -> str:
+def check_prefix(prefix: str, owner: str = "") -> str:
+    """`prefix` if it may start our accounts' names; else ValueError naming the option
+    (`owner` is the class whose `system_user_prefix` it is)."""
     if not PREFIX.fullmatch(prefix):
-        raise ValueError(f"system_user_prefix must be 1 to 20 of a-z, 0-9, '_' and '-', starting with a "
+        raise ValueError(f"{owner + '.' if owner else ''}system_user_prefix must be 1 to 20 of a-z, 0-9, '_' and '-', starting with a "
                          f"letter (it is what tells our accounts from the system's own), not {prefix!r}")
     return prefix
 

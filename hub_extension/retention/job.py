@@ -142,10 +142,7 @@ class RetentionJob(Application):
 
     @validate("system_user_prefix")
     def _prefix(self, proposal):
-        try:
-            return system_users.check_prefix(proposal["value"])
-        except ValueError as e:
-            raise ValueError(f"RetentionJob.{e}") from None
+        return system_users.check_prefix(proposal["value"], "RetentionJob")
 
     @validate("interval")
     def _positive(self, proposal):
