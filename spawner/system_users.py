@@ -11,7 +11,8 @@ import hashlib
 import os
 import pwd
 import re
-import signal
+import subprocess
+import time
 
 # useradd (shadow) refuses longer names; utmp and most tools stop at 32 as well.
 NAME_MAX = 32
@@ -107,16 +108,37 @@ async def ensure(prefix: str, username: str, homes: str, shell: str = "/bin/bash
     return entry
 
 
-def kill_processes(uid: int) -> None:
-    """SIGKILL whatever still runs as `uid` (a kernel's child left behind, say): userdel
-    refuses an account in use, and a later account given the same uid must not inherit it."""
+def running_as(uid: int) -> list[int]:
+    """The live processes of `uid`, as /proc shows them now. Zombies are left out: they run
+    nothing, and where PID 1 reaps no orphans (some containers) they stay until it does."""
+    found = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:
                 if os.stat(f"/proc/{pid}").st_uid == uid:
-                    os.kill(int(pid), signal.SIGKILL)
-            except (FileNotFoundError, ProcessLookupError):
+                    with open(f"/proc/{pid}/stat") as f:
+                        state = f.read().rpartition(")")[2].split()[0]
+                    if state not in ("Z", "X"):
+                        found.append(int(pid))
+            except (FileNotFoundError, ProcessLookupError, IndexError):
                 pass
+    return found
+
+
+def kill_processes(uid: int, gid: int) -> None:
+    """SIGKILL whatever still runs as `uid` (a kernel's child left behind, say): userdel
+    refuses an account in use, and a later account given the same uid must not inherit it.
+
+    The kill is sent *as* that uid, to pid -1: kill(2) then reaches every process the uid
+    may signal, all of the account's, in one pass over the kernel's process list that a
+    fork cannot slip past (fork waits for that pass). A scan of /proc with one kill per pid
+    can be outrun by a chain that forks and exits every millisecond: it was, in a test."""
+    for _ in range(10):
+        if not running_as(uid):
+            return
+        subprocess.run(["/bin/kill", "-KILL", "-1"], user=uid, group=gid, extra_groups=[],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        time.sleep(0.05)  # the killed are reaped by their parents, or by init
 
 
 async def remove(prefix: str, username: str) -> str | None:
@@ -126,7 +148,7 @@ async def remove(prefix: str, username: str) -> str | None:
     if entry is None or not is_ours(entry, prefix, username):
         return None
     for _ in range(10):
-        kill_processes(entry.pw_uid)
+        await asyncio.to_thread(kill_processes, entry.pw_uid, entry.pw_gid)
         code, out = await _run("userdel", "--remove", name)
         if lookup(name) is None:
             break
@@ -134,5 +156,6 @@ async def remove(prefix: str, username: str) -> str | None:
     else:
         raise AccountError(f"userdel could not remove {name} (exit {code}): {out}")
     # files it left outside its home would belong to the next account given its uid
-    await _run("find", "/tmp", "/var/tmp", "/dev/shm", "-xdev", "-uid", str(entry.pw_uid), "-delete")
+    shared = [d for d in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock") if os.path.isdir(d)]
+    await _run("find", *shared, "-xdev", "-uid", str(entry.pw_uid), "-delete")
     return name

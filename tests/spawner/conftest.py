@@ -36,7 +36,7 @@ def remove_accounts(prefix: str) -> None:
     """Remove every account the hub made with `prefix` (what deleting its users would do)."""
     for entry in pwd.getpwall():
         if entry.pw_name.startswith(prefix) and entry.pw_gecos.startswith(system_users.MARKER):
-            system_users.kill_processes(entry.pw_uid)
+            system_users.kill_processes(entry.pw_uid, entry.pw_gid)
             subprocess.run(["userdel", "--remove", entry.pw_name], check=False, capture_output=True)
 
 

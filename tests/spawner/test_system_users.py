@@ -75,3 +75,50 @@ def test_shared_os_user_is_refused_as_root_and_the_modes_exclude_each_other():
     spawner = BookingLocalProcessSpawner(create_system_users=True, booking_api_url=API)
     with pytest.raises((TraitError, ValueError), match="exclude each other"):
         spawner._check_mode(shared_os_user=True)
+
+
+# A chain that forks and exits every millisecond: its pid changes faster than a scan of
+# /proc can kill it. It writes its uid to `mark` while it lives.
+FORK_CHAIN = r"""
+import os, sys, time
+mark = sys.argv[1]
+if os.fork(): os._exit(0)
+os.setsid()
+end = time.time() + 60
+while time.time() < end:
+    if os.fork(): os._exit(0)
+    try:
+        with open(mark, "w") as f: f.write(str(time.time()))
+    except OSError:
+        pass
+"""
+
+
+async def test_a_removed_account_leaves_no_process_behind_for_the_next_owner_of_its_uid(tmp_path):
+    """Deleting a hub user kills everything its account runs, even a fork chain, so the
+    next account given the same uid inherits no process (found by trying it as an attacker)."""
+    import subprocess
+    import time
+
+    prefix = f"k{os.urandom(3).hex()}-"
+    homes = tmp_path / "homes"
+    tmp_path.chmod(0o755)
+    entry = await system_users.ensure(prefix, "chain", str(homes))
+    mark = f"/tmp/{prefix}mark"
+    try:
+        subprocess.run(["/usr/bin/python3", "-c", FORK_CHAIN, mark], user=entry.pw_uid, group=entry.pw_gid,
+                       extra_groups=[], check=True, cwd="/")
+        deadline = time.monotonic() + 10
+        while not os.path.exists(mark) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(mark), "the chain did not start"
+        assert await system_users.remove(prefix, "chain") == entry.pw_name
+        assert not os.path.exists(mark)  # removed with the uid's other files in /tmp
+        time.sleep(0.5)  # a survivor would have written it again by now
+        assert not os.path.exists(mark), "a process of the removed account is still running"
+        assert system_users.running_as(entry.pw_uid) == []
+    finally:
+        system_users.kill_processes(entry.pw_uid, entry.pw_gid)
+        subprocess.run(["userdel", "--remove", entry.pw_name], capture_output=True)
+        if os.path.exists(mark):
+            os.unlink(mark)
