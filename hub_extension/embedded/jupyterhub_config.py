@@ -115,11 +115,12 @@ if importlib.util.find_spec("oidc_provider_mock") is not None:
         "kind": "oidc", "label": "Demo provider", "issuer": "http://localhost:%d" % (port + 4),
         "client_id": "aglais-demo", "client_secret": "the-demo-provider-does-not-check-it"}}
 
-# The log scrolls fast: frame the one line a new user needs (a password the
-# user chose is not echoed; a generated one has to be).
-_login = "Log in at http://127.0.0.1:%d/hub/login as admin with password %s" % (
+# The log scrolls fast: frame the one line a new user needs. It never holds the
+# password: the hub's output may end up in a file others can read (a trial's kernel
+# read it from a shell's `> hub.log`), the password file is the hub's user's alone.
+_login = "Log in at http://127.0.0.1:%d/hub/login as admin with the password in %s" % (
     port,
-    "$AGLAIS_ADMIN_PASSWORD" if os.environ.get("AGLAIS_ADMIN_PASSWORD") else admin_password,
+    "$AGLAIS_ADMIN_PASSWORD" if os.environ.get("AGLAIS_ADMIN_PASSWORD") else os.path.join(data_dir, "admin_password"),
 )
 print("+" + "-" * (len(_login) + 2) + "+", "| " + _login + " |", "+" + "-" * (len(_login) + 2) + "+",
       sep="\n", flush=True)
