@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import random
 import re
 import shutil
 import socket
@@ -22,7 +23,7 @@ import pytest
 import requests
 
 from spawner import system_users
-from tests.hub import REPO, free_port, stop_hub, wait_for_http
+from tests.hub import REPO, stop_hub, wait_for_http
 from tests.hub_extension.conftest import Browser
 from tests.spawner.conftest import remove_accounts
 
@@ -34,9 +35,12 @@ def readme_api_blocks() -> list[str]:
 
 
 def free_port_block(size: int = 6) -> int:
-    """A port P with P..P+size-1 free: the embedded config uses PORT to PORT+5."""
+    """A port P with P..P+size-1 free: the embedded config uses PORT to PORT+5. Below the
+    kernel's ephemeral range, so that no outgoing connection of another test takes one of
+    them between this check and the hub's bind (it did once, as the booking service's)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     for _ in range(50):
-        base = free_port()
+        base = random.randrange(max(1024, low - 12000), low - size)
         try:
             for offset in range(size):
                 with socket.socket() as s:
