@@ -1,7 +1,7 @@
 """Sending mail: confirmation and password-reset links, over SMTP.
 
 smtplib is blocking, so each message is sent on a worker thread; the hub's loop goes on.
-For `make run`, demo.console_mail_server() prints every message on the console instead.
+For `make run`, demo.maildir_mail_server() keeps every message in a Maildir of the data directory instead.
 """
 
 from __future__ import annotations

@@ -65,6 +65,20 @@ class Embedded:
         """The system account the hub made for hub user `name` (it runs as root here)."""
         return pwd.getpwnam(system_users.system_name(self.env["AGLAIS_SYSTEM_USER_PREFIX"], name))
 
+    def mailed_link(self, address: str, path: str = "hub/accounts/confirm") -> str | None:
+        """The link to `path` in the newest message the hub mailed to `address`: the embedded
+        default keeps its mail in the Maildir <data dir>/mail/ (hub_extension/embedded/demo.py)."""
+        import mailbox
+
+        newest = None
+        for message in mailbox.Maildir(self.data_dir / "mail", create=False):
+            if message["To"] == address:
+                newest = message  # Maildir keys sort by time of delivery, roughly: take the last match
+        if newest is None:
+            return None
+        found = re.search(r"(http://\S+/" + re.escape(path) + r"\?code=\S+)", newest.get_payload(decode=True).decode())
+        return found.group(1) if found else None
+
     def put(self, name: str, path: str, text: str) -> Path:
         """A file in the user's home, theirs as if their server had written it."""
         account = self.account(name)
@@ -293,9 +307,9 @@ def test_a_login_lands_on_the_home_page_and_starts_nothing(embedded_hub):
     assert model["name"] == "admin" and not model["servers"], model
 
 
-def test_mail_is_printed_on_the_console_and_the_demo_provider_answers(embedded_hub):
-    import re as _re
-
+def test_mail_is_kept_private_and_the_demo_provider_answers(embedded_hub):
+    """The hub's mail is in the 0700 data directory, each message 0600; the hub's output says
+    to whom it went and where, never the link (a hub log is often readable by others)."""
     url, log = embedded_hub.url, embedded_hub.log
     browser = Browser(url + "/")
     login_page = browser.get("hub/login").text
@@ -305,10 +319,14 @@ def test_mail_is_printed_on_the_console_and_the_demo_provider_answers(embedded_h
     assert "Check your mail" in browser.post("hub/accounts/signup", {
         "email": "reader@example.org", "password": "a long enough password"}).text
     deadline = time.monotonic() + 15
-    while "accounts/confirm?code=" not in log.read_text() and time.monotonic() < deadline:
+    while (link := embedded_hub.mailed_link("reader@example.org")) is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    link = _re.search(r"(http://\S+accounts/confirm\?code=\S+)", log.read_text()).group(1)
+    assert link, "no confirmation mail in the data directory's Maildir"
     assert "Confirm" in browser.get(link).text
+    assert "code=" not in log.read_text() and "Mail to reader@example.org" in log.read_text()
+    mail = embedded_hub.data_dir / "mail"
+    assert stat.S_IMODE(mail.stat().st_mode) == 0o700
+    assert [stat.S_IMODE(f.stat().st_mode) for f in (mail / "new").iterdir()] == [0o600]
 
 
 @pytest.mark.parametrize("allow_try, expected, line", [

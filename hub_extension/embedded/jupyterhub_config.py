@@ -10,7 +10,7 @@ Ports, from $PORT (default 8000):
   PORT+2  the proxy's REST API
   PORT+3  the hub itself, behind the proxy
   PORT+4  the Demo provider (OpenID Connect, for trying OAuth offline)
-  PORT+5  the console mail server (prints the hub's mail), unless $AGLAIS_SMTP_HOST
+  PORT+5  the mail server keeping the hub's mail in $AGLAIS_DATA_DIR/mail/, unless $AGLAIS_SMTP_HOST
 JupyterHub's own defaults (8001 for the proxy API, 8081 for the hub) would
 collide with the booking service, hence the explicit block of ports.
 """
@@ -23,7 +23,7 @@ from hub_extension.config.accounts import configure_accounts
 from hub_extension.config.booking import configure_booking_service
 from hub_extension.config.retention import retention_service
 from hub_extension.embedded import server_env
-from hub_extension.embedded.demo import console_mail_server, demo_provider
+from hub_extension.embedded.demo import demo_provider, maildir_mail_server
 
 c = get_config()  # noqa: F821 (provided by JupyterHub's config loader)
 
@@ -91,8 +91,8 @@ c.Authenticator.admin_users = {"admin"}
 c.AglaisAuthenticator.db_url = "sqlite:///" + os.path.join(data_dir, "accounts.sqlite")
 c.AglaisAuthenticator.local_accounts = {"admin": admin_password}
 
-# Mail: to $AGLAIS_SMTP_HOST if set, else to aiosmtpd's debugging server, which prints
-# every message (with its confirmation or reset link) on this console.
+# Mail: to $AGLAIS_SMTP_HOST if set, else to aiosmtpd in this process, which keeps every
+# message in the Maildir $AGLAIS_DATA_DIR/mail/ (0700) and prints only to whom and where.
 if os.environ.get("AGLAIS_SMTP_HOST"):
     c.Mailer.smtp_host = os.environ["AGLAIS_SMTP_HOST"]
     c.Mailer.smtp_port = int(os.environ.get("AGLAIS_SMTP_PORT") or 587)
@@ -101,7 +101,7 @@ if os.environ.get("AGLAIS_SMTP_HOST"):
     c.Mailer.smtp_password = os.environ.get("AGLAIS_SMTP_PASSWORD", "")
     c.Mailer.from_address = os.environ.get("AGLAIS_MAIL_FROM") or c.Mailer.from_address
 else:
-    console_mail_server(port + 5)
+    maildir_mail_server(port + 5, os.path.join(data_dir, "mail"))
     c.Mailer.smtp_port = port + 5
 
 # The "Demo provider": a real OpenID Connect provider in this process, so OAuth can be
