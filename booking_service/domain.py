@@ -7,6 +7,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .engine import Resources
 from .engine.calendar import format_time, from_epoch, to_epoch as epoch  # noqa: F401 (the service's names for them)
@@ -84,6 +85,23 @@ def parse_time(value, field: str) -> datetime:
     if moment is None or not EARLIEST <= moment <= LATEST:
         raise Invalid(f"'{field}' must lie between {format_time(EARLIEST)} and {format_time(LATEST)}")
     return moment
+
+
+# An IANA name: letters, digits and -+_ in up to three parts (Europe/London,
+# America/Argentina/Buenos_Aires, Etc/GMT+5); no dots, so no path can leave the zone database.
+_ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]{0,30}(?:/[A-Za-z0-9][A-Za-z0-9_+-]{0,30}){0,2}")
+
+
+def parse_zone(value) -> ZoneInfo | None:
+    """The IANA time zone `value` names (None for UTC, the default)."""
+    if value is None or value in ("", "UTC", "Etc/UTC"):
+        return None
+    if not isinstance(value, str) or not _ZONE_NAME.fullmatch(value):
+        raise Invalid(f"'tz' must be an IANA time zone name such as Europe/London, not {value!r}")
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise Invalid(f"'tz' names no time zone this service knows: {value!r} (use an IANA name such as Europe/London)") from None
 
 
 def parse_range(start, end, *, max_span: timedelta | None = None) -> tuple[datetime, datetime]:

@@ -44,7 +44,7 @@ class AvailabilityHandler(APIHandler):
         picture = self._wants_text()
         answer = await availability.availability(
             self.ctx, pool, self.query("start"), self.query("end"), self.query("grain", "day"),
-            self.query("package"), picture=picture,
+            self.query("package"), tz=self.query("tz"), picture=picture,
         )
         if picture:
             self.set_header("Content-Type", "text/plain; charset=UTF-8")

@@ -3,17 +3,20 @@ notes' text picture."""
 
 from __future__ import annotations
 
-from ..domain import Invalid, epoch, format_time, parse_range, resources_json
+from ..domain import Invalid, epoch, format_time, parse_range, parse_zone, resources_json
 from ..engine import GRAINS, TooManyBlocks, block_boundaries, render
 from . import Context, find_pool, footprint, latest_packages, package_named
 
 
-async def availability(ctx: Context, pool_name: str, start, end, grain, package=None, *, picture=False):
+async def availability(ctx: Context, pool_name: str, start, end, grain, package=None, *, tz=None, picture=False):
+    """The pool's blocks of `grain` over [start, end); in the time zone `tz` (an IANA name)
+    days, weeks and months start at its midnights and hours at its full hours."""
     if grain not in GRAINS:
         raise Invalid(f"'grain' must be one of {', '.join(GRAINS)}, not {grain!r}")
     start, end = parse_range(start, end, max_span=ctx.max_query_span)
+    zone = parse_zone(tz)
     try:
-        boundaries = block_boundaries(start, end, grain, ctx.max_blocks)
+        boundaries = block_boundaries(start, end, grain, ctx.max_blocks, zone)
     except TooManyBlocks as e:
         raise Invalid(str(e)) from None
     async with ctx.engine.connect() as conn:
@@ -30,11 +33,12 @@ async def availability(ctx: Context, pool_name: str, start, end, grain, package=
         blocks = timeline.blocks([epoch(b) for b in boundaries], {t.name: footprint(t) for t in templates})
     names = [t.name for t in sorted(templates, key=lambda t: footprint(t), reverse=True)]
     if picture:
-        return render(pool.name, grain, blocks, names)
+        return render(pool.name, grain, blocks, names, zone)
     times = [format_time(b) for b in boundaries]  # once each: neighbouring blocks share them
     return {
         "pool": pool.name,
         "grain": grain,
+        "tz": str(zone) if zone is not None else "UTC",
         "start": times[0],
         "end": times[-1],
         "blocks": [

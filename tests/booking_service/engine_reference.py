@@ -95,3 +95,40 @@ def earliest_fits(
         else:
             start += 1
     return found
+
+
+# -- calendar periods in a time zone ----------------------------------------------------------
+
+# Since 1999 every zone's offset is a multiple of 15 minutes and every change of offset falls
+# on a quarter hour of UTC, so every period of every grain starts at one of these instants.
+QUARTER_HOUR = 15 * 60
+
+
+def clock_starts_a_period(before, after, grain: str) -> bool:
+    """Whether the wall clock, reading `before` a moment ago and `after` now (local, naive),
+    has begun a new period of the grain: an hour when its hour changes or it goes back (a
+    repeated hour is a second hour), a day, week or month when its date says so."""
+    if grain == "hour":
+        return (after.date(), after.hour) != (before.date(), before.hour) or after < before
+    if grain == "day":
+        return after.date() != before.date()
+    if grain == "week":
+        return after.isocalendar()[:2] != before.isocalendar()[:2]
+    return (after.year, after.month) != (before.year, before.month)
+
+
+def zone_boundaries(start: int, end: int, grain: str, zone) -> list[int]:
+    """[start, ..., end] in epoch seconds: every quarter hour strictly inside the range at which
+    `zone`'s clock begins a period, found by reading the clock just before and at each."""
+    from datetime import datetime, timedelta, timezone
+
+    tick = timedelta(microseconds=1)
+    found = [start]
+    moment = (start // QUARTER_HOUR + 1) * QUARTER_HOUR
+    while moment < end:
+        at = datetime.fromtimestamp(moment, timezone.utc)
+        before = (at - tick).astimezone(zone).replace(tzinfo=None)
+        if clock_starts_a_period(before, at.astimezone(zone).replace(tzinfo=None), grain):
+            found.append(moment)
+        moment += QUARTER_HOUR
+    return found + [end]

@@ -4,6 +4,8 @@ text picture of the design notes."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from tests.booking_service.conftest import day_start, iso
 
@@ -101,3 +103,49 @@ async def test_availability_moves_with_bookings_from_another_process(hub, admin)
     assert (await two.ok("GET", query, admin))["blocks"][0]["packages"]["small"]["max"] == 1
     await two.ok("DELETE", f"bookings/{booking['id']}", admin)
     assert (await one.ok("GET", query, admin))["blocks"][0]["packages"]["small"]["max"] == 2
+
+
+def next_spring_forward(zone: ZoneInfo) -> datetime:
+    """The UTC midnight of the next day on which `zone`'s clocks go forward."""
+    day = day_start(1)
+    while (day + timedelta(days=1)).astimezone(zone).utcoffset() <= day.astimezone(zone).utcoffset():
+        day += timedelta(days=1)
+    return day
+
+
+async def test_blocks_follow_the_callers_time_zone_across_daylight_saving(api, admin):
+    """A London user's calendar: days start at London's midnight, the day the clocks go
+    forward has 23 hours, and a booking of that local day fills exactly its block."""
+    london = ZoneInfo("Europe/London")
+    change = next_spring_forward(london)  # 00:00 UTC = 00:00 GMT of the short day
+    pool = await api.new_pool(admin, cores=1, memory_gib=4, start=day_start(0), days=(change - day_start(0)).days + 5)
+    unit = await api.new_package(admin, cores=1, memory_gib=1)
+    await api.ok("POST", "bookings", admin, {"pool": pool, "package": unit, "start": iso(change),
+                                             "end": iso(change + timedelta(hours=23))})
+    query = f"pools/{pool}/availability?start={iso(change - timedelta(days=1))}&end={iso(change + timedelta(days=2))}&grain=day"
+    local = await api.ok("GET", query + "&tz=Europe/London&package=" + unit, admin)
+    assert local["tz"] == "Europe/London"
+    assert [(b["start"], b["end"]) for b in local["blocks"]] == [
+        (iso(change - timedelta(days=1)), iso(change)),
+        (iso(change), iso(change + timedelta(hours=23))),  # 23 hours
+        (iso(change + timedelta(hours=23)), iso(change + timedelta(hours=47))),
+        (iso(change + timedelta(hours=47)), iso(change + timedelta(days=2))),  # clipped: 00:00 to 01:00 BST
+    ]
+    assert [b["packages"][unit]["max"] for b in local["blocks"]] == [1, 0, 1, 1]
+    in_utc = await api.ok("GET", query + "&package=" + unit, admin)
+    assert in_utc["tz"] == "UTC" and len(in_utc["blocks"]) == 3
+    assert [b["packages"][unit]["max"] for b in in_utc["blocks"]] == [1, 1, 1]  # 23:00 to 24:00 UTC is free
+    resp = await api.call("GET", query + "&tz=Europe/London", admin, headers={"Accept": "text/plain"})
+    lines = resp.body.decode().splitlines()
+    assert lines[0].endswith("in Europe/London") and lines[-1].split()[:2] == [
+        (change - timedelta(days=1)).strftime("%a"), change.strftime("%a")]
+
+
+async def test_an_unknown_time_zone_is_a_400_that_names_it(api, admin):
+    pool = await api.new_pool(admin, cores=1, memory_gib=1)
+    base = f"pools/{pool}/availability?start={iso(day_start(0))}&end={iso(day_start(2))}&grain=day&tz="
+    for tz in ("Mars/Olympus_Mons", "../../../etc/passwd", "Europe/London/../../x", "A" * 150, "Europe/ London", "%00"):
+        resp = await api.call("GET", base + quote(tz, safe=""), admin)
+        assert resp.status == 400, (tz, resp.status)
+        assert resp.json()["status"] == 400 and "'tz'" in resp.json()["message"]
+    assert (await api.call("GET", base + "Asia/Kathmandu", admin)).status == 200

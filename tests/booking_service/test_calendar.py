@@ -1,8 +1,11 @@
-"""Tests of the UTC grain arithmetic: period starts, clipped block boundaries and labels."""
+"""Tests of the grain arithmetic, in UTC and in time zones: period starts, clipped block
+boundaries and labels."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -18,6 +21,7 @@ from booking_service.engine import (
     grain_next,
     to_epoch,
 )
+from tests.booking_service import engine_reference
 
 UTC = timezone.utc
 SETTINGS = settings(max_examples=200, deadline=None)
@@ -222,3 +226,126 @@ def test_one_time_format_for_the_api():
     assert format_time(moment) == "2030-03-04T09:00:05Z"
     with pytest.raises(ValueError, match="no time zone"):
         format_time(datetime(2030, 1, 1))
+
+
+# -- in a time zone -----------------------------------------------------------------------
+
+# Zones with what makes calendars hard: daylight saving either side of the equator, at 01:00
+# UTC, at midnight (Havana, Santiago), half-hour and 45-minute offsets, a half-hour change
+# (Lord Howe), negative DST (Dublin), a skipped day (Apia, 2011), Ramadan changes (Casablanca).
+ZONES = ["UTC", "Europe/London", "Europe/Dublin", "America/New_York", "America/Havana", "America/Santiago",
+         "America/Sao_Paulo", "Australia/Lord_Howe", "Asia/Kolkata", "Asia/Kathmandu", "Pacific/Chatham",
+         "Pacific/Apia", "Africa/Casablanca", "Asia/Tehran", "Europe/Berlin"]
+zone_moments = st.datetimes(datetime(1999, 6, 1), datetime(2040, 1, 1), timezones=st.just(UTC))
+
+
+@functools.cache
+def changes_of_offset(name: str) -> tuple[datetime, ...]:
+    """The instants `name` changed its offset between 1999 and 2040 (a daily scan, then
+    bisection to the second), where calendars break if anywhere."""
+    zone, found = ZoneInfo(name), []
+    day, last = utc(1999, 6, 1), utc(2040, 1, 1)
+    while day < last:
+        following = day + timedelta(days=1)
+        if day.astimezone(zone).utcoffset() != following.astimezone(zone).utcoffset():
+            lo, hi = day, following
+            while hi - lo > timedelta(seconds=1):
+                mid = lo + (hi - lo) / 2
+                lo, hi = (lo, mid) if mid.astimezone(zone).utcoffset() != lo.astimezone(zone).utcoffset() else (mid, hi)
+            found.append(hi.replace(microsecond=0))
+        day = following
+    return tuple(found)
+
+
+@st.composite
+def zoned_moments(draw) -> tuple[datetime, ZoneInfo]:
+    """A zone and a moment in it: half the time within a few hours of one of its changes."""
+    name = draw(st.sampled_from(ZONES))
+    changes = changes_of_offset(name)
+    if changes and draw(st.booleans()):
+        moment = draw(st.sampled_from(changes)) + draw(st.timedeltas(-timedelta(hours=3), timedelta(hours=3)))
+    else:
+        moment = draw(zone_moments)
+    return moment, ZoneInfo(name)
+
+ZONE_SPANS = {"hour": timedelta(days=3), "day": timedelta(days=40), "week": timedelta(days=120),
+              "month": timedelta(days=400)}
+ZONE_SETTINGS = settings(max_examples=60, deadline=None)
+
+
+def test_a_zone_is_needed_for_its_daylight_saving_days():
+    london = ZoneInfo("Europe/London")
+    days = block_boundaries(utc(2026, 3, 28), utc(2026, 3, 31), "day", 10, london)
+    assert days == [utc(2026, 3, 28), utc(2026, 3, 29), utc(2026, 3, 29, 23), utc(2026, 3, 30, 23),
+                    utc(2026, 3, 31)]
+    assert [b - a for a, b in zip(days[1:], days[2:-1])] == [timedelta(hours=23), timedelta(hours=24)]
+    autumn = block_boundaries(utc(2026, 10, 24, 23), utc(2026, 10, 26, 0), "day", 10, london)
+    assert autumn == [utc(2026, 10, 24, 23), utc(2026, 10, 26, 0)]  # the 25th: 25 hours in one block
+    assert block_boundaries(utc(2026, 10, 24, 22), utc(2026, 10, 26, 1), "day", 10, london)[1:3] == [
+        utc(2026, 10, 24, 23), utc(2026, 10, 26, 0)]
+    # the repeated hour is two hours on the clock, both "01"
+    hours = block_boundaries(utc(2026, 10, 25, 0), utc(2026, 10, 25, 2), "hour", 10, london)
+    assert hours == [utc(2026, 10, 25, 0), utc(2026, 10, 25, 1), utc(2026, 10, 25, 2)]
+    assert [block_label(h, "hour", london) for h in hours[:-1]] == ["01", "01"]
+    # weeks start on the local Monday's midnight, months on the local 1st
+    assert grain_floor(utc(2026, 6, 3, 12), "week", london) == utc(2026, 5, 31, 23)
+    assert grain_floor(utc(2026, 6, 30, 23, 30), "month", london) == utc(2026, 6, 30, 23)
+    assert block_label(utc(2026, 6, 30, 23, 30), "month", london) == "Jul"
+
+
+def test_a_day_that_starts_in_a_gap_starts_when_the_clock_jumps():
+    havana = ZoneInfo("America/Havana")  # 2026-03-08: 00:00 local becomes 01:00
+    assert grain_floor(utc(2026, 3, 8, 12), "day", havana) == utc(2026, 3, 8, 5)
+    assert grain_next(utc(2026, 3, 7, 12), "day", havana) == utc(2026, 3, 8, 5)
+    apia = ZoneInfo("Pacific/Apia")  # 2011-12-30 never happened there
+    assert grain_next(utc(2011, 12, 29, 12), "day", apia) == utc(2011, 12, 30, 10)
+    assert block_label(utc(2011, 12, 30, 10), "day", apia) == "Sat"
+    # Lord Howe goes back half an hour, 02:00 to 01:30 (15:00 UTC): the clock's hour "01"
+    # that follows is half an hour long and starts at the change, found by bisection
+    lord_howe = ZoneInfo("Australia/Lord_Howe")
+    assert grain_floor(utc(2026, 4, 4, 15, 10), "hour", lord_howe) == utc(2026, 4, 4, 15)
+    assert grain_next(utc(2026, 4, 4, 14, 40), "hour", lord_howe) == utc(2026, 4, 4, 15)
+    assert grain_next(utc(2026, 4, 4, 15), "hour", lord_howe) == utc(2026, 4, 4, 15, 30)
+
+
+@ZONE_SETTINGS
+@given(zoned_moments(), grains)
+def test_in_a_zone_floor_and_next_bracket_the_moment(case, grain):
+    moment, zone = case
+    floor, following = grain_floor(moment, grain, zone), grain_next(moment, grain, zone)
+    assert floor <= moment < following and floor.utcoffset() == timedelta(0)
+    assert grain_floor(floor, grain, zone) == floor and grain_floor(following, grain, zone) == following
+    assert grain_next(floor, grain, zone) == following
+    assert grain_floor(following - timedelta(microseconds=1), grain, zone) == floor
+    assert block_label(moment, grain, zone) == block_label(floor, grain, zone)
+    # Chatham's clock jumps from 02:45 to 03:45: its hour "03" lasts a quarter of an hour
+    assert (timedelta(minutes=15) if grain == "hour" else timedelta(hours=22)) <= following - floor
+
+
+@ZONE_SETTINGS
+@given(zoned_moments(), grains, st.data())
+def test_in_a_zone_blocks_are_where_the_clock_begins_a_period(case, grain, data):
+    """Against the slow obvious answer: read the zone's clock at every quarter hour."""
+    start, zone = case
+    end = start + data.draw(st.timedeltas(timedelta(seconds=1), ZONE_SPANS[grain]))
+    boundaries = block_boundaries(start, end, grain, 10_000, zone)
+    expected = engine_reference.zone_boundaries(to_epoch(start), to_epoch(end), grain, zone)
+    assert [to_epoch(b) for b in boundaries[1:-1]] == expected[1:-1], (zone, start, end, grain)
+    assert boundaries[0] == start and boundaries[-1] == end
+
+
+@ZONE_SETTINGS
+@given(zoned_moments(), grains)
+def test_in_a_zone_too_many_blocks_is_exact_near_the_maximum(case, grain):
+    start, zone = case
+    end = start + ZONE_SPANS[grain] / 4
+    count = len(block_boundaries(start, end, grain, 10_000, zone)) - 1
+    assert len(block_boundaries(start, end, grain, count, zone)) - 1 == count
+    if count > 1:
+        with pytest.raises(TooManyBlocks, match=f"(about )?{count - 1}|{count} {grain} blocks"):
+            block_boundaries(start, end, grain, count - 1, zone)
+
+
+def test_in_a_zone_huge_ranges_are_refused_without_listing_them():
+    with pytest.raises(TooManyBlocks, match="about 876600 hour blocks"):
+        block_boundaries(utc(2000, 1, 1), utc(2100, 1, 1), "hour", 744, ZoneInfo("Europe/London"))
