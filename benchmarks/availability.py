@@ -41,7 +41,7 @@ QUERIES = {
     "month/hour": (datetime(2027, 6, 1, tzinfo=UTC), datetime(2027, 7, 1, tzinfo=UTC), "hour", "1 hour"),
     "year/day": (YEAR_START, YEAR_END, "day", "1 day"),
 }
-ORDER = ["seed SQL", "fetch only", "engine, cold", "engine, warm", "timeline.blocks only",
+ORDER = ["seed SQL", "fetch only", "engine, cold", "engine, warm", "engine, warm, tz", "timeline.blocks only",
          "HTTP via proxy, warm", "HTTP direct, warm"]
 
 # The seed design's availability query: one row per slot, summing everything that touches
@@ -203,6 +203,9 @@ async def run_direct(pg_url: str, libpq_url: str, sizes: list[int], reps: Reps, 
                 async def warm_query():
                     return await availability(warm, pool.name, s_iso, e_iso, grain)
 
+                async def warm_zoned():  # the calendar of a London user: block starts found in a zone
+                    return await availability(warm, pool.name, s_iso, e_iso, grain, tz="Europe/London")
+
                 boundaries = [epoch(b) for b in block_boundaries(start, end, grain, 10_000)]
 
                 async def blocks_only():
@@ -224,11 +227,12 @@ async def run_direct(pg_url: str, libpq_url: str, sizes: list[int], reps: Reps, 
                 rows.append(seed_row)
                 for name, call, n in [("fetch only", fetch, reps.fetch), ("engine, cold", cold, reps.cold),
                                       ("engine, warm", warm_query, reps.warm),
+                                      ("engine, warm, tz", warm_zoned, reps.warm),
                                       ("timeline.blocks only", blocks_only, reps.warm)]:
                     await call()  # connection pool, statement caches
                     rows.append(LatencyRow(name, size, query, await timed(call, n), seed_row.median))
                 log(f"{pool.name} {query}: seed SQL {seed_row.median:.0f} ms, engine warm "
-                    f"{rows[-2].median:.2f} ms, cold {rows[-3].median:.0f} ms")
+                    f"{rows[-3].median:.2f} ms, cold {rows[-4].median:.0f} ms")
         finally:
             await engine.dispose()
     return rows, answers
