@@ -4,6 +4,7 @@ as a JupyterHub service (hub-managed or external), migrates its database, and se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import math
 import os
@@ -81,12 +82,14 @@ class BookingService(Application):
         help="A Python config file for the service (the same format as jupyterhub_config.py); loaded if it exists.",
     )
     db_url = Unicode(
-        "sqlite+aiosqlite:///booking.sqlite", config=True,
+        config=True,
         help="""SQLAlchemy URL of the booking database.
 
         SQLite (``sqlite+aiosqlite:///path``) for the embedded default, PostgreSQL
         (``postgresql+psycopg://user:password@host/db``) in production, where several
-        service processes may share one database.
+        service processes may share one database. Default: $AGLAIS_BOOKING_DB_URL, else
+        ``sqlite+aiosqlite:///booking.sqlite``; the environment keeps a password off the
+        command line, where any local user could read it.
         """,
     )
     db_pool_size = Int(10, config=True, help="Connections each process keeps open to PostgreSQL.")
@@ -96,6 +99,11 @@ class BookingService(Application):
 
         Safe with several processes on PostgreSQL: they take turns under an advisory lock.
         """,
+    )
+    readiness_timeout = Float(
+        2, config=True,
+        help="""Seconds the readiness endpoint (``readyz``) waits for the database to answer
+        before it answers 503; keep it below the probe's own timeout.""",
     )
     ip = Unicode(config=True, help="Address to listen on. Default: the host of $JUPYTERHUB_SERVICE_URL, else 127.0.0.1.")
     port = Int(config=True, help="Port to listen on. Default: the port of $JUPYTERHUB_SERVICE_URL, else 10101.")
@@ -179,7 +187,8 @@ class BookingService(Application):
     # so a bad value stops the service at start-up with the option's name.
     _positive = ("max_blocks", "max_query_days", "alternatives_horizon_days", "seed_pool_days", "hold_minutes",
                  "lifecycle_interval", "max_booking_cores", "max_booking_memory_gib", "max_package_cores",
-                 "max_package_memory_gib", "db_pool_size")
+                 "max_package_memory_gib", "db_pool_size",
+                 "readiness_timeout")
     _not_negative = ("alternatives", "orphan_grace_seconds")
 
     @validate(*_positive, *_not_negative)
@@ -223,6 +232,10 @@ class BookingService(Application):
     def _default_base_url(self):
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/booking/")
         return prefix if prefix.endswith("/") else prefix + "/"
+
+    @default("db_url")
+    def _default_db_url(self):
+        return os.environ.get("AGLAIS_BOOKING_DB_URL") or "sqlite+aiosqlite:///booking.sqlite"
 
     @default("cookie_secret")
     def _default_cookie_secret(self):
@@ -287,6 +300,7 @@ class BookingService(Application):
             clock=lambda: utcnow(),
             hub_auth=hub_auth,
             cookie_secret=self.cookie_secret,
+            readiness_timeout=self.readiness_timeout,
             default_handler_class=NotFoundHandler,
             **static_settings(self.base_url),  # the calendar's scripts and styles
             log_function=self._log_request,
@@ -350,7 +364,7 @@ class BookingService(Application):
         self.log.info("Seeded pool %s: %d cores, %d GiB until %s", name, cores, memory_gib, format_time(end))
 
     async def start_async(self) -> HTTPServer:
-        engine = store.make_engine(self.db_url, pool_size=self.db_pool_size)
+        self.engine = engine = store.make_engine(self.db_url, pool_size=self.db_pool_size)
         if self.upgrade_db:
             await store.upgrade(engine)
         app = self.make_app(engine)
@@ -362,26 +376,50 @@ class BookingService(Application):
         gc.freeze()
         server = HTTPServer(app, xheaders=True)
         server.listen(self.port, self.ip)
-        self.engine = engine
-        self.lifecycle = asyncio.ensure_future(
-            Lifecycle(self.context, interval=self.lifecycle_interval, clock=lambda: utcnow(),
-                      orphan_grace=self.orphan_grace_seconds).run())
+        self.lifecycle = Lifecycle(self.context, interval=self.lifecycle_interval, clock=lambda: utcnow(),
+                                   orphan_grace=self.orphan_grace_seconds)
+        self.lifecycle_task = asyncio.ensure_future(self.lifecycle.run())
         self.log.info("Booking service listening on http://%s:%d%s", self.ip, self.port, self.base_url)
         return server
 
+    async def stop_async(self, server: HTTPServer) -> None:
+        """Stop listening, end the lifecycle loop and give its lease up (so another
+        replica takes over at once), then close the database connections."""
+        self.log.info("Booking service stopping")
+        server.stop()
+        self.lifecycle_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.lifecycle_task
+        try:
+            await asyncio.wait_for(self.lifecycle.release(), 5)
+        except Exception as e:  # the database is gone: the lease lapses by itself
+            self.log.warning("Could not release the lifecycle lease (%s); it lapses within %g s",
+                             type(e).__name__, 3 * self.lifecycle_interval)
+        await self.engine.dispose()
+
     def start(self):
         async def main():
-            server = await self.start_async()
+            # The hub stops managed services with SIGTERM, and so does Kubernetes a pod;
+            # Ctrl-C sends SIGINT. Either, even during start-up, ends the process with 0.
             stopping = asyncio.Event()
             loop = asyncio.get_running_loop()
-            # The hub stops managed services with SIGTERM; Ctrl-C sends SIGINT.
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stopping.set)
-            await stopping.wait()
-            self.log.info("Booking service stopping")
-            server.stop()
-            self.lifecycle.cancel()
-            await self.engine.dispose()
+            starting, stopped = asyncio.ensure_future(self.start_async()), asyncio.ensure_future(stopping.wait())
+            await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():
+                self.log.info("Booking service stopping before it started")
+                starting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starting
+                if getattr(self, "engine", None) is not None:
+                    await self.engine.dispose()
+                return
+            if starting.exception() is not None:
+                stopped.cancel()
+            server = starting.result()  # a failed start raises here
+            await stopped
+            await self.stop_async(server)
 
         asyncio.run(main())
 

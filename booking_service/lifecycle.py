@@ -13,7 +13,7 @@ import os
 import socket
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import orm
@@ -61,6 +61,12 @@ class Lifecycle:
             return True
         except IntegrityError:
             return False  # someone else holds it
+
+    async def release(self) -> None:
+        """Give the lease up if this process holds it (it is stopping): another process
+        takes the loop over at its next round rather than when the lease lapses."""
+        async with self.ctx.engine.begin() as conn:
+            await conn.execute(delete(orm.Lease).where(orm.Lease.name == LEASE, orm.Lease.holder == self.holder))
 
     async def tick(self, now: datetime) -> None:
         if not await self.lead(now):

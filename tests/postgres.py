@@ -102,14 +102,23 @@ class ThrowawayPostgres:
                 "-c full_page_writes=off",
                 "-c max_connections=200",
             ])
-            self._pg(
-                "pg_ctl", "start", "-w", "-t", "60", "-D", self.data_dir,
-                "-l", os.path.join(self.base_dir, "server.log"), "-o", options,
-            )
+            self._options = options
+            self.resume()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def pause(self) -> None:
+        """Stop the server (fast: clients are disconnected), keeping its data for resume()."""
+        self._pg("pg_ctl", "stop", "-w", "-m", "fast", "-D", self.data_dir)
+
+    def resume(self) -> None:
+        """Start the server, on the same port, and wait until it accepts connections."""
+        self._pg(
+            "pg_ctl", "start", "-w", "-t", "60", "-D", self.data_dir,
+            "-l", os.path.join(self.base_dir, "server.log"), "-o", self._options,
+        )
 
     def stop(self) -> None:
         if self.base_dir is None:

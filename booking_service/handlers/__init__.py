@@ -16,6 +16,7 @@ from .api import (
     UserHandler,
     UserSessionsHandler,
 )
+from .health import HealthHandler, ReadinessHandler
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
 
 POOL = r"(?P<pool>[^/]+)"
@@ -28,6 +29,8 @@ def routes(prefix: str) -> list:
     return [
         (prefix, LandingHandler),
         (prefix + "oauth_callback", HubOAuthCallbackHandler),
+        (prefix + "healthz", HealthHandler),
+        (prefix + "readyz", ReadinessHandler),
         (api + "/openapi.json", OpenAPIHandler),
         (api + "/me", MeHandler),
         (api + "/pools", PoolsHandler),

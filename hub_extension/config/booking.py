@@ -55,9 +55,10 @@ def configure_booking_service(
     - every user may read and book (the ``user`` role); hub admins, and whoever is
       given the ``booking-admin`` role, administer pools, packages and bookings;
     - the service, reached at `url` and mounted at ``/services/<name>/``. With
-      `managed`, the hub starts it (``python -m booking_service``), with the level
-      groups set so far in ``c.Levels.groups`` (set them first); otherwise it runs
-      elsewhere with `api_token`. Its own token may read users' groups (their level)
+      `managed`, the hub starts it (``python -m booking_service``), with `db_url` in
+      its environment (``$AGLAIS_BOOKING_DB_URL``, never on its command line) and the
+      level groups set so far in ``c.Levels.groups`` (set them first); otherwise it
+      runs elsewhere with `api_token`. Its own token may read users' groups (their level)
       and stop servers (when a booking ends), nothing more;
     - the service ``<name>-spawner``, whose token the booking-aware spawner uses to
       start and stop sessions (``custom:booking:sessions``), and the spawner's
@@ -101,7 +102,9 @@ def configure_booking_service(
     if managed:
         args = [sys.executable, "-m", "booking_service"]
         if db_url:
-            args.append(f"--db-url={db_url}")
+            # in its environment (BookingService.db_url's default), not on its command
+            # line, which any local user reads in /proc and the hub logs as it starts it
+            service["environment"] = {"AGLAIS_BOOKING_DB_URL": db_url}
         if seed_local_pool:
             args.append("--seed-local-pool")
         # the levels are the hub's groups: the service maps the same names (an external

@@ -8,25 +8,35 @@ from ..retention.job import SCOPES, SERVICE_NAME
 from . import configured
 
 
-def retention_service(c, homes: str, *, state_dir: str, name: str = SERVICE_NAME, managed: bool = True,
+def retention_service(c, homes: str | None, *, state_dir: str, name: str = SERVICE_NAME, managed: bool = True,
                       api_token: str | None = None, interval: int = 3600, system_user_prefix: str | None = None,
+                      pvc_name_template: str | None = None, namespace: str | None = None,
                       extra_args=()) -> tuple[dict, dict]:
     """Register the retention job with a JupyterHub config object `c` (replacing a service
     or role of the same name) and return (service, role). `homes` is where each home is
     (RetentionJob.homes: a directory of `<username>/`, or a template with `{username}` or
-    `{system_user}`, the account made with `system_user_prefix`). With `managed`, the hub
-    runs it; otherwise it runs elsewhere with `api_token`. Its role: read users, their
-    groups, activity, servers and email address; nothing else.
+    `{system_user}`, the account made with `system_user_prefix`). On Kubernetes, give
+    `pvc_name_template` instead (KubeSpawner's, the same value; `homes` is then unused)
+    and, if the claims are not in the hub pod's own namespace, their `namespace`: the job
+    deletes the PersistentVolumeClaim of a user whose saved data is due. With `managed`,
+    the hub runs it; otherwise it runs elsewhere with `api_token`. Its role: read users,
+    their groups, activity, servers and email address; nothing else.
 
     The accounts code declares the custom scope ``custom:accounts:read``; the hub does not
     start with this role until it does.
     """
     if not managed and not api_token:
         raise ValueError("retention_service(managed=False) needs api_token: the token the job runs with")
+    if not homes and not pvc_name_template:
+        raise ValueError("retention_service needs homes, or pvc_name_template on Kubernetes")
     service: dict = {"name": name, "display": False}
     if managed:
         accounts = [] if system_user_prefix is None else [f"--system-user-prefix={system_user_prefix}"]
-        service["command"] = [sys.executable, "-m", "hub_extension.retention", f"--homes={homes}",
+        if pvc_name_template:
+            where = [f"--pvc-name-template={pvc_name_template}"] + ([f"--namespace={namespace}"] if namespace else [])
+        else:
+            where = [f"--homes={homes}"]
+        service["command"] = [sys.executable, "-m", "hub_extension.retention", *where,
                               f"--state-dir={state_dir}", f"--interval={interval}", *accounts, *extra_args]
     if api_token:
         service["api_token"] = api_token

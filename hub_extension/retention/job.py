@@ -1,6 +1,7 @@
 """The retention job: a hub service that applies the levels' data-retention rules to the
-users' homes on this machine, mails a warning before saved data goes, and logs every
-deletion. The rules themselves are in retention_rules.py; see docs/retention.md."""
+users' homes on this machine, or on Kubernetes to their homes' PersistentVolumeClaims
+(kube.py), mails a warning before saved data goes, and logs every deletion. The rules
+themselves are in rules.py; see docs/retention.md."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 from aglais_common.times import for_people
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from traitlets import Bool, Instance, Int, Unicode, default, validate
+from traitlets import Bool, Enum, Instance, Int, Unicode, default, validate
 from traitlets.config import Application
 
 from spawner import system_users
@@ -58,6 +59,8 @@ class RetentionJob(Application):
     classes = [Mailer]
     aliases = {
         "homes": "RetentionJob.homes",
+        "pvc-name-template": "RetentionJob.pvc_name_template",
+        "namespace": "RetentionJob.namespace",
         "system-user-prefix": "RetentionJob.system_user_prefix",
         "state-dir": "RetentionJob.state_dir",
         "interval": "RetentionJob.interval",
@@ -84,6 +87,18 @@ class RetentionJob(Application):
     system_user_prefix = Unicode("jupyter-", config=True, help="""With `{system_user}` in
         `homes`: the local spawner's `BookingLocalProcessSpawner.system_user_prefix`, from
         which each hub user's system account is named (docs/spawner.md).""")
+    pvc_name_template = Unicode("", config=True, help="""On Kubernetes: KubeSpawner's
+        `pvc_name_template`, the same value the spawner has (e.g. `claim-{username}{servername}`),
+        formatted as KubeSpawner formats it for the user's default server. With it, a user's
+        saved data is the PersistentVolumeClaim of that name (the whole home) and `homes` is
+        unused: when it is due, and the user runs no server, the job deletes the claim
+        through the Kubernetes API. Temp data needs nothing: a pod's /tmp goes with the pod.""")
+    namespace = Unicode(config=True, help="""With `pvc_name_template`: the namespace of the
+        users' PersistentVolumeClaims. Default: the namespace this pod runs in, else
+        `default` (as KubeSpawner's own default).""")
+    slug_scheme = Enum(["safe", "escape"], "safe", config=True, help="""With
+        `pvc_name_template`: KubeSpawner's `slug_scheme`, the same value the spawner has,
+        by which it escapes user names in the template.""")
     state_dir = Unicode("", config=True, help="""Where the job keeps its state: the warnings it
         has sent (`warnings.json`).""")
     interval = Int(3600, config=True, help="Seconds between two runs.")
@@ -140,6 +155,20 @@ class RetentionJob(Application):
             raise ValueError(f"RetentionJob.homes may hold only {{username}} or {{system_user}}, not {e}") from None
         return proposal["value"]
 
+    @default("namespace")
+    def _namespace(self):
+        from .kube import pod_namespace
+
+        return pod_namespace()
+
+    @validate("pvc_name_template")
+    def _pvc_template(self, proposal):
+        if proposal["value"]:
+            from .kube import check_template
+
+            check_template(proposal["value"])
+        return proposal["value"]
+
     @validate("system_user_prefix")
     def _prefix(self, proposal):
         return system_users.check_prefix(proposal["value"], "RetentionJob")
@@ -161,12 +190,15 @@ class RetentionJob(Application):
 
     def check(self) -> None:
         """Refuse to start without the options that say where homes and state are."""
-        for option in ("homes", "state_dir"):
+        for option in ("state_dir",) if self.pvc_name_template else ("homes", "state_dir"):
             if not getattr(self, option):
                 raise ValueError(f"RetentionJob.{option} must be set (--{option.replace('_', '-')})")
         if not self.api_token:
             raise ValueError("RetentionJob.api_token must be set ($JUPYTERHUB_API_TOKEN)")
         os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
+        if self.pvc_name_template:
+            self.log.info("On Kubernetes: saved data is the PersistentVolumeClaim %s in namespace %s",
+                          self.pvc_name_template, self.namespace)
 
     # the hub
 
@@ -238,16 +270,21 @@ class RetentionJob(Application):
     def message(self, name: str, last_activity: datetime, notice: Notice) -> tuple[str, str]:
         """The warning's subject and text."""
         due = for_people(notice.due)
-        listed = [f"  {show(path)}  ({size:,} bytes)" for path, size in notice.paths[:50]]
-        if len(notice.paths) > 50:
-            listed.append(f"  ... and {len(notice.paths) - 50} more")
+        if self.pvc_name_template:  # one entry: the home's volume, which goes whole
+            (volume, size), = notice.paths
+            what = (f"your home, with all the saved files and notebooks in it, will be\n"
+                    f"deleted (its volume {show(volume)}, {size:,} bytes).\n\n")
+        else:
+            listed = [f"  {show(path)}  ({size:,} bytes)" for path, size in notice.paths[:50]]
+            if len(notice.paths) > 50:
+                listed.append(f"  ... and {len(notice.paths) - 50} more")
+            what = "these saved files and\nnotebooks in your home will be deleted:\n\n" + "\n".join(listed) + "\n\n"
         login = f" at {self.login_url}" if self.login_url else ""
         subject = f"Your saved data will be deleted on {for_people(notice.due, date_only=True)}"
         return subject, (
             f"Hello {show(name)},\n\n"
             f"you last used your account on {for_people(last_activity, date_only=True)}. Under your account level's\n"
-            f"data-retention rules, on or after {due} these saved files and\n"
-            f"notebooks in your home will be deleted:\n\n" + "\n".join(listed) + "\n\n"
+            f"data-retention rules, on or after {due} " + what +
             f"To keep them, log in{login} before then: any activity postpones the deletion.\n"
         )
 
@@ -277,6 +314,14 @@ class RetentionJob(Application):
         return parse_time(self.now) if self.now else datetime.now(timezone.utc)
 
     async def run_once(self) -> None:
+        if not self.pvc_name_template:
+            return await self._run_once()
+        from .kube import Claims
+
+        async with Claims(self.namespace) as self.claims:
+            await self._run_once()
+
+    async def _run_once(self) -> None:
         now = self.clock()
         level_rules, broken = {}, set()
         for group in await self._all("groups"):
@@ -304,22 +349,19 @@ class RetentionJob(Application):
         groups = user.get("groups") or []
         if broken.intersection(groups) or not any(g in level_rules for g in groups):
             return  # never delete on missing information
-        if name in (".", "..") or "/" in name or "\0" in name:
-            self.log.warning("Skipping user=%s: the name is not a directory name", who)
-            return
-        home = self.home_of(name)
-        if home is None:
-            return
-        try:
-            if stat.S_ISLNK(os.lstat(home).st_mode):
-                self.log.warning("Skipping user=%s: the home is a symlink", who)
-                return
-        except FileNotFoundError:
-            return
         if user.get("servers"):
             return
+        if self.pvc_name_template:
+            home = await self.claim_of(name)
+            if home is None:
+                return
+            entries = home.entries
+        else:
+            home = self.checked_home(name)
+            if home is None:
+                return
+            entries = await asyncio.to_thread(scan_home, home)
         last_activity = parse_time(user.get("last_activity"))
-        entries = await asyncio.to_thread(scan_home, home)
         plan = rules.plan(rules=[level_rules[g] for g in groups if g in level_rules], running=False,
                           last_activity=last_activity, now=now, entries=entries, warning=warnings.get(name))
         if plan.warning is None:
@@ -338,7 +380,62 @@ class RetentionJob(Application):
                     plan.saved_due and parse_time(fresh.get("last_activity")) != last_activity):
                 self.log.info("Not deleting for user=%s: active since the scan", who)
                 return
-        await asyncio.to_thread(self.execute, name, home, plan.deletions)
+        if self.pvc_name_template:
+            await self.delete_claim(name, home, plan.deletions)
+        else:
+            await asyncio.to_thread(self.execute, name, home, plan.deletions)
+
+    def checked_home(self, name: str) -> str | None:
+        """The user's home, or None (logged) when it must not be touched or is not there."""
+        who = json.dumps(show(name))
+        if name in (".", "..") or "/" in name or "\0" in name:
+            self.log.warning("Skipping user=%s: the name is not a directory name", who)
+            return None
+        home = self.home_of(name)
+        if home is None:
+            return None
+        try:
+            if stat.S_ISLNK(os.lstat(home).st_mode):
+                self.log.warning("Skipping user=%s: the home is a symlink", who)
+                return None
+        except FileNotFoundError:
+            return None
+        return home
+
+    async def claim_of(self, name: str):
+        """The user's home volume on Kubernetes (kube.Claim), or None: there is none (a
+        level without a saved home), or it is annotated as someone else's."""
+        from .kube import USERNAME_ANNOTATION, ApiException, api_error, pvc_name
+
+        who = json.dumps(show(name))
+        claim_name = pvc_name(self.pvc_name_template, name, namespace=self.namespace, slug_scheme=self.slug_scheme)
+        try:
+            claim = await self.claims.get(claim_name)
+        except ApiException as e:
+            self.log.error("Skipping user=%s: reading pvc=%s, the Kubernetes API answered %s", who,
+                           json.dumps(claim_name), api_error(e))
+            return None
+        if claim is not None and claim.username not in (None, name):
+            self.log.warning("Skipping user=%s: pvc=%s belongs to user=%s (its %s annotation)", who,
+                             json.dumps(claim.name), json.dumps(show(claim.username)), USERNAME_ANNOTATION)
+            return None
+        return claim
+
+    async def delete_claim(self, name: str, claim, deletions) -> None:
+        """Delete the home's volume (the plan's one deletion, saved data); a refusal is
+        logged and the run goes on with the next user."""
+        from .kube import ApiException, api_error
+
+        who, what, reason = json.dumps(show(name)), json.dumps(claim.name), deletions[0].reason
+        if self.dry_run:
+            self.log.info("Would delete user=%s pvc=%s reason=%s size=%d", who, what, reason, claim.size)
+            return
+        try:
+            await self.claims.delete(claim)
+        except ApiException as e:
+            self.log.error("Did not delete user=%s pvc=%s: the Kubernetes API answered %s", who, what, api_error(e))
+            return
+        self.log.info("Deleted user=%s pvc=%s reason=%s size=%d", who, what, reason, claim.size)
 
     def home_of(self, name: str) -> str | None:
         """The user's home by `homes`; None when it is a system account we did not make."""

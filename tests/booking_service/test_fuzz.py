@@ -8,10 +8,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.openapi_fuzz import fuzz
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "booking_service" / "openapi.yaml"
+HEALTH = ("getHealth", "getReady")
 pytestmark = [pytest.mark.fuzz, pytest.mark.timeout(900)]
 
 
@@ -21,5 +23,14 @@ async def test_generated_requests_get_no_server_error_and_documented_answers(api
     await api.new_pool(admin)  # something to find
     base = api.hub.url + api.base.rstrip("/")
     # schemathesis calls synchronously (requests): off the loop the hub client shares
-    failures = await asyncio.to_thread(fuzz, DOCUMENT, base, caller.token, examples=15, refuse_invalid=False)
+    failures = await asyncio.to_thread(fuzz, DOCUMENT, base, caller.token, examples=15, refuse_invalid=False,
+                                       exclude=HEALTH)
+    # the probes' server is the service's prefix, not api/v1: a document of theirs alone
+    # with that base (a base URL given to schemathesis overrides each path's servers)
+    document = yaml.safe_load(DOCUMENT.read_text())
+    document["paths"] = {path: item for path, item in document["paths"].items()
+                         if item.get("get", {}).get("operationId") in HEALTH}
+    assert len(document["paths"]) == len(HEALTH)
+    failures += await asyncio.to_thread(fuzz, document, f"{api.hub.url}services/{api.service}", caller.token,
+                                        examples=15, refuse_invalid=False)
     assert not failures, "\n\n".join(failures)
