@@ -16,7 +16,8 @@ from .conftest import CHART, find, objects, render, values_of, z2jh_chart
 pytestmark = pytest.mark.kubernetes
 
 OURS = {("ConfigMap", "booking"), ("Deployment", "booking"), ("NetworkPolicy", "booking"),
-        ("PodDisruptionBudget", "booking"), ("Secret", "booking"), ("Service", "booking")}
+        ("PodDisruptionBudget", "booking"), ("Secret", "booking"), ("Service", "booking"),
+        ("Role", "aglais-hub"), ("RoleBinding", "aglais-hub")}
 
 
 def chart_yaml(path=CHART) -> dict:
@@ -172,13 +173,18 @@ def test_names_and_labels_agree_with_z2jh_for_any_release(charts, release, overr
     assert token["key"] in find(full, "Secret", token["name"])["data"]
     assert env_of(container)["JUPYTERHUB_API_URL"].startswith(f"http://{find(full, 'Service', f'{prefix}-hub')['metadata']['name']}:")
 
-    # our NetworkPolicy admits z2jh's proxy, hub and user pods of this release ...
+    # our NetworkPolicy admits z2jh's proxy, hub and user pods of this release
     policy = find(full, "NetworkPolicy", f"{prefix}-booking")
     selectors = [peer["podSelector"]["matchLabels"] for peer in policy["spec"]["ingress"][0]["from"]]
     pod_labels = [find(full, "Deployment", f"{prefix}-{c}")["spec"]["template"]["metadata"]["labels"] for c in ("proxy", "hub")]
     z2jh_users = find(full, "NetworkPolicy", f"{prefix}-singleuser")["spec"]["podSelector"]["matchLabels"]
     assert [s.items() <= labels.items() for s, labels in zip(selectors, pod_labels + [z2jh_users])] == [True] * 3
-    # ... and z2jh's hub NetworkPolicy admits ours
+    # our RoleBinding (the spawner grows claims) is to z2jh's hub ServiceAccount
+    (subject,) = find(full, "RoleBinding", f"{prefix}-aglais-hub")["subjects"]
+    assert subject["name"] == find(full, "Deployment", f"{prefix}-hub")["spec"]["template"]["spec"]["serviceAccountName"]
+    assert find(full, "Role", f"{prefix}-aglais-hub")["rules"] == [
+        {"apiGroups": [""], "resources": ["persistentvolumeclaims"], "verbs": ["patch"]}]
+    # z2jh's hub NetworkPolicy admits our booking pods
     booking_labels = find(full, "Deployment", f"{prefix}-booking")["spec"]["template"]["metadata"]["labels"]
     hub_admits = [p["podSelector"]["matchLabels"] for rule in find(full, "NetworkPolicy", f"{prefix}-hub")["spec"][
         "ingress"] for p in rule.get("from", [])]
