@@ -42,7 +42,9 @@ def configure_kubernetes(c, *, get_config, get_secret_value, get_name, environ=o
     (``display``, ``url``, ...) is laid over what the configure_* functions made.
     """
     settings = get_config("custom.aglais", None) or {}
-    declared = {s["name"]: dict(s) for s in configured(c.JupyterHub, "services", [])}
+    # z2jh's entries of hub.services (not, say, z2jh's own idle culler, which has no token there)
+    keys = get_config("hub.services", None) or {}
+    declared = {s["name"]: dict(s) for s in configured(c.JupyterHub, "services", []) if s["name"] in keys}
 
     def token(name: str) -> str:
         if name not in declared:

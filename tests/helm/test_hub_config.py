@@ -196,3 +196,14 @@ def test_the_booking_pods_config_file_loads_into_the_service(charts, tmp_path):
     service = BookingService()
     service.load_config_file(str(path))
     assert service.walk_in_pool == "shared" and service.db_pool_size == 10
+
+
+def test_z2jhs_culler_may_be_turned_back_on(charts, tmp_path):
+    rendered = objects(render(charts["with_z2jh"], {"jupyterhub": {"cull": {"enabled": True}}}))
+    secret = {k: base64.b64decode(v).decode() for k, v in find(rendered, "Secret", "hub")["data"].items()}
+    with z2jh_hub_pod(tmp_path, find(rendered, "ConfigMap", "hub")["data"], secret) as (config_file, _):
+        app = JupyterHub()
+        app.load_config_file(str(config_file))
+    found = services(app)
+    assert "jupyterhub-idle-culler" in found and "trial-culler" in found
+    assert roles(app)["jupyterhub-idle-culler"]["services"] == ["jupyterhub-idle-culler"]

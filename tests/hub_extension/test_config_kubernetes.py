@@ -15,9 +15,12 @@ def z2jh(custom=None, services=DECLARED, overrides=None):
     """A config as z2jh leaves it (one entry per hub.services key, with its token), and
     stand-ins of its helpers."""
     c = Config()
-    c.JupyterHub.services = [{"name": n, "api_token": f"token-{n}", **(overrides or {}).get(n, {})} for n in services]
+    c.JupyterHub.services = [{"name": "jupyterhub-idle-culler", "command": ["culler"]}] + [
+        {"name": n, "api_token": f"token-{n}", **(overrides or {}).get(n, {})} for n in services]
+    hub_services = {n: (overrides or {}).get(n, {}) for n in services}
     helpers = {
-        "get_config": lambda key, default=None: {"custom.aglais": custom}.get(key, default),
+        "get_config": lambda key, default=None: {"custom.aglais": custom, "hub.services": hub_services}.get(
+            key, default),
         "get_secret_value": lambda key: "token-" + key.split(".")[2],
         "get_name": lambda name: {"fullname-dash": "edu-"}[name],
     }
@@ -33,6 +36,11 @@ def test_a_service_not_declared_has_no_token_and_is_refused():
     c, helpers = z2jh(services=[n for n in DECLARED if n != "booking-accounts"])
     with pytest.raises(ValueError, match=r"jupyterhub\.hub\.services\.booking-accounts"):
         configure(c, helpers)
+
+
+def test_z2jhs_own_culler_is_left_as_z2jh_made_it():
+    c, helpers = z2jh()
+    assert configure(c, helpers)["jupyterhub-idle-culler"] == {"name": "jupyterhub-idle-culler", "command": ["culler"]}
 
 
 def test_the_booking_service_is_its_deployments_service_unless_the_values_say():
