@@ -1,0 +1,113 @@
+{{- /*
+    Our own helpers. Nothing here includes z2jh's (jupyterhub.*) templates, so this chart
+    renders without its subchart too; where we need a name z2jh gives its objects, we
+    compute it the same way (templates/_helpers-names.tpl of z2jh 4.4.0).
+*/}}
+
+{{- /*
+    z2jh's prefix of every name (its "jupyterhub.fullname"): jupyterhub.fullnameOverride if
+    it is a string (z2jh's default "" gives the plain names hub, proxy-public, ...), else
+    the release name, with "-<nameOverride or jupyterhub>" unless the release name holds it.
+*/}}
+{{- define "aglais-hub.z2jh.fullname" -}}
+    {{- $z2jh := .Values.jupyterhub | default dict }}
+    {{- if eq (typeOf $z2jh.fullnameOverride) "string" }}
+        {{- $z2jh.fullnameOverride }}
+    {{- else }}
+        {{- $name := $z2jh.nameOverride | default "jupyterhub" }}
+        {{- if contains $name .Release.Name }}
+            {{- .Release.Name }}
+        {{- else }}
+            {{- .Release.Name }}-{{ $name }}
+        {{- end }}
+    {{- end }}
+{{- end }}
+
+{{- /* The prefix with a dash, or nothing ("jupyterhub.fullname.dash"). */}}
+{{- define "aglais-hub.z2jh.prefix" -}}
+    {{- with include "aglais-hub.z2jh.fullname" . }}{{ . }}-{{ end }}
+{{- end }}
+
+{{- /* The hub's Service, and its Secret, which holds every hub.services.<name>.apiToken. */}}
+{{- define "aglais-hub.z2jh.hub" -}}
+    {{- include "aglais-hub.z2jh.prefix" . }}hub
+{{- end }}
+
+{{- /* The labels z2jh's pods are selected by ("jupyterhub.matchLabels"); argument: (list . component). */}}
+{{- define "aglais-hub.z2jh.matchLabels" -}}
+{{- $root := index . 0 }}
+{{- $z2jh := $root.Values.jupyterhub | default dict }}
+component: {{ index . 1 }}
+app: {{ $z2jh.nameOverride | default "jupyterhub" | trunc 63 | trimSuffix "-" }}
+release: {{ $root.Release.Name }}
+{{- end }}
+
+{{- /* The booking service's objects: named beside z2jh's (booking next to hub, proxy-public). */}}
+{{- define "aglais-hub.booking.fullname" -}}
+    {{- include "aglais-hub.z2jh.prefix" . }}booking
+{{- end }}
+
+{{- define "aglais-hub.booking.selectorLabels" -}}
+app.kubernetes.io/name: aglais-hub
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: booking
+{{- end }}
+
+{{- define "aglais-hub.labels" -}}
+{{ include "aglais-hub.booking.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- /* The hub's base URL with one slash at each end ("/" by default). */}}
+{{- define "aglais-hub.baseUrl" -}}
+    {{- $z2jh := .Values.jupyterhub | default dict }}
+    {{- $hub := $z2jh.hub | default dict }}
+    {{- printf "/%s/" (trimAll "/" ($hub.baseUrl | default "/")) | replace "//" "/" }}
+{{- end }}
+
+{{- /* Where the booking service is mounted: <baseUrl>services/booking/ */}}
+{{- define "aglais-hub.booking.prefix" -}}
+    {{- include "aglais-hub.baseUrl" . }}services/booking/
+{{- end }}
+
+{{- /* `.` random hex characters (our own, as z2jh's jupyterhub.randHex is not ours to call). */}}
+{{- define "aglais-hub.randHex" -}}
+    {{- range $i := until . }}{{ mod (randNumeric 4 | atoi) 16 | printf "%x" }}{{ end }}
+{{- end }}
+
+{{- /*
+    The booking service's cookie secret: the value, else what our Secret already holds (kept
+    across upgrades: every replica, old and new, signs with it), else a new one. `lookup`
+    answers nothing offline (helm template), as for z2jh's own generated secrets.
+*/}}
+{{- define "aglais-hub.booking.cookieSecret" -}}
+    {{- if .Values.booking.cookieSecret }}
+        {{- .Values.booking.cookieSecret }}
+    {{- else }}
+        {{- $state := lookup "v1" "Secret" .Release.Namespace (include "aglais-hub.booking.fullname" .) | default (dict "data" (dict)) }}
+        {{- if hasKey ($state.data | default dict) "cookie-secret" }}
+            {{- index $state.data "cookie-secret" | b64dec }}
+        {{- else }}
+            {{- include "aglais-hub.randHex" 64 }}
+        {{- end }}
+    {{- end }}
+{{- end }}
+
+{{- /* The traitlets config file of the booking service: booking.config, and the hub's level groups. */}}
+{{- define "aglais-hub.booking.config" -}}
+    {{- $config := deepCopy (.Values.booking.config | default dict) }}
+    {{- $groups := dig "hub" "config" "Levels" "groups" list (.Values.jupyterhub | default dict) }}
+    {{- if $groups }}
+        {{- /* the levels are the hub's groups: the service maps the same names (configure_booking_service does so for a hub-managed one) */}}
+        {{- $levels := dict }}
+        {{- range $number, $group := $groups }}
+            {{- $_ := set $levels $group $number }}
+        {{- end }}
+        {{- $policy := deepCopy ($config.LevelPolicy | default dict) }}
+        {{- $_ := set $policy "group_levels" (merge ($policy.group_levels | default dict) $levels) }}
+        {{- $_ := set $config "LevelPolicy" $policy }}
+    {{- end }}
+    {{- $config | toPrettyJson }}
+{{- end }}
