@@ -365,3 +365,22 @@ def test_without_root_give_it_a_try_is_off_unless_set_and_the_hub_says_so(tmp_pa
     with caplog.at_level(logging.WARNING, logger=log.name):
         assert AglaisAuthenticator(parent=Hub(config=plain), config=plain, log=log).allow_try is True
     assert not [r for r in caplog.records if "Give it a try" in r.getMessage()]
+
+
+def test_the_retention_job_mails_through_the_hubs_smtp_server_with_its_password_in_its_environment(tmp_path):
+    """A hub-managed service gets only `env_keep` and its own `environment` of the hub's: the
+    SMTP password must be in the latter (never on the command line, which /proc shows)."""
+    port = free_port_block()
+    env = dict(os.environ, PORT=str(port), AGLAIS_DATA_DIR=str(tmp_path / "run"), AGLAIS_SMTP_HOST="smtp.example.org",
+               AGLAIS_SMTP_PORT="2525", AGLAIS_SMTP_USERNAME="hub", AGLAIS_SMTP_PASSWORD="s3cret-smtp",
+               AGLAIS_ADMIN_PASSWORD="correct horse battery staple")
+    script = ("import json, sys; from traitlets.config.loader import PyFileConfigLoader; "
+              "c = PyFileConfigLoader(sys.argv[1]).load_config(); "
+              "print(json.dumps([s for s in c.JupyterHub.services if s['name'] == 'retention']))")
+    done = subprocess.run([sys.executable, "-c", script, str(REPO / "hub_extension" / "embedded" / "jupyterhub_config.py")],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    [service] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert service["environment"] == {"AGLAIS_SMTP_PASSWORD": "s3cret-smtp"}
+    assert {"--Mailer.smtp_host=smtp.example.org", "--Mailer.smtp_port=2525", "--Mailer.smtp_username=hub"} <= set(service["command"])
+    assert not any("s3cret-smtp" in arg for arg in service["command"])

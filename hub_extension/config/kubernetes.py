@@ -78,16 +78,11 @@ def configure_kubernetes(c, *, get_config, get_secret_value, get_name, environ=o
         template = (configured(spawner, "pvc_name_template", None)
                     or configured(c.KubeSpawner, "pvc_name_template", None)
                     or KubeSpawner.pvc_name_template.default_value)
-        service, _ = retention_service(
+        retention_service(
             c, "", state_dir=retention.get("stateDir") or RETENTION_STATE_DIR, managed=True,
             api_token=token("retention"), interval=retention.get("interval", 3600),
             pvc_name_template=template,
-            namespace=configured(c.KubeSpawner, "namespace", None) or environ.get("POD_NAMESPACE"),
-            extra_args=smtp_args(c))
-        if configured(c.Mailer, "smtp_password", ""):
-            # to the job by its environment, never its command line
-            service["environment"] = {**service.get("environment", {}),
-                                      "AGLAIS_SMTP_PASSWORD": c.Mailer.smtp_password}
+            namespace=configured(c.KubeSpawner, "namespace", None) or environ.get("POD_NAMESPACE"))
 
     c.JupyterHub.services = overlay(configured(c.JupyterHub, "services", []), declared, token)
 
@@ -103,12 +98,3 @@ def overlay(services: list, declared: dict, token) -> list:
         extra = {k: v for k, v in values.items() if k not in ("name", "api_token")}
         result[name] = {**result.get(name, {"name": name}), **extra, "api_token": token(name)}
     return list(result.values())
-
-
-def smtp_args(c) -> list:
-    """The retention job's Mailer options: every `Mailer` setting the hub's config made, but
-    the password (which goes by the environment). Without `Mailer.smtp_host` the job sends
-    no warning, and so deletes no saved data."""
-    if not configured(c.Mailer, "smtp_host", ""):
-        return []
-    return [f"--Mailer.{name}={value}" for name, value in sorted(c.Mailer.items()) if name != "smtp_password"]

@@ -102,6 +102,7 @@ if os.environ.get("AGLAIS_SMTP_HOST"):
     c.Mailer.from_address = os.environ.get("AGLAIS_MAIL_FROM") or c.Mailer.from_address
 else:
     maildir_mail_server(port + 5, os.path.join(data_dir, "mail"))
+    c.Mailer.smtp_host = "127.0.0.1"
     c.Mailer.smtp_port = port + 5
 
 # The "Demo provider": a real OpenID Connect provider in this process, so OAuth can be
@@ -135,13 +136,7 @@ configure_booking_service(
 
 # The retention job: temp data, and saved data after a mailed warning, by the level
 # groups' retention properties (docs/retention.md), in the homes below.
-# It mails through the hub's SMTP settings ($AGLAIS_SMTP_PASSWORD reaches it from the env).
-_mail_args = ["--smtp-host=%s" % (os.environ.get("AGLAIS_SMTP_HOST") or "127.0.0.1"),
-              "--smtp-port=%d" % c.Mailer.smtp_port]
-if os.environ.get("AGLAIS_SMTP_HOST"):
-    _mail_args += ["--smtp-from=%s" % c.Mailer.from_address] + (
-        ["--smtp-user=%s" % c.Mailer.smtp_username] if c.Mailer.smtp_username else []) + (
-        ["--smtp-starttls"] if c.Mailer.security == "starttls" else [])
+# It mails through the hub's Mailer settings (config.retention.hub_mail).
 
 # Servers are local processes, gated and sized by the booking service (docs/spawner.md).
 # As root, each hub user's server runs as a system account of their own (jupyter-<name>,
@@ -161,7 +156,7 @@ else:
     c.BookingLocalProcessSpawner.home_dir_template = homes
     if os.environ.get("AGLAIS_ALLOW_TRY"):
         c.AglaisAuthenticator.allow_try = True
-retention_service(c, homes, state_dir=os.path.join(data_dir, "retention"), extra_args=_mail_args,
+retention_service(c, homes, state_dir=os.path.join(data_dir, "retention"),
                   system_user_prefix=system_user_prefix if os.geteuid() == 0 else None)
 
 # The servers' Python: as root, a venv outside the checkout that `make` builds and every

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from traitlets.config import Config
 
-from hub_extension.config.kubernetes import configure_kubernetes, smtp_args
+from hub_extension.config.kubernetes import configure_kubernetes
+from hub_extension.config.retention import hub_mail
 
 DECLARED = ("booking", "booking-spawner", "booking-accounts", "retention", "trial-culler")
 
@@ -82,4 +83,4 @@ def test_mail_reaches_the_retention_job_without_its_password_on_the_command_line
 def test_no_smtp_host_no_mail_options():
     c = Config()
     c.Mailer.smtp_port = 2525
-    assert smtp_args(c) == []
+    assert hub_mail(c) == ([], {})
