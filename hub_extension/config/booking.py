@@ -126,13 +126,17 @@ def configure_booking_service(
     forget_token = forget_token or secrets.token_hex(32)
     merge_role(roles, forgetter, ["custom:booking:forget", f"access:services!service={name}"], services=[forgetter])
     hub.load_roles = roles
-    api_url = f"{url.rstrip('/')}/services/{name}/api/v1"
+    # the service serves under the hub's base URL ($JUPYTERHUB_SERVICE_PREFIX), so its
+    # own address carries it too: set JupyterHub.base_url before calling this
+    base = "/" + configured(hub, "base_url", "/").strip("/")
+    prefix = f"{base.rstrip('/')}/services/{name}/"
+    api_url = f"{url.rstrip('/')}{prefix}api/v1"
     hooks = [h for h in configured(c.AglaisAuthenticator, "forget_hooks", [])
              if getattr(h, "keywords", {}).get("url") != api_url]
     c.AglaisAuthenticator.forget_hooks = hooks + [partial(forget_user, url=api_url, token=forget_token)]
     c.BookingSpawnerMixin.booking_api_url = api_url
     c.BookingSpawnerMixin.booking_api_token = spawner_token
-    c.BookingSpawnerMixin.calendar_url = f"/services/{name}/"
+    c.BookingSpawnerMixin.calendar_url = prefix
     # The server's own token ($JUPYTERHUB_API_TOKEN): what JupyterHub's `server` role gives
     # it, plus reading and extending its user's own bookings for the JupyterLab extension
     # (aglais_lab, docs/labextension.md); `!user` limits both to that user.

@@ -207,3 +207,22 @@ def test_z2jhs_culler_may_be_turned_back_on(charts, tmp_path):
     found = services(app)
     assert "jupyterhub-idle-culler" in found and "trial-culler" in found
     assert roles(app)["jupyterhub-idle-culler"]["services"] == ["jupyterhub-idle-culler"]
+
+
+def test_under_a_base_url_the_spawner_finds_the_booking_service_where_it_serves(charts, tmp_path):
+    """With `jupyterhub.hub.baseUrl`, the booking pod serves under <baseUrl>services/booking/
+    ($JUPYTERHUB_SERVICE_PREFIX): the hub's spawner, the forget hook and the spawn page's link
+    to the calendar must carry it too."""
+    rendered = objects(render(charts["with_z2jh"], {"jupyterhub": {"hub": {"baseUrl": "/science/"}}}))
+    env = {e["name"]: e.get("value") for e in find(rendered, "Deployment", "booking")["spec"]["template"]["spec"]
+           ["containers"][0]["env"]}
+    assert env["JUPYTERHUB_SERVICE_PREFIX"] == "/science/services/booking/"
+    secret = {k: base64.b64decode(v).decode() for k, v in find(rendered, "Secret", "hub")["data"].items()}
+    with z2jh_hub_pod(tmp_path, find(rendered, "ConfigMap", "hub")["data"], secret) as (config_file, _):
+        app = JupyterHub()
+        app.load_config_file(str(config_file))
+    mixin = app.config.BookingSpawnerMixin
+    assert mixin.booking_api_url.endswith(":10101/science/services/booking/api/v1"), mixin.booking_api_url
+    assert mixin.calendar_url == "/science/services/booking/"
+    [hook] = [h for h in app.config.AglaisAuthenticator.forget_hooks if getattr(h, "keywords", None)]
+    assert hook.keywords["url"] == mixin.booking_api_url
