@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 from datetime import datetime, timedelta
 
 import pytest
@@ -23,6 +24,34 @@ def booking(hub) -> BookingAPI:
 @pytest.fixture
 async def admin(hub) -> User:
     return await hub.new_user(admin=True, prefix="admin")
+
+
+REPO = Path(__file__).resolve().parent.parent.parent
+EXPECTED_4XX = re.compile(r"Failed to load resource: the server responded with a status of 4(03|09)")
+
+
+@pytest.fixture
+def console_errors(page: Page):
+    """Errors the page logs (a Content-Security-Policy violation is one) or throws; not
+    Chromium's note of an API answer that is an expected 4xx (a 409 with alternatives)."""
+    errors: list[str] = []
+
+    def console(msg):
+        if msg.type == "error" and not EXPECTED_4XX.match(msg.text):
+            errors.append(msg.text)
+
+    page.on("console", console)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def date_label(moment) -> str:
+    """As the calendar writes a day: 'Mon 9 Mar'."""
+    return f"{moment:%a} {moment.day} {moment:%b}"
+
+
+def cell(page: Page, package: str, column: int):
+    return page.locator(f'button.cell[data-row="{package}"][data-col="{column}"]')
 
 
 def next_monday() -> datetime:

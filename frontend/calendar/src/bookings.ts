@@ -3,7 +3,7 @@
 // once more in place, then DELETEs.
 
 import type { Booking } from "./api";
-import { type Context, resourcesLabel, zoneName } from "./context";
+import { canBook, type Context, resourcesLabel, zoneName } from "./context";
 import { field, fill, h, uid } from "./dom";
 import { addHours, dateValue, fromDateValue, iso, parse, rangeLabel } from "./time";
 
@@ -122,7 +122,7 @@ export class MyBookingsPanel {
         this.list,
         shown.length
           ? h("ul", { class: "cards" }, shown.map((b) => h("li", {}, bookingCard(this.ctx, b, false))))
-          : h("p", {}, "You have no bookings. Select a block on the calendar, or book now."),
+          : h("p", {}, canBook(this.ctx) ? "You have no bookings. Select a block on the calendar, or book now." : "You have no bookings."),
       );
     } catch (e) {
       this.ctx.messages.error(e);

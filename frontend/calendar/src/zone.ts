@@ -23,6 +23,30 @@ export interface Wall {
 // Names of UTC itself; the page writes them all "UTC", as it always has.
 const UTC_NAMES = new Set(["UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Etc/Zulu", "Zulu"]);
 
+// Chromium's Intl still names zones by CLDR's identifiers, some of them spellings the tz
+// database has since renamed (it keeps the old ones as links, so the API takes both): the
+// page shows and sends the current name. From tzdata's `backward` file.
+const RENAMED: Record<string, string> = {
+  "Africa/Asmera": "Africa/Asmara",
+  "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+  "America/Catamarca": "America/Argentina/Catamarca",
+  "America/Cordoba": "America/Argentina/Cordoba",
+  "America/Godthab": "America/Nuuk",
+  "America/Indianapolis": "America/Indiana/Indianapolis",
+  "America/Jujuy": "America/Argentina/Jujuy",
+  "America/Louisville": "America/Kentucky/Louisville",
+  "America/Mendoza": "America/Argentina/Mendoza",
+  "Asia/Calcutta": "Asia/Kolkata",
+  "Asia/Katmandu": "Asia/Kathmandu",
+  "Asia/Rangoon": "Asia/Yangon",
+  "Asia/Saigon": "Asia/Ho_Chi_Minh",
+  "Atlantic/Faeroe": "Atlantic/Faroe",
+  "Europe/Kiev": "Europe/Kyiv",
+  "Pacific/Enderbury": "Pacific/Kanton",
+  "Pacific/Ponape": "Pacific/Pohnpei",
+  "Pacific/Truk": "Pacific/Chuuk",
+};
+
 export class Zone {
   /** The IANA name, as the API's `tz` takes it ("UTC" for UTC under any of its names). */
   readonly name: string;
@@ -32,11 +56,11 @@ export class Zone {
   /** Throws RangeError for a name the browser does not know. */
   constructor(name: string) {
     this.utc = UTC_NAMES.has(name);
-    this.name = this.utc ? "UTC" : name;
+    this.name = this.utc ? "UTC" : (RENAMED[name] ?? name);
     this.format = this.utc
       ? null
       : new Intl.DateTimeFormat("en-US", {
-          timeZone: name,
+          timeZone: this.name,
           hourCycle: "h23",
           year: "numeric",
           month: "numeric",
@@ -154,5 +178,6 @@ export function browserZone(): Zone {
 export function zoneNames(): string[] {
   const intl = Intl as unknown as { supportedValuesOf?: (key: string) => string[] };
   const names = intl.supportedValuesOf ? intl.supportedValuesOf("timeZone") : [];
-  return ["UTC", ...names.filter((n) => !UTC_NAMES.has(n))];
+  const current = new Set(names.filter((n) => !UTC_NAMES.has(n)).map((n) => RENAMED[n] ?? n));
+  return ["UTC", ...[...current].sort()];
 }
