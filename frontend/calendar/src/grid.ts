@@ -70,6 +70,7 @@ export class Grid {
   private readonly cells: HTMLTableCellElement[][] = [];
   private readonly starts: Date[];
   private readonly ends: Date[];
+  private readonly labels: { short: string; long: string }[]; // a column's, read once
   private active = { row: 0, col: 0 };
   private anchor: { row: number; col: number } | null = null;
   private selection: { row: number; from: number; to: number } | null = null;
@@ -79,6 +80,7 @@ export class Grid {
   constructor(private readonly opts: GridOptions) {
     this.starts = opts.blocks.map((b) => parse(b.start));
     this.ends = opts.blocks.map((b) => parse(b.end));
+    this.labels = this.starts.map((start) => blockLabel(start, opts.grain, opts.zone));
     this.element = this.render();
     this.restore();
     window.addEventListener("pointerup", this.endDrag);
@@ -110,7 +112,7 @@ export class Grid {
       {},
       h("th", { scope: "col", class: "corner" }, "Package"),
       blocks.map((block, i) => {
-        const label = blockLabel(this.starts[i], grain, this.opts.zone);
+        const label = this.labels[i];
         return h("th", { scope: "col", class: "col-head", title: label.long, "data-start": block.start }, h("span", { "aria-hidden": "true" }, label.short),
           h("span", { class: "visually-hidden" }, label.long));
       }),
@@ -138,7 +140,7 @@ export class Grid {
   }
 
   private cell(row: Row, r: number, block: Block, c: number): HTMLTableCellElement {
-    const { grain, now, latestStart, bookable, zone } = this.opts;
+    const { grain, now, latestStart, bookable } = this.opts;
     const count = row.count(block);
     const fit = fitOf(count);
     const start = this.starts[c];
@@ -154,7 +156,7 @@ export class Grid {
         parse(b.start) < end &&
         parse(b.end) > start,
     );
-    const parts = [`${row.label}, ${blockLabel(start, grain, zone).long}: ${describeFit(count, grain)}`];
+    const parts = [`${row.label}, ${this.labels[c].long}: ${describeFit(count, grain)}`];
     if (mine.length) parts.push(`your booking${mine.length > 1 ? "s" : ""} ${mine.map((b) => `#${b.id}`).join(", ")}`);
     if (past) parts.push("over already");
     else if (!bookable) parts.push("your account level cannot book");
