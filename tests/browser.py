@@ -51,9 +51,16 @@ async def chromium():
 
 
 @pytest.fixture
-async def page(chromium, request):
+def context_options() -> dict:
+    """More options of the `page` fixture's browser context (e.g. `timezone_id`); a conftest
+    or a test's parametrize may override it."""
+    return {}
+
+
+@pytest.fixture
+async def page(chromium, request, context_options):
     """A page in a fresh browser context; its screenshot is saved when the test ends."""
-    context = await chromium.new_context(viewport={"width": 1280, "height": 860})
+    context = await chromium.new_context(**{"viewport": {"width": 1280, "height": 860}, **context_options})
     context.set_default_timeout(15_000)
     page = await context.new_page()
     try:

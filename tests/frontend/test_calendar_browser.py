@@ -7,46 +7,19 @@ from __future__ import annotations
 import re
 import shutil
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.booking_service.conftest import BookingAPI, day_start, iso
 from tests.browser import SCREENSHOTS
-from tests.frontend.conftest import expect_grid, log_in, new_name, next_monday, show_pool
+from tests.frontend.conftest import REPO, cell, date_label, expect_grid, log_in, new_name, next_monday, show_pool
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parent.parent.parent
 DOCS_SCREENSHOT = REPO / "docs" / "screenshots" / "calendar.png"
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
-EXPECTED_4XX = re.compile(r"Failed to load resource: the server responded with a status of 4(03|09)")
-
-
-def date_label(moment: datetime) -> str:
-    """As the calendar writes a day: 'Mon 9 Mar'."""
-    return f"{moment:%a} {moment.day} {moment:%b}"
-
-
-def cell(page: Page, package: str, column: int):
-    return page.locator(f'button.cell[data-row="{package}"][data-col="{column}"]')
-
-
-@pytest.fixture
-def console_errors(page: Page):
-    """Errors the page logs (a Content-Security-Policy violation is one) or throws; not
-    Chromium's note of an API answer that is an expected 4xx (a 409 with alternatives)."""
-    errors: list[str] = []
-
-    def console(msg):
-        if msg.type == "error" and not EXPECTED_4XX.match(msg.text):
-            errors.append(msg.text)
-
-    page.on("console", console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
 
 
 async def next_week(page: Page, pool: str) -> None:

@@ -3,21 +3,9 @@
 // and pools, and the package templates with all their versions.
 
 import { ApiError, type Grant, type Package, type Pool } from "./api";
-import { type Context, resourcesLabel } from "./context";
+import { type Context, resourcesLabel, zoneName } from "./context";
 import { field, fill, h } from "./dom";
-import {
-  DAY,
-  addDays,
-  dateLabel,
-  dateTimeValue,
-  dateValue,
-  dayStart,
-  fromDateTimeValue,
-  fromDateValue,
-  iso,
-  parse,
-  rangeLabel,
-} from "./time";
+import { DAY, dateLabel, dateTimeValue, dateValue, fromDateTimeValue, fromDateValue, iso, parse, rangeLabel } from "./time";
 
 const SPANS: [number, string][] = [
   [7, "a week"],
@@ -79,8 +67,8 @@ export class PoolsPanel {
   private readonly capacityPool: HTMLSelectElement;
 
   constructor(private readonly ctx: Context) {
-    const today = dayStart(new Date());
-    this.from = h("input", { type: "date", id: "timeline-from", value: dateValue(today), required: true });
+    const today = ctx.zone.dayStart(new Date());
+    this.from = h("input", { type: "date", id: "timeline-from", value: dateValue(today, ctx.zone), required: true });
     this.span = h(
       "select",
       { id: "timeline-span" },
@@ -103,7 +91,7 @@ export class PoolsPanel {
       "div",
       {},
       h("h2", {}, "Pools and capacity"),
-      h("p", { class: "hint" }, "Each pool's capacity grants over time, one lane per grant, and the total underneath. Times are UTC."),
+      h("p", { class: "hint" }, "Each pool's capacity grants over time, one lane per grant, and the total underneath. Times are ", zoneName(ctx), "."),
       range,
       this.timeline,
       this.capacityForm(),
@@ -119,8 +107,9 @@ export class PoolsPanel {
   }
 
   async load(): Promise<void> {
-    const start = fromDateValue(this.from.value) ?? dayStart(new Date());
-    const end = addDays(start, Number(this.span.value));
+    const zone = this.ctx.zone;
+    const start = fromDateValue(this.from.value, zone) ?? zone.dayStart(new Date());
+    const end = zone.addDays(start, Number(this.span.value));
     this.timeline.setAttribute("aria-busy", "true");
     try {
       const pools = await this.ctx.api.pools();
@@ -140,12 +129,15 @@ export class PoolsPanel {
   }
 
   private axis(start: Date, end: Date): HTMLElement {
-    const days = Math.round((end.getTime() - start.getTime()) / DAY);
+    const zone = this.ctx.zone;
+    const span = end.getTime() - start.getTime();
+    const days = Math.round(span / DAY);
     const step = days <= 7 ? 1 : days <= 31 ? 7 : days <= 92 ? 14 : 61;
     const ticks: HTMLElement[] = [];
     for (let d = 0; d < days; d += step) {
-      const tick = h("span", { class: "tick" }, dateLabel(addDays(start, d)));
-      tick.style.left = `${(100 * d) / days}%`;
+      const day = zone.addDays(start, d);
+      const tick = h("span", { class: "tick" }, dateLabel(day, zone));
+      tick.style.left = `${(100 * (day.getTime() - start.getTime())) / span}%`;
       ticks.push(tick);
     }
     return h("div", { class: "axis-row", "aria-hidden": "true" }, h("div", { class: "lane-label" }), h("div", { class: "axis" }, ticks));
@@ -171,7 +163,7 @@ export class PoolsPanel {
           "ul",
           { class: "lane", "aria-label": `Capacity grants of ${pool.name}, lane ${i + 1}` },
           lane.map((g) => {
-            const text = `${resourcesLabel(g)}, ${rangeLabel(parse(g.start), parse(g.end))}`;
+            const text = `${resourcesLabel(g)}, ${rangeLabel(parse(g.start), parse(g.end), this.ctx.zone)}`;
             const bar = h("li", { class: "bar grant", title: `${text} (grant #${g.id} by ${g.created_by})`, "data-grant-id": String(g.id) }, text);
             this.place(bar, parse(g.start), parse(g.end), start, end);
             return bar;
@@ -189,7 +181,8 @@ export class PoolsPanel {
         { class: "lane", "aria-label": `Total capacity of ${pool.name}` },
         total.map((s) => {
           const what = s.cores || s.memory_gib ? resourcesLabel(s) : "no capacity";
-          const bar = h("li", { class: `bar total${s.cores || s.memory_gib ? "" : " empty"}`, title: `${what}, ${rangeLabel(s.start, s.end)}` }, `${what}, ${rangeLabel(s.start, s.end)}`);
+          const when = rangeLabel(s.start, s.end, this.ctx.zone);
+          const bar = h("li", { class: `bar total${s.cores || s.memory_gib ? "" : " empty"}`, title: `${what}, ${when}` }, `${what}, ${when}`);
           this.place(bar, s.start, s.end, start, end);
           return bar;
         }),
@@ -205,9 +198,10 @@ export class PoolsPanel {
   }
 
   private capacityForm(): HTMLElement {
-    const now = dayStart(new Date());
-    const start = h("input", { type: "datetime-local", id: "capacity-start", value: dateTimeValue(now), required: true });
-    const end = h("input", { type: "datetime-local", id: "capacity-end", value: dateTimeValue(addDays(now, 30)), required: true });
+    const zone = this.ctx.zone;
+    const today = zone.dayStart(new Date());
+    const start = h("input", { type: "datetime-local", id: "capacity-start", value: dateTimeValue(today, zone), required: true });
+    const end = h("input", { type: "datetime-local", id: "capacity-end", value: dateTimeValue(zone.addDays(today, 30), zone), required: true });
     const cores = h("input", { type: "number", id: "capacity-cores", min: "0", step: "0.001", value: "1", required: true });
     const memory = h("input", { type: "number", id: "capacity-memory", min: "0", step: "0.25", value: "4", required: true });
     const form = h(
@@ -215,18 +209,19 @@ export class PoolsPanel {
       { class: "inline-form admin-form", "aria-labelledby": "capacity-heading" },
       h("h3", { id: "capacity-heading" }, "Add capacity"),
       field("Pool", this.capacityPool),
-      field("Start (UTC)", start),
-      field("End (UTC)", end),
+      field(["Start (", zoneName(this.ctx), ")"], start),
+      field(["End (", zoneName(this.ctx), ")"], end),
       field("Cores", cores),
       field("Memory (GiB)", memory),
       h("button", { type: "submit", class: "primary" }, "Add capacity"),
     );
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
-      const from = fromDateTimeValue(start.value);
-      const to = fromDateTimeValue(end.value);
+      const zone = this.ctx.zone; // the zone when submitted: the inputs are read on its clock
+      const from = fromDateTimeValue(start.value, zone);
+      const to = fromDateTimeValue(end.value, zone);
       if (!from || !to) {
-        this.ctx.messages.error(new ApiError(400, "Give the start and the end as a date and a time (UTC)."));
+        this.ctx.messages.error(new ApiError(400, `Give the start and the end as a date and a time (${zone.name}).`));
         return;
       }
       try {
@@ -236,7 +231,7 @@ export class PoolsPanel {
           cores: Number(cores.value),
           memory_gib: Number(memory.value),
         });
-        this.ctx.messages.info(`Added ${resourcesLabel(grant)} to pool ${this.capacityPool.value}, ${rangeLabel(parse(grant.start), parse(grant.end))}.`);
+        this.ctx.messages.info(`Added ${resourcesLabel(grant)} to pool ${this.capacityPool.value}, ${rangeLabel(parse(grant.start), parse(grant.end), zone)}.`);
         await this.load();
         await this.ctx.changed();
       } catch (err) {
@@ -312,7 +307,7 @@ export class PackagesPanel {
           h("td", {}, p.spark.workers ? `${p.spark.workers} × ${resourcesLabel(p.spark.worker)}` : "none"),
           h("td", {}, resourcesLabel(p.footprint)),
           h("td", {}, p.description),
-          h("td", {}, dateLabel(parse(p.created)), " ", String(parse(p.created).getUTCFullYear())),
+          h("td", {}, dateLabel(parse(p.created), this.ctx.zone), " ", String(this.ctx.zone.wall(parse(p.created)).year)),
         );
       fill(
         this.table,

@@ -58,6 +58,7 @@ export type Grain = "hour" | "day" | "week" | "month";
 export interface Availability {
   pool: string;
   grain: Grain;
+  tz: string; // the zone whose calendar cut the blocks; their times are UTC
   start: string;
   end: string;
   blocks: Block[];
@@ -173,8 +174,8 @@ export class Api {
     return answer.packages;
   }
 
-  availability(pool: string, start: string, end: string, grain: Grain): Promise<Availability> {
-    return this.call("GET", `pools/${encodeURIComponent(pool)}/availability`, undefined, { start, end, grain });
+  availability(pool: string, start: string, end: string, grain: Grain, tz: string): Promise<Availability> {
+    return this.call("GET", `pools/${encodeURIComponent(pool)}/availability`, undefined, { start, end, grain, tz });
   }
 
   async bookings(query: { start?: string; end?: string; user?: string; pool?: string }): Promise<Booking[]> {

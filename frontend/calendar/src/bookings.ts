@@ -3,9 +3,9 @@
 // once more in place, then DELETEs.
 
 import type { Booking } from "./api";
-import { type Context, resourcesLabel } from "./context";
+import { canBook, type Context, resourcesLabel, zoneName } from "./context";
 import { field, fill, h, uid } from "./dom";
-import { addDays, addHours, dateValue, dayStart, fromDateValue, iso, parse, rangeLabel } from "./time";
+import { addHours, dateValue, fromDateValue, iso, parse, rangeLabel } from "./time";
 
 const EXTEND_BY: [number, string][] = [
   [1, "1 hour"],
@@ -37,7 +37,7 @@ export function bookingCard(ctx: Context, b: Booking, showUser: boolean): HTMLEl
     h(
       "p",
       {},
-      rangeLabel(parse(b.start), parse(b.end)),
+      rangeLabel(parse(b.start), parse(b.end), ctx.zone),
       h("br"),
       resourcesLabel(b.resources),
       b.package ? ` (version ${b.package.version})` : "",
@@ -58,7 +58,7 @@ export function bookingCard(ctx: Context, b: Booking, showUser: boolean): HTMLEl
     const end = addHours(parse(b.end), Number(by.value));
     try {
       const changed = await ctx.api.extend(b.id, iso(end));
-      ctx.messages.info(`Booking #${b.id} (${title(b)}) now ends ${rangeLabel(parse(changed.start), parse(changed.end)).split(" to ").pop()}.`);
+      ctx.messages.info(`Booking #${b.id} (${title(b)}) now ends ${rangeLabel(parse(changed.start), parse(changed.end), ctx.zone).split(" to ").pop()}.`);
       await ctx.changed(changed);
     } catch (e) {
       ctx.messages.error(e);
@@ -108,7 +108,7 @@ export class MyBookingsPanel {
       "div",
       {},
       h("h2", {}, "My bookings"),
-      h("p", { class: "hint" }, "From yesterday on, by start. Times are UTC."),
+      h("p", { class: "hint" }, "From yesterday on, by start. Times are ", zoneName(ctx), "."),
       h("div", { class: "check" }, this.showOld, h("label", { for: "show-old-bookings" }, "Show cancelled and finished bookings")),
       this.list,
     );
@@ -122,7 +122,7 @@ export class MyBookingsPanel {
         this.list,
         shown.length
           ? h("ul", { class: "cards" }, shown.map((b) => h("li", {}, bookingCard(this.ctx, b, false))))
-          : h("p", {}, "You have no bookings. Select a block on the calendar, or book now."),
+          : h("p", {}, canBook(this.ctx) ? "You have no bookings. Select a block on the calendar, or book now." : "You have no bookings."),
       );
     } catch (e) {
       this.ctx.messages.error(e);
@@ -140,9 +140,10 @@ export class AllBookingsPanel {
   private readonly user: HTMLInputElement;
 
   constructor(private readonly ctx: Context) {
-    const today = dayStart(new Date());
-    this.from = h("input", { type: "date", id: "all-from", value: dateValue(addDays(today, -1)), required: true });
-    this.to = h("input", { type: "date", id: "all-to", value: dateValue(addDays(today, 30)), required: true });
+    const zone = ctx.zone;
+    const today = zone.dayStart(new Date());
+    this.from = h("input", { type: "date", id: "all-from", value: dateValue(zone.addDays(today, -1), zone), required: true });
+    this.to = h("input", { type: "date", id: "all-to", value: dateValue(zone.addDays(today, 30), zone), required: true });
     this.pool = h(
       "select",
       { id: "all-pool" },
@@ -168,13 +169,14 @@ export class AllBookingsPanel {
   }
 
   async load(): Promise<void> {
-    const start = fromDateValue(this.from.value);
-    const last = fromDateValue(this.to.value);
+    const zone = this.ctx.zone;
+    const start = fromDateValue(this.from.value, zone);
+    const last = fromDateValue(this.to.value, zone);
     if (!start || !last) return;
     try {
       const bookings = await this.ctx.api.bookings({
         start: iso(start),
-        end: iso(addDays(last, 1)),
+        end: iso(zone.addDays(last, 1)),
         pool: this.pool.value || undefined,
         user: this.user.value.trim() || undefined,
       });

@@ -1,30 +1,16 @@
 // The calendar panel: pick a pool and a view (a day in hours, a week or a month in days,
-// or a custom range), see the availability grid with your bookings on it, select a block
-// (or several) and book it, book now for the next few hours, and take one of the
-// alternatives the service proposes when a booking does not fit.
+// or a custom range, each from a midnight of the page's time zone), see the availability
+// grid with your bookings on it, select a block (or several) and book it, book now for the
+// next few hours, and take one of the alternatives the service proposes when a booking does
+// not fit. A level that cannot book (a trial) sees the same grid, with nothing to select.
 
 import { ApiError, type Alternative, type Block, type Booking, type Grain, type Resources, type What } from "./api";
-import { allowanceLabel, bookablePackages, type Context, resourcesLabel } from "./context";
+import { allowanceLabel, bookablePackages, canBook, shownPackages, type Context, resourcesLabel, zoneName } from "./context";
 import { field, fill, h } from "./dom";
 import { Grid, type Row, type Selection } from "./grid";
-import {
-  DAY,
-  addDays,
-  addHours,
-  addMonths,
-  dateLabel,
-  dateValue,
-  dayStart,
-  durationLabel,
-  fromDateValue,
-  hoursBetween,
-  iso,
-  monthStart,
-  parse,
-  rangeLabel,
-  timeLabel,
-  weekStart,
-} from "./time";
+import { remembered, remember } from "./prefs";
+import { DAY, addHours, dateLabel, dateValue, durationLabel, fromDateValue, hoursBetween, iso, parse, rangeLabel, timeLabel } from "./time";
+import type { Zone } from "./zone";
 
 type View = "day" | "week" | "month" | "custom";
 
@@ -36,6 +22,7 @@ const VIEWS: { view: View; label: string; hint: string }[] = [
 ];
 
 const MAX_COLUMNS = 400; // wider grids are unreadable; the API allows more
+const POOL_KEY = "pool"; // the pool last shown, remembered in this browser
 
 function floorCount(free: Resources, need: Resources): number {
   const cores = need.cores > 0 ? free.cores / need.cores : Infinity;
@@ -46,12 +33,8 @@ function floorCount(free: Resources, need: Resources): number {
 export class CalendarPanel {
   readonly element: HTMLElement;
   private view: View = "week";
-  private anchor = dayStart(new Date());
-  private custom: { start: Date; end: Date; grain: Grain } = {
-    start: dayStart(new Date()),
-    end: addDays(dayStart(new Date()), 14),
-    grain: "day",
-  };
+  private anchor: Date; // a midnight of the zone in the view
+  private custom: { start: Date; end: Date; grain: Grain };
   private pool = "";
   private customResources: Resources | null = null;
   private grid: Grid | null = null;
@@ -60,6 +43,7 @@ export class CalendarPanel {
   private viewKey = "";
 
   private readonly poolSelect: HTMLSelectElement;
+  private readonly poolControl: HTMLElement;
   private readonly viewButtons = new Map<View, HTMLButtonElement>();
   private readonly customForm: HTMLFormElement;
   private readonly heading: HTMLElement;
@@ -69,20 +53,19 @@ export class CalendarPanel {
   private readonly bookNowPackage: HTMLSelectElement;
 
   constructor(private readonly ctx: Context) {
-    const reserved = ctx.pools.filter((p) => p.kind === "reserved");
-    this.pool = reserved.find((p) => p.name === "local")?.name ?? reserved[0]?.name ?? "";
-    this.poolSelect = h(
-      "select",
-      {
-        id: "calendar-pool",
-        onchange: () => {
-          this.pool = this.poolSelect.value;
-          this.selection = null;
-          this.load();
-        },
+    const today = ctx.zone.dayStart(new Date());
+    this.anchor = today;
+    this.custom = { start: today, end: ctx.zone.addDays(today, 14), grain: "day" };
+    this.poolSelect = h("select", {
+      id: "calendar-pool",
+      onchange: () => {
+        this.pool = this.poolSelect.value;
+        remember(POOL_KEY, this.pool);
+        this.selection = null;
+        this.load();
       },
-      reserved.map((p) => h("option", { value: p.name, selected: p.name === this.pool }, p.description ? `${p.name}: ${p.description}` : p.name)),
-    );
+    });
+    this.poolControl = h("div", { class: "pool-control" });
     const viewGroup = h(
       "div",
       { class: "segmented", role: "group", "aria-label": "View" },
@@ -106,13 +89,20 @@ export class CalendarPanel {
     this.alternativesArea = h("section", { class: "alternatives", "aria-labelledby": "alternatives-heading", hidden: true });
     this.bookNowPackage = h("select", { id: "book-now-package" });
 
-    const nothing = !bookablePackages(ctx).length && !ctx.me.may_book.custom;
+    const booking = canBook(ctx);
+    const reserved = this.reserved().length > 0;
     this.element = h(
       "div",
       { class: "calendar-panel" },
-      h("p", { class: "allowance" }, allowanceLabel(ctx)),
-      reserved.length
-        ? h("div", { class: "controls" }, field("Pool", this.poolSelect), viewGroup, nav)
+      h(
+        "p",
+        { class: "allowance" },
+        allowanceLabel(ctx),
+        // a trial level: where to get one that books
+        booking || ctx.me.admin ? null : [" ", h("a", { href: `${ctx.hub}register`, class: "register" }, "Register"), " for an account that can book packages."],
+      ),
+      reserved
+        ? h("div", { class: "controls" }, this.poolControl, viewGroup, nav)
         : h("p", {}, ctx.me.admin ? "There is no pool to book yet: create one under Pools and capacity." : "There is no pool to book yet."),
       this.customForm,
       this.heading,
@@ -120,41 +110,80 @@ export class CalendarPanel {
       h(
         "p",
         { id: "grid-help", class: "hint" },
-        "Times are UTC. Click a block to select it, or drag along a row to select several; on a touch screen, tap the first block and then the last. ",
-        "With the keyboard: arrow keys move, Enter selects, Shift with the left and right arrows stretches the selection, Escape clears it, and Tab goes on to the Book button.",
+        "Times are ",
+        zoneName(ctx),
+        ". ",
+        booking
+          ? [
+              "Click a block to select it, or drag along a row to select several; on a touch screen, tap the first block and then the last. ",
+              "With the keyboard: arrow keys move, Enter selects, Shift with the left and right arrows stretches the selection, Escape clears it, and Tab goes on to the Book button.",
+            ]
+          : "Each block says how many of each package fit, for you to see what is free; your account level cannot book them.",
       ),
       this.gridArea,
       this.selectionArea,
       this.alternativesArea,
-      nothing || !reserved.length ? null : this.renderBookNow(),
-      ctx.me.may_book.custom && reserved.length ? this.renderCustomResources() : null,
+      !booking || !reserved ? null : this.renderBookNow(),
+      ctx.me.may_book.custom && reserved ? this.renderCustomResources() : null,
     );
+    this.syncPools();
     this.syncViewButtons();
   }
 
-  /** Pools may have been added (by an admin, in this page): offer them too. */
+  /** The pools that can be booked, as GET /pools lists them (by name). */
+  private reserved() {
+    return this.ctx.pools.filter((p) => p.kind === "reserved");
+  }
+
+  /** Offer the bookable pools (an admin may have added one in this page): a selector when
+   * there are several. The pool shown is the one chosen last in this browser, else the
+   * first. */
   syncPools(): void {
-    const reserved = this.ctx.pools.filter((p) => p.kind === "reserved");
+    const reserved = this.reserved();
+    const names = reserved.map((p) => p.name);
+    if (!names.includes(this.pool)) {
+      const last = remembered(POOL_KEY);
+      this.pool = last !== null && names.includes(last) ? last : (names[0] ?? "");
+    }
     fill(
       this.poolSelect,
       reserved.map((p) => h("option", { value: p.name }, p.description ? `${p.name}: ${p.description}` : p.name)),
     );
-    if (!this.pool && reserved.length) this.pool = reserved[0].name;
     this.poolSelect.value = this.pool;
+    const only = reserved.length === 1 ? reserved[0] : null;
+    fill(
+      this.poolControl,
+      only
+        ? h("p", { class: "pool-name" }, "Pool ", h("b", {}, only.name), only.description ? `: ${only.description}` : "")
+        : field("Pool", this.poolSelect),
+    );
+  }
+
+  /** The zone changed from `before`: show the same dates on the new zone's clock. */
+  zoneChanged(before: Zone): void {
+    const moved = (day: Date) => {
+      const w = before.wall(day);
+      return this.ctx.zone.at(w.year, w.month, w.day);
+    };
+    this.anchor = moved(this.anchor);
+    this.custom = { ...this.custom, start: moved(this.custom.start), end: moved(this.custom.end) };
+    this.syncCustomInputs();
+    this.selection = null;
   }
 
   /** The range and grain the view shows. */
   private range(): { start: Date; end: Date; grain: Grain } {
+    const zone = this.ctx.zone;
     switch (this.view) {
       case "day":
-        return { start: dayStart(this.anchor), end: addDays(dayStart(this.anchor), 1), grain: "hour" };
+        return { start: zone.dayStart(this.anchor), end: zone.addDays(this.anchor, 1), grain: "hour" };
       case "week": {
-        const start = weekStart(this.anchor);
-        return { start, end: addDays(start, 7), grain: "day" };
+        const start = zone.weekStart(this.anchor);
+        return { start, end: zone.addDays(start, 7), grain: "day" };
       }
       case "month": {
-        const start = monthStart(this.anchor);
-        return { start, end: addMonths(start, 1), grain: "day" };
+        const start = zone.monthStart(this.anchor);
+        return { start, end: zone.addMonths(start, 1), grain: "day" };
       }
       case "custom":
         return { ...this.custom };
@@ -173,23 +202,29 @@ export class CalendarPanel {
     this.customForm.hidden = this.view !== "custom";
   }
 
+  /** Days from `start` to `end`, two midnights of the zone (23- and 25-hour days count one). */
+  private days(start: Date, end: Date): number {
+    return Math.round((end.getTime() - start.getTime()) / DAY);
+  }
+
   private move(direction: number): void {
+    const zone = this.ctx.zone;
     switch (this.view) {
       case "day":
-        this.anchor = addDays(this.anchor, direction);
+        this.anchor = zone.addDays(this.anchor, direction);
         break;
       case "week":
-        this.anchor = addDays(this.anchor, 7 * direction);
+        this.anchor = zone.addDays(this.anchor, 7 * direction);
         break;
       case "month":
-        this.anchor = addMonths(monthStart(this.anchor), direction);
+        this.anchor = zone.addMonths(this.anchor, direction);
         break;
       case "custom": {
-        const span = this.custom.end.getTime() - this.custom.start.getTime();
+        const span = direction * this.days(this.custom.start, this.custom.end);
         this.custom = {
           ...this.custom,
-          start: new Date(this.custom.start.getTime() + direction * span),
-          end: new Date(this.custom.end.getTime() + direction * span),
+          start: zone.addDays(this.custom.start, span),
+          end: zone.addDays(this.custom.end, span),
         };
         this.syncCustomInputs();
         break;
@@ -200,10 +235,11 @@ export class CalendarPanel {
   }
 
   private today(): void {
-    this.anchor = dayStart(new Date());
+    const zone = this.ctx.zone;
+    this.anchor = zone.dayStart(new Date());
     if (this.view === "custom") {
-      const span = this.custom.end.getTime() - this.custom.start.getTime();
-      this.custom = { ...this.custom, start: this.anchor, end: new Date(this.anchor.getTime() + span) };
+      const span = this.days(this.custom.start, this.custom.end);
+      this.custom = { ...this.custom, start: this.anchor, end: zone.addDays(this.anchor, span) };
       this.syncCustomInputs();
     }
     this.selection = null;
@@ -232,13 +268,13 @@ export class CalendarPanel {
     );
     form.addEventListener("submit", (e) => {
       e.preventDefault();
-      const start = fromDateValue(from.value);
-      const last = fromDateValue(to.value);
+      const start = fromDateValue(from.value, this.ctx.zone);
+      const last = fromDateValue(to.value, this.ctx.zone);
       if (!start || !last || last < start) {
         this.ctx.messages.error(new ApiError(400, "Give a start date and an end date on or after it."));
         return;
       }
-      this.custom = { start, end: addDays(last, 1), grain: grain.value as Grain };
+      this.custom = { start, end: this.ctx.zone.addDays(last, 1), grain: grain.value as Grain };
       this.selection = null;
       this.load();
     });
@@ -247,8 +283,8 @@ export class CalendarPanel {
 
   private syncCustomInputs(): void {
     if (!this.customInputs) return;
-    this.customInputs.from.value = dateValue(this.custom.start);
-    this.customInputs.to.value = dateValue(addDays(this.custom.end, -1));
+    this.customInputs.from.value = dateValue(this.custom.start, this.ctx.zone);
+    this.customInputs.to.value = dateValue(this.ctx.zone.addDays(this.custom.end, -1), this.ctx.zone);
   }
 
   private legend(): HTMLElement {
@@ -266,7 +302,7 @@ export class CalendarPanel {
   }
 
   private rows(): Row[] {
-    const rows: Row[] = bookablePackages(this.ctx).map((p) => ({
+    const rows: Row[] = shownPackages(this.ctx).map((p) => ({
       key: p.name,
       label: p.name,
       detail: resourcesLabel(p.footprint),
@@ -289,11 +325,13 @@ export class CalendarPanel {
   /** Fetch the availability and my bookings for the view, and redraw the grid. */
   async load(): Promise<void> {
     if (!this.pool) return;
+    const zone = this.ctx.zone;
     const { start, end, grain } = this.range();
     const ticket = ++this.loading;
-    const last = addDays(end, -1);
-    const span = grain === "hour" && end.getTime() - start.getTime() <= DAY ? dateLabel(start) : `${dateLabel(start)} to ${dateLabel(last)} ${last.getUTCFullYear()}`;
-    this.heading.textContent = `Pool ${this.pool}: ${span}, by ${grain} (UTC)`;
+    const last = zone.addDays(end, -1);
+    const oneDay = grain === "hour" && last.getTime() <= start.getTime();
+    const span = oneDay ? dateLabel(start, zone) : `${dateLabel(start, zone)} to ${dateLabel(last, zone)} ${zone.wall(last).year}`;
+    this.heading.textContent = `Pool ${this.pool}: ${span}, by ${grain} (${zone.name})`;
     const columns = (end.getTime() - start.getTime()) / ({ hour: 1, day: 24, week: 168, month: 720 }[grain] * 3600_000);
     if (columns > MAX_COLUMNS) {
       this.ctx.messages.error(new ApiError(400, `That range has about ${Math.round(columns)} ${grain}s; choose larger blocks or a shorter range (at most ${MAX_COLUMNS} columns).`));
@@ -302,11 +340,11 @@ export class CalendarPanel {
     this.gridArea.setAttribute("aria-busy", "true");
     try {
       const [availability, mine] = await Promise.all([
-        this.ctx.api.availability(this.pool, iso(start), iso(end), grain),
+        this.ctx.api.availability(this.pool, iso(start), iso(end), grain, zone.name),
         this.ctx.api.bookings({ start: iso(start), end: iso(end), user: this.ctx.me.name, pool: this.pool }),
       ]);
       if (ticket !== this.loading) return; // a newer view was asked for meanwhile
-      this.draw(availability.blocks, grain, mine, `${this.pool} ${iso(start)} ${iso(end)} ${grain}`);
+      this.draw(availability.blocks, grain, mine, `${this.pool} ${iso(start)} ${iso(end)} ${grain} ${zone.name}`);
     } catch (e) {
       if (ticket === this.loading) this.ctx.messages.error(e);
     } finally {
@@ -329,6 +367,8 @@ export class CalendarPanel {
     const sel = this.selection;
     this.grid = new Grid({
       title: this.heading.textContent ?? "Availability",
+      zone: this.ctx.zone,
+      bookable: canBook(this.ctx),
       grain,
       blocks,
       rows,
@@ -358,7 +398,8 @@ export class CalendarPanel {
     const may = this.ctx.me.may_book;
     const tooLong = may.max_hours !== null && hours > may.max_hours;
     const name = selection.row.key === "custom" ? `custom resources (${selection.row.detail})` : selection.row.label;
-    const when = selection.start < now ? `now to ${timeLabel(selection.end, true)}` : rangeLabel(start, selection.end);
+    const zone = this.ctx.zone;
+    const when = selection.start < now ? `now to ${timeLabel(selection.end, zone, true)}` : rangeLabel(start, selection.end, zone);
     const summary = `${name} on ${this.pool}, ${when} (${durationLabel(hours)})`;
     const book = h(
       "button",
@@ -385,7 +426,7 @@ export class CalendarPanel {
     try {
       const booking = await this.ctx.api.book(this.pool, what, iso(from), iso(end));
       this.selection = null;
-      this.ctx.messages.info(`Booked ${name} on ${booking.pool} from ${rangeLabel(parse(booking.start), parse(booking.end))} (booking #${booking.id}).`);
+      this.ctx.messages.info(`Booked ${name} on ${booking.pool} from ${rangeLabel(parse(booking.start), parse(booking.end), this.ctx.zone)} (booking #${booking.id}).`);
       await this.ctx.changed(booking);
     } catch (e) {
       this.ctx.messages.error(e);
@@ -413,7 +454,7 @@ export class CalendarPanel {
                     class: "alternative",
                     onclick: () => this.book(what, parse(alt.start), parse(alt.end), name),
                   },
-                  `Book ${rangeLabel(parse(alt.start), parse(alt.end))}`,
+                  `Book ${rangeLabel(parse(alt.start), parse(alt.end), this.ctx.zone)}`,
                 ),
               ),
             ),

@@ -48,7 +48,7 @@ export function uid(prefix: string): string {
 }
 
 /** A labelled form field: <label> then the control, wrapped in a div. */
-export function field(label: string, control: HTMLElement, hint?: string): HTMLDivElement {
+export function field(label: Child | Child[], control: HTMLElement, hint?: string): HTMLDivElement {
   const id = control.id || uid("f");
   control.id = id;
   const children: Child[] = [h("label", { for: id }, label), control];

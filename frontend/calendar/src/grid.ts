@@ -2,10 +2,12 @@
 // block (hour, day, week or month), each cell saying whether one copy fits for the whole
 // block (===), only at some moments (~~~) or never (---). Cells are buttons inside ARIA
 // gridcells with a roving tabindex; a click, a drag along a row, or the keyboard selects.
+// For a level that cannot book, every cell is shown and none can be selected.
 
 import type { Block, Booking, Count, Grain, What } from "./api";
 import { h } from "./dom";
 import { blockLabel, parse } from "./time";
+import type { Zone } from "./zone";
 
 export type Fit = "fits" | "partial" | "none";
 
@@ -28,6 +30,8 @@ export interface Selection {
 
 export interface GridOptions {
   title: string;
+  zone: Zone; // whose clock the labels read
+  bookable: boolean; // false: the level cannot book, nothing is selectable
   grain: Grain;
   blocks: Block[];
   rows: Row[];
@@ -66,6 +70,7 @@ export class Grid {
   private readonly cells: HTMLTableCellElement[][] = [];
   private readonly starts: Date[];
   private readonly ends: Date[];
+  private readonly labels: { short: string; long: string }[]; // a column's, read once
   private active = { row: 0, col: 0 };
   private anchor: { row: number; col: number } | null = null;
   private selection: { row: number; from: number; to: number } | null = null;
@@ -75,6 +80,7 @@ export class Grid {
   constructor(private readonly opts: GridOptions) {
     this.starts = opts.blocks.map((b) => parse(b.start));
     this.ends = opts.blocks.map((b) => parse(b.end));
+    this.labels = this.starts.map((start) => blockLabel(start, opts.grain, opts.zone));
     this.element = this.render();
     this.restore();
     window.addEventListener("pointerup", this.endDrag);
@@ -105,9 +111,9 @@ export class Grid {
       "tr",
       {},
       h("th", { scope: "col", class: "corner" }, "Package"),
-      blocks.map((_, i) => {
-        const label = blockLabel(this.starts[i], grain);
-        return h("th", { scope: "col", class: "col-head", title: label.long }, h("span", { "aria-hidden": "true" }, label.short),
+      blocks.map((block, i) => {
+        const label = this.labels[i];
+        return h("th", { scope: "col", class: "col-head", title: label.long, "data-start": block.start }, h("span", { "aria-hidden": "true" }, label.short),
           h("span", { class: "visually-hidden" }, label.long));
       }),
     );
@@ -134,7 +140,7 @@ export class Grid {
   }
 
   private cell(row: Row, r: number, block: Block, c: number): HTMLTableCellElement {
-    const { grain, now, latestStart } = this.opts;
+    const { grain, now, latestStart, bookable } = this.opts;
     const count = row.count(block);
     const fit = fitOf(count);
     const start = this.starts[c];
@@ -142,7 +148,7 @@ export class Grid {
     const effectiveStart = start < now ? now : start;
     const past = end <= now;
     const tooFar = latestStart !== null && effectiveStart > latestStart;
-    const enabled = !past && !tooFar;
+    const enabled = bookable && !past && !tooFar;
     const mine = this.opts.mine.filter(
       (b) =>
         b.state === "booked" &&
@@ -150,9 +156,10 @@ export class Grid {
         parse(b.start) < end &&
         parse(b.end) > start,
     );
-    const parts = [`${row.label}, ${blockLabel(start, grain).long}: ${describeFit(count, grain)}`];
+    const parts = [`${row.label}, ${this.labels[c].long}: ${describeFit(count, grain)}`];
     if (mine.length) parts.push(`your booking${mine.length > 1 ? "s" : ""} ${mine.map((b) => `#${b.id}`).join(", ")}`);
     if (past) parts.push("over already");
+    else if (!bookable) parts.push("your account level cannot book");
     else if (tooFar) parts.push("too far ahead for your account level");
     const label = parts.join("; ");
     const text = fit === "fits" ? String(count.min) : fit === "partial" ? `~${count.max}` : "–";

@@ -1,6 +1,6 @@
 // The booking calendar's entry point: reads the API's address and the XSRF token from the
 // page the booking service served, asks who the user is, and builds the panels as tabs
-// (the admin ones only for booking admins).
+// (the admin ones only for booking admins), under the time zone selector.
 
 import { AllBookingsPanel, MyBookingsPanel } from "./bookings";
 import { PackagesPanel, PoolsPanel } from "./admin";
@@ -9,6 +9,7 @@ import { CalendarPanel } from "./calendar";
 import type { Context } from "./context";
 import { fill, h } from "./dom";
 import { Messages } from "./messages";
+import { initialZone, zonePicker } from "./zonepicker";
 
 interface Panel {
   element: HTMLElement;
@@ -91,12 +92,22 @@ async function start(): Promise<void> {
     messages,
     pools,
     packages,
+    zone: initialZone(),
+    hub: document.body.dataset.hub ?? "/hub/",
     async changed() {
       calendar.syncPools();
       await Promise.all([...loaded].map((p) => p.load()));
     },
   };
   const calendar = new CalendarPanel(ctx);
+  // A new zone: every name of it in the text, the calendar's dates, and whatever shows times.
+  const picker = zonePicker(ctx.zone, (zone) => {
+    const before = ctx.zone;
+    ctx.zone = zone;
+    for (const el of document.querySelectorAll(".zone-name")) el.textContent = zone.name;
+    calendar.zoneChanged(before);
+    void ctx.changed();
+  });
   const mine = new MyBookingsPanel(ctx);
   const home: Panel = {
     // the calendar with my bookings beside it (below it on a phone)
@@ -112,7 +123,7 @@ async function start(): Promise<void> {
     },
   };
   if (!me.admin) {
-    fill(root, messages.element, home.element);
+    fill(root, messages.element, picker, home.element);
     await home.load();
     return;
   }
@@ -129,7 +140,7 @@ async function start(): Promise<void> {
     { id: "packages", label: "Packages", panel: track(new PackagesPanel(ctx)) },
     { id: "all-bookings", label: "Everyone's bookings", panel: track(new AllBookingsPanel(ctx)) },
   ];
-  fill(root, messages.element, tabs(list, window.location.hash.slice(1) || "calendar"));
+  fill(root, messages.element, picker, tabs(list, window.location.hash.slice(1) || "calendar"));
 }
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => void start());
