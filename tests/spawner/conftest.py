@@ -64,6 +64,10 @@ async def spawn_hub(tmp_path_factory):
         c.JupyterHub.last_activity_interval = 5
         # the hub notices a server that died within a couple of seconds
         c.Spawner.poll_interval = 2
+        # the external booking service starts once the hub answers: the hub need not wait 30 s for it
+        for service in c.JupyterHub.services:
+            if service['name'] == 'booking':
+                service['timeout'] = 1
         # hub secrets in the hub's environment (below) that config wrongly asks servers to keep
         c.Spawner.env_keep = ['PATH', 'LANG', 'AGLAIS_ADMIN_PASSWORD', 'CONFIGPROXY_AUTH_TOKEN']
     """
