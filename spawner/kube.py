@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import re
 
 from jupyterhub.spawner import SpawnException
@@ -91,6 +92,14 @@ def blazar_scheduling(reservation_id: str, project_id: str = "") -> dict:
     if project_id:
         selector[BLAZAR_PROJECT] = label_value(project_id)
     return selector
+
+
+def api_message(error: ApiException) -> str:
+    """The message of the API server's Status answer (its reason if it sent none)."""
+    try:
+        return json.loads(error.body).get("message") or error.reason
+    except (TypeError, ValueError, AttributeError):
+        return str(error.reason)
 
 
 def spark_environment(grant: dict, conf_dir: str) -> dict:
@@ -272,6 +281,17 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         self.lifecycle_hooks = {**self.lifecycle_hooks, "postStart": hook}
         if self.storage_by_level:
             self.apply_storage()
+
+    async def start(self):
+        try:
+            return await super().start()
+        except ApiException as e:
+            # the cluster refused (a quota, an admission policy, RBAC): say so on the spawn
+            # page, with the API server's own message, rather than the hub's "500"
+            message = api_message(e)
+            raise SpawnException(
+                f"The cluster refused to start your server: {message}", reason="cluster-refused", status_code=503,
+                log_message=f"{self.user.name}'s server refused by the API server: {e.status} {message}") from None
 
     # -- storage by level --------------------------------------------------------------
 

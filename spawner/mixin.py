@@ -156,6 +156,13 @@ class BookingSpawnerMixin(Configurable):
             return {"flavour": flavour}
         return parse
 
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        def apply(spawner, user_options):
+            """Nothing to apply: start() claims the flavour in user_options (and KubeSpawner
+            applies its profile); the grant, not the user, sizes the server."""
+        return apply
+
     # -- the gate -----------------------------------------------------------------------
 
     def requested_flavour(self) -> str:

@@ -66,11 +66,15 @@ def _now() -> str:
 
 
 class StandInAPI(kmock.KubernetesEmulator):
-    """kmock's emulator with the API server's own bookkeeping (see the module's docstring)."""
+    """kmock's emulator with the API server's own bookkeeping (see the module's docstring),
+    and one piece of admission: `refused_labels` (label -> value) refuses to create a pod
+    so labelled, as a ResourceQuota does (403), before kmock would store it."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._versions = itertools.count(1)
+        self.refused_labels: dict[str, str] = {}
+        self.refused: list[dict] = []  # the pods refused, as they were sent
         for resource, info in RESOURCES.items():
             self.resources[resource] = info
 
@@ -83,6 +87,11 @@ class StandInAPI(kmock.KubernetesEmulator):
         data = request.data if isinstance(request.data, dict) else None
         if data is not None and request.action == kmock.action.CREATE:
             meta = data.setdefault("metadata", {})
+            labels = meta.get("labels") or {}
+            if request.resource.plural == "pods" and any(labels.get(k) == v for k, v in self.refused_labels.items()):
+                self.refused.append(data)
+                raise kmock.KubernetesError(status=403, reason="Forbidden",
+                                            message=f'pods "{meta.get("name")}" is forbidden: exceeded quota')
             meta.setdefault("namespace", request.namespace)
             meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now(), resourceVersion=str(next(self._versions)))
             if request.resource.plural == "pods":
@@ -310,9 +319,12 @@ class StandInCluster:
         """The pod's container dies; the kubelet reports it terminated (exit code 137)."""
         self.loop.call_soon_threadsafe(self.kubelet.kill, (self.namespace, name))
 
-    def requests(self, method: str, plural: str) -> list[dict]:
-        """The bodies of the requests of `method` the API received for `plural`."""
-        async def collect():
-            return [r.data for r in self.api.requests
-                    if r.method.value == method and r.resource is not None and r.resource.plural == plural]
-        return self._call(collect())
+    def refuse_pods(self, label: str, value: str) -> None:
+        """From now on, creating a pod labelled `label`=`value` is refused (403)."""
+        self.loop.call_soon_threadsafe(self.api.refused_labels.__setitem__, label, value)
+
+    def refused(self) -> list[dict]:
+        """The pods refused so far, as they were sent."""
+        async def copy():
+            return json.loads(json.dumps(self.api.refused))
+        return self._call(copy())

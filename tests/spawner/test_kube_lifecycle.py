@@ -115,6 +115,11 @@ async def answers(hub, user) -> dict:
     return resp.json()
 
 
+def pod_name(username: str) -> str:
+    """KubeSpawner's default pod_name_template for a name that is a valid slug."""
+    return f"jupyter-{username}"
+
+
 def notebook(pod: dict) -> dict:
     (container,) = [c for c in pod["spec"]["containers"] if c["name"] == "notebook"]
     return container
@@ -182,6 +187,21 @@ async def test_a_pod_that_dies_is_released_once_as_exited(kube_hub, servers, boo
         return not ent["sessions"]
     await wait_for(released, 10, "the session was not released")
     assert releases(kube_hub, session["id"]) == ["server exited"]
+
+
+async def test_a_pod_the_cluster_refuses_is_a_failed_spawn_released_once(kube_hub, servers, booking_api):
+    user = await new_user(kube_hub, "level-1")
+    username = user.name  # KubeSpawner's hub.jupyter.org/username label: the name itself, when it is a valid value
+    kube_hub.cluster.refuse_pods("hub.jupyter.org/username", username)
+    resp = await servers.start(user)
+    assert resp.status == 503, resp.body
+    assert resp.json()["message"] == (f'The cluster refused to start your server: pods "{pod_name(username)}" is '
+                                      "forbidden: exceeded quota")
+    await servers.wait_stopped(user, timeout=10)
+    ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
+    assert ent["sessions"] == []
+    (pod,) = [p for p in kube_hub.cluster.refused() if p["metadata"]["labels"]["hub.jupyter.org/username"] == username]
+    assert releases(kube_hub, int(pod["metadata"]["labels"]["aglais.io/session"])) == ["spawn failed"]
 
 
 async def test_a_trial_user_gets_an_ephemeral_home_and_no_claim(kube_hub, servers):
