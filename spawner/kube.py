@@ -17,6 +17,7 @@ from traitlets import Bool, Dict, Integer, List, Unicode, Union, default
 
 from . import package, storage
 from aglais_common.facts import FLAVOUR_LABELS, FLAVOURS, LEVEL_GROUPS
+from aglais_common.quota import quantity_bytes
 
 from .mixin import BookingServiceDown, BookingSpawnerMixin
 
@@ -334,7 +335,7 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
                 return  # KubeSpawner creates it at the quota's size
             raise
         have = ((claim.spec.resources.requests or {}) if claim.spec.resources else {}).get("storage", "0")
-        if storage.quantity_bytes(have) >= storage.quantity_bytes(self.storage_capacity):
+        if quantity_bytes(have) >= quantity_bytes(self.storage_capacity):
             return
         patch = {"spec": {"resources": {"requests": {"storage": self.storage_capacity}}}}
         try:

@@ -4,9 +4,6 @@ so that a project group that adds quota adds storage."""
 
 from __future__ import annotations
 
-import re
-from decimal import Decimal
-
 from aglais_common.quota import effective
 
 HOME, TMP, DATA = "aglais-home", "aglais-tmp", "aglais-data"
@@ -54,18 +51,3 @@ def volumes(*, saved_mb: int, temp_mb: int, persistent: bool, pvc_name: str, hom
 def without_ours(items: list[dict]) -> list[dict]:
     """Configured volumes or mounts without ours (a previous session's)."""
     return [item for item in items if item.get("name") not in OURS]
-
-
-_QUANTITY = re.compile(r"([0-9.]+)([KMGTPE]i?|k|m)?")
-_FACTORS = {None: 1, "m": Decimal("0.001"), "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
-            "P": 10**15, "E": 10**18, **{f"{p}i": 1024**n for n, p in enumerate("KMGTPE", start=1)}}
-
-
-def quantity_bytes(text: str) -> Decimal:
-    """A Kubernetes quantity ("5Gi", "5120Mi", "5G", "512") in bytes. Written here as
-    kubernetes_asyncio has no parser (the sync client's kubernetes.utils.parse_quantity
-    is not installed with it); exponent forms ("1e9") are not accepted."""
-    match = _QUANTITY.fullmatch(str(text).strip())
-    if not match:
-        raise ValueError(f"not a storage quantity: {text!r}")
-    return Decimal(match.group(1)) * _FACTORS[match.group(2)]

@@ -87,14 +87,10 @@ async def kube_hub(tmp_path_factory):
     cluster.__exit__(None, None, None)
 
 
-@pytest.fixture
-def servers(kube_hub) -> Servers:
-    return Servers(kube_hub)
-
-
-@pytest.fixture
-def booking_api(kube_hub) -> BookingAPI:
-    return BookingAPI(kube_hub, "booking")
+@pytest.fixture(scope="module")
+def spawn_hub(kube_hub):
+    """The hub conftest's `servers` and `booking_api` use: this module's."""
+    return kube_hub
 
 
 async def running(hub, servers, user, flavour="jupyter") -> tuple[dict, dict, dict]:

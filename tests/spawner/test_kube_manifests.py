@@ -436,7 +436,7 @@ async def test_storage_by_level_can_be_turned_off(make_spawner):
 
 
 def test_storage_quantities_in_bytes():
-    from spawner.storage import quantity_bytes
+    from aglais_common.quota import quantity_bytes
 
     assert quantity_bytes("5Gi") == quantity_bytes("5120Mi") == 5 * 1024**3
     assert quantity_bytes("5G") == 5 * 10**9 and quantity_bytes("512") == 512
