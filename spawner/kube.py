@@ -312,8 +312,8 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
                                  reason="no-storage", log_message=f"{self.user.name}: {e}", status_code=503) from None
         persistent = self.has_persistent_home()
         volumes, mounts = storage.volumes(
-            saved_mb=saved_mb, temp_mb=temp_mb, persistent=persistent, pvc_name=self.pvc_name,
-            home=self.home_mount_path, data=self.data_volume or None, data_path=self.data_mount_path)
+            saved_mb=saved_mb, temp_mb=temp_mb, persistent=persistent, home=self.home_mount_path,
+            data=self.data_volume or None, data_path=self.data_mount_path)
         self.volumes = storage.without_ours(kubespawner_list_values(self, self.volumes)) + volumes
         self.volume_mounts = storage.without_ours(kubespawner_list_values(self, self.volume_mounts)) + mounts
         # KubeSpawner creates the claim (storage_pvc_ensure) at storage_capacity if it is missing

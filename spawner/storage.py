@@ -29,13 +29,15 @@ def mebibytes(mb: int) -> str:
     return f"{int(mb)}Mi"
 
 
-def volumes(*, saved_mb: int, temp_mb: int, persistent: bool, pvc_name: str, home: str,
+def volumes(*, saved_mb: int, temp_mb: int, persistent: bool, home: str,
             data: str | dict | None, data_path: str) -> tuple[list[dict], list[dict]]:
-    """(volumes, volumeMounts) of the notebook container: the home (the PVC `pvc_name`
+    """(volumes, volumeMounts) of the notebook container: the home (KubeSpawner's claim
     when `persistent`, else an emptyDir of saved_mb), /tmp (an emptyDir of temp_mb), and
     /data read-only when `data` names a PVC or is a volume spec."""
     if persistent:
-        home_volume = {"name": HOME, "persistentVolumeClaim": {"claimName": pvc_name}}
+        # KubeSpawner expands {pvc_name} when it makes the pod, after it settled the name
+        # (its state, a legacy name): the claim it ensures is the claim mounted
+        home_volume = {"name": HOME, "persistentVolumeClaim": {"claimName": "{pvc_name}"}}
     else:
         home_volume = {"name": HOME, "emptyDir": {"sizeLimit": mebibytes(saved_mb)}}
     vols = [home_volume, {"name": TMP, "emptyDir": {"sizeLimit": mebibytes(temp_mb)}}]

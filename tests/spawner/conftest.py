@@ -41,6 +41,20 @@ def remove_accounts(prefix: str) -> None:
             subprocess.run(["userdel", "--remove", entry.pw_name], check=False, capture_output=True)
 
 
+# What the spawner tests' hubs share: servers' landing page, generous timeouts, a poll that
+# notices a server that died within a second or two.
+SERVERS_CONFIG = """
+        c.Spawner.default_url = '/api/status'
+        c.Spawner.start_timeout = 60
+        c.Spawner.http_timeout = 60
+        c.Spawner.poll_interval = 1
+        # the external booking service starts once the hub answers: the hub need not wait 30 s for it
+        for service in c.JupyterHub.services:
+            if service['name'] == 'booking':
+                service['timeout'] = 1
+"""
+
+
 @pytest.fixture(scope="module")
 async def spawn_hub(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("spawn-hub")
@@ -56,21 +70,12 @@ async def spawn_hub(tmp_path_factory):
         c.BookingLocalProcessSpawner.system_user_prefix = '{prefix}'
         c.BookingLocalProcessSpawner.system_homes = '{homes}'
         c.Spawner.cmd = ['{servers_env()}/bin/jupyterhub-singleuser']
-        c.Spawner.default_url = '/api/status'
-        c.Spawner.start_timeout = 60
         # the hub's pages as the accounts work serves them (the queue's self-refreshing error page)
         c.JupyterHub.template_paths = ['{TEMPLATES}']
-        c.Spawner.http_timeout = 60
         c.JupyterHub.last_activity_interval = 5
-        # the hub notices a server that died within a couple of seconds
-        c.Spawner.poll_interval = 2
-        # the external booking service starts once the hub answers: the hub need not wait 30 s for it
-        for service in c.JupyterHub.services:
-            if service['name'] == 'booking':
-                service['timeout'] = 1
         # hub secrets in the hub's environment (below) that config wrongly asks servers to keep
         c.Spawner.env_keep = ['PATH', 'LANG', 'AGLAIS_ADMIN_PASSWORD', 'CONFIGPROXY_AUTH_TOKEN']
-    """
+    """ + SERVERS_CONFIG
     secrets = {"AGLAIS_ADMIN_PASSWORD": uuid.uuid4().hex, "CONFIGPROXY_AUTH_TOKEN": uuid.uuid4().hex}
     os.environ.update(secrets)
     try:

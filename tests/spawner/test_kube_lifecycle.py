@@ -23,7 +23,7 @@ import pytest
 from tests.booking_service.conftest import BookingAPI, day_start, iso
 from tests.hub import start_hub, stop_hub
 from tests.kube_standin import StandInCluster
-from tests.spawner.conftest import Servers, new_user, releases, servers_env, wait_for
+from tests.spawner.conftest import SERVERS_CONFIG, new_user, releases, servers_env, wait_for
 
 pytestmark = pytest.mark.kubernetes
 
@@ -53,15 +53,7 @@ async def kube_hub(tmp_path_factory):
         c.BookingKubeSpawner.zeppelin_port = 8889
         c.BookingKubeSpawner.blazar_reservations = {{{LEASED_POOL!r}: {RESERVATION!r}}}
         c.BookingKubeSpawner.data_volume = 'survey-data'
-        c.Spawner.default_url = '/api/status'
-        c.Spawner.start_timeout = 60
-        c.Spawner.http_timeout = 60
-        c.Spawner.poll_interval = 1
-        # the external booking service starts once the hub answers: the hub need not wait 30 s for it
-        for service in c.JupyterHub.services:
-            if service['name'] == 'booking':
-                service['timeout'] = 1
-    """
+    """ + SERVERS_CONFIG
     os.environ["KUBECONFIG"] = str(kubeconfig)  # the hub finds the stand-in's API as it finds a cluster's
     try:
         hub = start_hub(workdir, {}, external={"booking": f"sqlite+aiosqlite:///{workdir}/booking.sqlite"},
