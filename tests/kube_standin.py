@@ -68,7 +68,12 @@ def _now() -> str:
 class StandInAPI(kmock.KubernetesEmulator):
     """kmock's emulator with the API server's own bookkeeping (see the module's docstring),
     and one piece of admission: `refused_labels` (label -> value) refuses to create a pod
-    so labelled, as a ResourceQuota does (403), before kmock would store it."""
+    so labelled, as a ResourceQuota does (403), before kmock would store it.
+
+    kmock's private API, used here only: the emulator stores what a request changes in
+    `_handle(request)`, before any reaction answers it, so the shims wrap that method
+    (kmock 0.8, https://github.com/nolar/kmock/blob/0.8/kmock/_internal/k8s.py, class
+    KubernetesEmulator); `__call__(raw_request)` is its public aiohttp entry point."""
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
