@@ -170,16 +170,19 @@ class Kubelet:
             raise RuntimeError("the stand-in kubelet runs no container as root")
         gid = pwd.getpwuid(uid).pw_gid if _known_uid(uid) else uid
         home = Path(tempfile.mkdtemp(prefix=f"pod-{key[1]}-", dir=self.workdir))
-        os.chown(home, uid, gid)
+        if os.geteuid() == 0:
+            os.chown(home, uid, gid)
         env = {item["name"]: item.get("value", "") for item in container.get("env") or [] if "value" in item}
         # in a pod, 0.0.0.0 is the pod's own address; here every pod has a loopback one
         env["JUPYTERHUB_SERVICE_URL"] = env.get("JUPYTERHUB_SERVICE_URL", "").replace("0.0.0.0", address)
         env.update(HOME=str(home), USER="jovyan", PATH=f"{self.servers}/bin:/usr/bin:/bin", LANG="C.UTF-8")
         log = open(home.with_suffix(".log"), "wb")
         command = [str(self.servers / "bin" / "jupyterhub-singleuser"), *container["args"][1:], f"--ip={address}"]
+        # as the container's user where the tests run as root (as CI does); else as themselves
+        identity = dict(user=uid, group=gid, extra_groups=[]) if os.geteuid() == 0 else {}
         try:
-            return subprocess.Popen(command, env=env, cwd=home, user=uid, group=gid, extra_groups=[],
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            return subprocess.Popen(command, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, **identity)
         finally:
             log.close()
 
