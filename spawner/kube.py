@@ -199,9 +199,17 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
 
     @default("persistent_home_groups")
     def _default_persistent_home_groups(self):
-        # the hub's own Levels.groups when its config sets them
-        levels = self.config.Levels.get("groups", LEVEL_GROUPS)
-        return list(levels)[1:]
+        return self.level_groups()[1:]
+
+    def level_groups(self) -> list[str]:
+        """The hub groups that are levels, lowest first: the hub's own `Levels.groups`
+        when its config sets them (hub_extension.levels)."""
+        return list(self.config.Levels.get("groups", LEVEL_GROUPS))
+
+    def user_level(self) -> int | None:
+        """The number of the user's level (their highest level group), None without one."""
+        names = {group.name for group in getattr(self.user, "groups", None) or []}
+        return next((n for n, g in reversed(list(enumerate(self.level_groups()))) if g in names), None)
 
     def supported_flavours(self):
         # Zeppelin only where it has an image; Jupyter can always fall back on `image`
@@ -264,7 +272,8 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         super().apply_session(grant)
         # replace (not add to) a previous session's aglais.io/ and blazar.openstack.org/ entries
         reservation = self.blazar_reservations.get(grant["pool"])
-        labels = session_labels(grant)
+        # the booking service's level if it sends one, else the hub's own (the user's groups)
+        labels = session_labels({**grant, "level": self.user_level()} if grant.get("level") is None else grant)
         if reservation:
             selector, tolerations = blazar_scheduling(reservation, self.blazar_project_id), []
             labels[BLAZAR_RESERVATION] = selector[BLAZAR_RESERVATION]

@@ -180,11 +180,15 @@ async def test_walk_in_sessions_share_the_untainted_nodes(make_spawner, session,
     assert "SPARK_EXECUTOR_INSTANCES" not in variables and variables["AGLAIS_SPARK_DEFAULTS"] == ""
 
 
-async def test_without_a_level_there_is_no_level_label(make_spawner):
+@pytest.mark.parametrize("groups, label", [
+    pytest.param(("level-n",), "2", id="the-users-level-from-their-groups"),
+    pytest.param((group("no-level", {"quota": {"saved_mb": 10, "temp_mb": 10}}),), None, id="no-level-no-label"),
+])
+async def test_without_a_level_from_the_booking_service_the_hub_names_it(make_spawner, groups, label):
     session = grant()
-    del session["level"]  # booking services before levels were reported
-    manifest = await pod_for(make_spawner(), session)
-    assert "aglais.io/level" not in manifest["metadata"]["labels"]
+    del session["level"]  # the booking service's sessions do not say it
+    manifest = await pod_for(make_spawner(groups=groups), session)
+    assert manifest["metadata"]["labels"].get("aglais.io/level") == label
 
 
 async def test_reserved_pool_scheduling_can_be_turned_off(make_spawner):
