@@ -2,8 +2,9 @@
 
 A user is in exactly one level group (set_level keeps it so). Other groups may carry
 the same properties to add resources: a member gets the most generous value of all
-their groups (effective). The booking service reads the groups from the hub's user
-model (booking_service/policy.py maps the same names to its booking rules).
+their groups (effective, in aglais_common.quota, as the spawner uses it too). The booking
+service reads the groups from the hub's user model (booking_service/policy.py maps the
+same names to its booking rules).
 
 Group properties, as the hub stores them (JupyterHub group properties):
 
@@ -22,6 +23,7 @@ from traitlets import Dict, List, Unicode, validate
 from traitlets.config import Configurable
 
 from aglais_common.facts import LEVEL_GROUPS
+from aglais_common.quota import effective  # noqa: F401  (here too: the hub side's name for it)
 
 TRY, REGISTERED = 0, 1
 
@@ -91,23 +93,3 @@ class Levels(Configurable):
             db.add(group)
         orm_user.groups = [g for g in orm_user.groups if g.name not in self.groups] + [group]
         db.commit()
-
-
-def effective(properties: list[dict]) -> dict:
-    """The most generous quota and retention of several groups' properties.
-
-    Larger numbers win; for saved_months None (permanent) beats any number. A key no
-    group sets stays absent: nothing is granted or deleted on missing information.
-    """
-    result: dict = {}
-    for props in properties:
-        for section in ("quota", "retention"):
-            for key, value in (props or {}).get(section, {}).items():
-                have = result.setdefault(section, {})
-                if key not in have:
-                    have[key] = value
-                elif key == "saved_months" and (value is None or have[key] is None):
-                    have[key] = None
-                elif isinstance(value, (int, float)) and isinstance(have[key], (int, float)):
-                    have[key] = max(have[key], value)
-    return result

@@ -1,22 +1,33 @@
 """BookingKubeSpawner: the booking-aware spawner on Kubernetes. A server's pod gets the
 flavour's image (KubeSpawner profiles), the package's CPU and memory as requests and
-limits, labels naming its session, and, on a booked pool, that pool's nodes."""
+limits, labels naming its session, on a booked pool that pool's nodes (or its Blazar
+lease's), and volumes sized by the user's level (storage.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import re
 
+from jupyterhub.spawner import SpawnException
+from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
-from traitlets import Bool, Dict, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Integer, List, Unicode, Union, default
 
-from . import package
-from aglais_common.facts import FLAVOUR_LABELS, FLAVOURS
+from . import package, storage
+from aglais_common.facts import FLAVOUR_LABELS, FLAVOURS, LEVEL_GROUPS
+from aglais_common.quota import quantity_bytes
 
 from .mixin import BookingServiceDown, BookingSpawnerMixin
 
 PREFIX = "aglais.io/"
 POOL_KEY = PREFIX + "pool"
+# The labels a Blazar lease puts on the nodes it reserves, as Chameleon Cloud's
+# Kubernetes sites (CHI@Edge) select them for a reservation's workloads.
+BLAZAR_PREFIX = "blazar.openstack.org/"
+BLAZAR_RESERVATION = BLAZAR_PREFIX + "reservation_id"
+BLAZAR_PROJECT = BLAZAR_PREFIX + "project_id"
 
 _LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?")
 
@@ -75,6 +86,23 @@ def pool_scheduling(grant: dict) -> tuple[dict, list]:
     return {POOL_KEY: pool}, [{"key": POOL_KEY, "operator": "Equal", "value": pool, "effect": "NoSchedule"}]
 
 
+def blazar_scheduling(reservation_id: str, project_id: str = "") -> dict:
+    """The node selector of a pool held by a Blazar lease: its nodes are labelled with
+    the reservation (and the lessee's project). No toleration: a lease does not taint."""
+    selector = {BLAZAR_RESERVATION: label_value(reservation_id)}
+    if project_id:
+        selector[BLAZAR_PROJECT] = label_value(project_id)
+    return selector
+
+
+def api_message(error: ApiException) -> str:
+    """The message of the API server's Status answer (its reason if it sent none)."""
+    try:
+        return json.loads(error.body).get("message") or error.reason
+    except (TypeError, ValueError, AttributeError):
+        return str(error.reason)
+
+
 def spark_environment(grant: dict, conf_dir: str) -> dict:
     """The variables the postStart hook turns into $SPARK_CONF_DIR/spark-defaults.conf."""
     return {"SPARK_CONF_DIR": conf_dir, "AGLAIS_SPARK_DEFAULTS": package.spark_defaults(grant)}
@@ -85,8 +113,9 @@ def spark_conf_hook() -> dict:
 
 
 def without_ours(mapping: dict) -> dict:
-    """`mapping` without aglais.io/ keys: what the configuration set, before a session's own."""
-    return {key: value for key, value in mapping.items() if not str(key).startswith(PREFIX)}
+    """`mapping` without aglais.io/ and blazar.openstack.org/ keys: what the configuration
+    set, before a session's own."""
+    return {key: value for key, value in mapping.items() if not str(key).startswith((PREFIX, BLAZAR_PREFIX))}
 
 
 class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
@@ -117,12 +146,70 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         ``aglais.io/pool=<pool>:NoSchedule``. Turn off where pools are not node groups.
         """,
     )
+    blazar_reservations = Dict(
+        key_trait=Unicode(), value_trait=Unicode(), config=True,
+        help="""Pools whose nodes a Blazar lease holds: pool name -> the lease's reservation
+        id. A session on such a pool (booked or walk-in) gets the node selector
+        ``blazar.openstack.org/reservation_id=<id>`` (the label Blazar puts on the nodes
+        it reserves, which Chameleon Cloud selects the same way) and the pod that label
+        too, instead of the ``aglais.io/pool`` selector and toleration.
+        """,
+    )
+    blazar_project_id = Unicode(
+        "", config=True,
+        help="""With `blazar_reservations`: also select nodes labelled
+        ``blazar.openstack.org/project_id=<this>``, the project holding the leases.""",
+    )
+    storage_by_level = Bool(
+        True, config=True,
+        help="""Give each server a home, /tmp and (with `data_volume`) /data sized by the
+        quota of the user's groups: the home an emptyDir of ``quota.saved_mb`` MiB for
+        users in none of `persistent_home_groups`, else a PersistentVolumeClaim of that
+        size (KubeSpawner's `pvc_name_template`, grown when the quota grows); /tmp an
+        emptyDir of ``quota.temp_mb`` MiB. Turn off to configure KubeSpawner's storage
+        yourself.
+        """,
+    )
+    persistent_home_groups = List(
+        Unicode(), config=True,
+        help="""Members of these hub groups get a PersistentVolumeClaim for their home,
+        everyone else an emptyDir that goes with the pod. Default: every level of
+        `Levels.groups` but the first (the trial level).
+        """,
+    )
+    home_mount_path = Unicode(
+        "/home/jovyan", config=True,
+        help="Where the home volume is mounted in the notebook container (the docker-stacks images' home).",
+    )
+    data_volume = Union(
+        [Unicode(), Dict()], default_value="", config=True,
+        help="""A read-only data volume for every server, mounted at `data_mount_path`:
+        the name of a PersistentVolumeClaim in the servers' namespace, or a volume spec
+        without its name (e.g. ``{"nfs": {"server": "nfs.example", "path": "/data"}}``).
+        Empty: no data volume.
+        """,
+    )
+    data_mount_path = Unicode("/data", config=True, help="Where `data_volume` is mounted, read-only.")
     spark_conf_dir = Unicode(
         "/home/jovyan/.aglais/spark", config=True,
         help="""SPARK_CONF_DIR in the container, where a postStart hook writes the
         session's spark-defaults.conf (after the image's own Spark configuration).
         """,
     )
+
+    @default("persistent_home_groups")
+    def _default_persistent_home_groups(self):
+        return self.level_groups()[1:]
+
+    def level_groups(self) -> list[str]:
+        """The hub groups that are levels, lowest first: the hub's own `Levels.groups`
+        when its config sets them (hub_extension.levels)."""
+        return list(self.config.Levels.get("groups", LEVEL_GROUPS))
+
+    def user_level(self) -> int | None:
+        """The number of the user's level (their highest level group), None without one."""
+        names = {group.name for group in getattr(self.user, "groups", None) or []}
+        return next((n for n, g in reversed(list(enumerate(self.level_groups()))) if g in names), None)
 
     def supported_flavours(self):
         # Zeppelin only where it has an image; Jupyter can always fall back on `image`
@@ -183,9 +270,18 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
 
     def apply_session(self, grant: dict) -> None:
         super().apply_session(grant)
-        # replace (not add to) a previous session's aglais.io/ entries
-        self.extra_labels = {**without_ours(self.extra_labels), **session_labels(grant)}
-        selector, tolerations = pool_scheduling(grant) if self.reserved_pool_scheduling else ({}, [])
+        # replace (not add to) a previous session's aglais.io/ and blazar.openstack.org/ entries
+        reservation = self.blazar_reservations.get(grant["pool"])
+        # the booking service's level if it sends one, else the hub's own (the user's groups)
+        labels = session_labels({**grant, "level": self.user_level()} if grant.get("level") is None else grant)
+        if reservation:
+            selector, tolerations = blazar_scheduling(reservation, self.blazar_project_id), []
+            labels[BLAZAR_RESERVATION] = selector[BLAZAR_RESERVATION]
+        elif self.reserved_pool_scheduling:
+            selector, tolerations = pool_scheduling(grant)
+        else:
+            selector, tolerations = {}, []
+        self.extra_labels = {**without_ours(self.extra_labels), **labels}
         self.node_selector = {**without_ours(self.node_selector), **selector}
         configured = kubespawner_list_values(self, self.tolerations)
         self.tolerations = [t for t in configured if t.get("key") != POOL_KEY] + tolerations
@@ -193,6 +289,74 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         if self.lifecycle_hooks.get("postStart", hook) != hook:
             self.log.warning("BookingKubeSpawner replaces the configured postStart hook with its Spark one")
         self.lifecycle_hooks = {**self.lifecycle_hooks, "postStart": hook}
+        if self.storage_by_level:
+            self.apply_storage()
+
+    async def start(self):
+        try:
+            return await super().start()
+        except ApiException as e:
+            # the cluster refused (a quota, an admission policy, RBAC): say so on the spawn
+            # page, with the API server's own message, rather than the hub's "500"
+            message = api_message(e)
+            raise SpawnException(
+                f"The cluster refused to start your server: {message}", reason="cluster-refused", status_code=503,
+                log_message=f"{self.user.name}'s server refused by the API server: {e.status} {message}") from None
+
+    # -- storage by level --------------------------------------------------------------
+
+    def group_properties(self) -> list[dict]:
+        """The properties of the user's hub groups (JupyterHub group properties)."""
+        return [group.properties or {} for group in getattr(self.user, "groups", None) or []]
+
+    def has_persistent_home(self) -> bool:
+        names = {group.name for group in getattr(self.user, "groups", None) or []}
+        return bool(names & set(self.persistent_home_groups))
+
+    def apply_storage(self) -> None:
+        try:
+            saved_mb, temp_mb = storage.quota(self.group_properties())
+        except storage.NoQuota as e:
+            raise SpawnException("Your account has no storage quota, so no server can start; ask an admin.",
+                                 reason="no-storage", log_message=f"{self.user.name}: {e}", status_code=503) from None
+        persistent = self.has_persistent_home()
+        volumes, mounts = storage.volumes(
+            saved_mb=saved_mb, temp_mb=temp_mb, persistent=persistent, home=self.home_mount_path,
+            data=self.data_volume or None, data_path=self.data_mount_path)
+        self.volumes = storage.without_ours(kubespawner_list_values(self, self.volumes)) + volumes
+        self.volume_mounts = storage.without_ours(kubespawner_list_values(self, self.volume_mounts)) + mounts
+        # KubeSpawner creates the claim (storage_pvc_ensure) at storage_capacity if it is missing
+        self.storage_pvc_ensure = persistent
+        self.storage_capacity = storage.mebibytes(saved_mb) if persistent else None
+
+    async def provision(self, grant: dict) -> None:
+        """Grow an existing home claim to a larger quota (a claim never shrinks): the
+        API server accepts it where the StorageClass allows volume expansion."""
+        await super().provision(grant)
+        if not (self.storage_by_level and self.storage_pvc_ensure):
+            return
+        timeout = self.k8s_api_request_timeout
+        try:
+            claim = await asyncio.wait_for(
+                self.api.read_namespaced_persistent_volume_claim(self.pvc_name, self.namespace), timeout)
+        except ApiException as e:
+            if e.status == 404:
+                return  # KubeSpawner creates it at the quota's size
+            raise
+        have = ((claim.spec.resources.requests or {}) if claim.spec.resources else {}).get("storage", "0")
+        if quantity_bytes(have) >= quantity_bytes(self.storage_capacity):
+            return
+        patch = {"spec": {"resources": {"requests": {"storage": self.storage_capacity}}}}
+        try:
+            await asyncio.wait_for(
+                self.api.patch_namespaced_persistent_volume_claim(self.pvc_name, self.namespace, patch), timeout)
+        except ApiException as e:
+            self.log.warning("Could not grow %s's home claim %s from %s to %s (does its StorageClass allow volume "
+                             "expansion?): %s %s", self.user.name, self.pvc_name, have, self.storage_capacity,
+                             e.status, e.reason)
+            return
+        self.log.info("Asked to grow %s's home claim %s from %s to %s", self.user.name, self.pvc_name, have,
+                      self.storage_capacity)
 
     def get_env(self):
         env = super().get_env()

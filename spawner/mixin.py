@@ -4,6 +4,7 @@ its session is released whenever the server stops, dies or fails to start."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 from html import escape
@@ -30,6 +31,15 @@ HUB_SECRETS = frozenset({
 
 class BookingServiceDown(Exception):
     pass
+
+
+# Which of start(), stop() and poll() the running task is inside, as base spawners call
+# one from another: KubeSpawner.poll() calls stop(now=True) when it finds the pod dead
+# (that stop is an exit); KubeSpawner.start() calls stop() to clear away a stale pod before
+# it tries again (that stop releases nothing: start() itself releases if it fails);
+# LocalProcessSpawner.stop() polls until the process is gone (those polls release
+# nothing: the stop does). A call the hub makes runs in a task of its own and sees None.
+_inside: contextvars.ContextVar[str | None] = contextvars.ContextVar("aglais_spawner_call", default=None)
 
 
 class BookingSpawnerMixin(Configurable):
@@ -61,6 +71,8 @@ class BookingSpawnerMixin(Configurable):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self._released: set = set()  # ids of the sessions released (or tried): none goes twice
+        self._starting = False  # start() has not returned yet
         # checked when the hub makes the spawner (at start-up for running servers): without
         # the service every spawn would fail later with a less helpful message
         if not self.booking_api_url:
@@ -144,6 +156,13 @@ class BookingSpawnerMixin(Configurable):
             return {"flavour": flavour}
         return parse
 
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        def apply(spawner, user_options):
+            """Nothing to apply: start() claims the flavour in user_options (and KubeSpawner
+            applies its profile); the grant, not the user, sizes the server."""
+        return apply
+
     # -- the gate -----------------------------------------------------------------------
 
     def requested_flavour(self) -> str:
@@ -187,11 +206,13 @@ class BookingSpawnerMixin(Configurable):
             setattr(self, trait, value)
 
     async def release_session(self, reason: str, session: dict | None = None) -> None:
-        """Tell the booking service the server is gone. `session` defaults to the current
-        one; callers pass the one they held before the base class cleared its state."""
+        """Tell the booking service the server is gone, once per session: the first
+        caller's reason is the true one. `session` defaults to the current one; callers
+        pass the one they held before the base class cleared its state."""
         session = session if session is not None else self.booking_session
-        if not session:
+        if not session or session["id"] in self._released:
             return
+        self._released.add(session["id"])
         try:
             status, answer = await self._booking("DELETE", f"/sessions/{session['id']}?reason={quote(reason)}")
             if status != 200:
@@ -205,26 +226,57 @@ class BookingSpawnerMixin(Configurable):
         if self.booking_session.get("id") == session["id"]:
             self.booking_session = {}
 
+    async def provision(self, grant: dict) -> None:
+        """What must exist before the server starts, after `apply_session` (Kubernetes:
+        the home volume at its size). A failure here is a failed spawn."""
+
     async def start(self):
         grant = await self.claim_session()
         self.booking_session = grant
+        self._released.discard(grant["id"])  # asking again for a server gets its session back
+        self._starting = True
+        token = _inside.set("start")
         try:
             self.apply_session(grant)
+            await self.provision(grant)
             return await super().start()
         except BaseException:
             await self.release_session("spawn failed")
             raise
+        finally:
+            _inside.reset(token)
+            self._starting = False
+
+    def _stop_reason(self) -> str | None:
+        """Why a stop() now stops the server; None: it releases nothing (see `_inside`)."""
+        caller = _inside.get()
+        if caller == "start":
+            return None
+        if caller == "poll":
+            return "server exited"
+        # the hub's own stop: of a server, or of a start() it gave up waiting for (start_timeout)
+        return "spawn failed" if self._starting else "server stopped"
 
     async def stop(self, now=False):
         session = self.booking_session  # LocalProcessSpawner.stop clears the state
+        reason = self._stop_reason()
+        token = _inside.set("stop")
         try:
             await super().stop(now=now)
         finally:
-            await self.release_session("server stopped", session)
+            _inside.reset(token)
+            if reason:
+                await self.release_session(reason, session)
 
     async def poll(self):
-        session = self.booking_session  # and so may poll, when the process is gone
-        status = await super().poll()
+        if _inside.get() in ("start", "stop"):
+            return await super().poll()  # what the caller does next releases, if anything
+        session = self.booking_session  # LocalProcessSpawner.poll clears the state when the process is gone
+        token = _inside.set("poll")
+        try:
+            status = await super().poll()
+        finally:
+            _inside.reset(token)
         if status is not None and session:
             await self.release_session("server exited", session)
         return status

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -13,7 +14,7 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -40,6 +41,20 @@ def remove_accounts(prefix: str) -> None:
             subprocess.run(["userdel", "--remove", entry.pw_name], check=False, capture_output=True)
 
 
+# What the spawner tests' hubs share: servers' landing page, generous timeouts, a poll that
+# notices a server that died within a second or two.
+SERVERS_CONFIG = """
+        c.Spawner.default_url = '/api/status'
+        c.Spawner.start_timeout = 60
+        c.Spawner.http_timeout = 60
+        c.Spawner.poll_interval = 1
+        # the external booking service starts once the hub answers: the hub need not wait 30 s for it
+        for service in c.JupyterHub.services:
+            if service['name'] == 'booking':
+                service['timeout'] = 1
+"""
+
+
 @pytest.fixture(scope="module")
 async def spawn_hub(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("spawn-hub")
@@ -55,15 +70,12 @@ async def spawn_hub(tmp_path_factory):
         c.BookingLocalProcessSpawner.system_user_prefix = '{prefix}'
         c.BookingLocalProcessSpawner.system_homes = '{homes}'
         c.Spawner.cmd = ['{servers_env()}/bin/jupyterhub-singleuser']
-        c.Spawner.default_url = '/api/status'
-        c.Spawner.start_timeout = 60
         # the hub's pages as the accounts work serves them (the queue's self-refreshing error page)
         c.JupyterHub.template_paths = ['{TEMPLATES}']
-        c.Spawner.http_timeout = 60
         c.JupyterHub.last_activity_interval = 5
         # hub secrets in the hub's environment (below) that config wrongly asks servers to keep
         c.Spawner.env_keep = ['PATH', 'LANG', 'AGLAIS_ADMIN_PASSWORD', 'CONFIGPROXY_AUTH_TOKEN']
-    """
+    """ + SERVERS_CONFIG
     secrets = {"AGLAIS_ADMIN_PASSWORD": uuid.uuid4().hex, "CONFIGPROXY_AUTH_TOKEN": uuid.uuid4().hex}
     os.environ.update(secrets)
     try:
@@ -153,6 +165,25 @@ class ServerProcess:
     def env(self) -> dict:
         raw = Path(f"/proc/{self.pid}/environ").read_bytes().split(b"\0")
         return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+def releases(hub: Hub, session_id: int, name: str = "booking") -> list[str]:
+    """The reasons of every release (DELETE /sessions/<id>) the booking service `name`
+    received for the session, in order, read from its request log."""
+    pattern = re.compile(rf"\d{{3}} DELETE /services/{name}/api/v1/sessions/{session_id}\?reason=(\S*) ")
+    return [unquote(m.group(1)) for m in pattern.finditer(hub.external[name].log.read_text())]
+
+
+async def wait_for(predicate, timeout: float, message: str):
+    """Await `predicate()` (a coroutine function) until it is truthy; its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(message)
+        await asyncio.sleep(0.3)
 
 
 @pytest.fixture

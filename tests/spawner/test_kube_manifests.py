@@ -16,6 +16,7 @@ import pytest
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config import kube_config
 
+from hub_extension.levels import DEFAULT_PROPERTIES
 from spawner.kube import BookingKubeSpawner, label_value
 
 GIB = 1024**3
@@ -79,11 +80,18 @@ def make_spawner(tmp_path, monkeypatch):
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kubeconfig))
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # not in-cluster
 
-    def make(**traits) -> BookingKubeSpawner:
-        user = types.SimpleNamespace(name="alice", id=1, url="/user/alice/")
+    def make(groups=("level-1",), **traits) -> BookingKubeSpawner:
+        user = types.SimpleNamespace(name="alice", id=1, url="/user/alice/", groups=[group(g) if isinstance(g, str) else g for g in groups])
         return BookingKubeSpawner(_mock=True, user=user, **{"booking_api_url": BOOKING_URL, **traits})
 
     return make
+
+
+def group(name: str, properties: dict | None = None):
+    """A hub group as the spawner sees it (JupyterHub's orm.Group: name, properties);
+    a level group has its default properties."""
+    return types.SimpleNamespace(name=name, properties=copy.deepcopy(
+        DEFAULT_PROPERTIES.get(name, {}) if properties is None else properties))
 
 
 def stub_booking_service(monkeypatch, spawner, flavours, calls=None):
@@ -172,11 +180,15 @@ async def test_walk_in_sessions_share_the_untainted_nodes(make_spawner, session,
     assert "SPARK_EXECUTOR_INSTANCES" not in variables and variables["AGLAIS_SPARK_DEFAULTS"] == ""
 
 
-async def test_without_a_level_there_is_no_level_label(make_spawner):
+@pytest.mark.parametrize("groups, label", [
+    pytest.param(("level-n",), "2", id="the-users-level-from-their-groups"),
+    pytest.param((group("no-level", {"quota": {"saved_mb": 10, "temp_mb": 10}}),), None, id="no-level-no-label"),
+])
+async def test_without_a_level_from_the_booking_service_the_hub_names_it(make_spawner, groups, label):
     session = grant()
-    del session["level"]  # booking services before levels were reported
-    manifest = await pod_for(make_spawner(), session)
-    assert "aglais.io/level" not in manifest["metadata"]["labels"]
+    del session["level"]  # the booking service's sessions do not say it
+    manifest = await pod_for(make_spawner(groups=groups), session)
+    assert manifest["metadata"]["labels"].get("aglais.io/level") == label
 
 
 async def test_reserved_pool_scheduling_can_be_turned_off(make_spawner):
@@ -314,3 +326,123 @@ def test_a_post_start_hook_that_cannot_write_does_not_fail(tmp_path):
     done = subprocess.run(["sh", "-c", SPARK_CONF_SCRIPT], timeout=10, capture_output=True, env={
         "PATH": os.environ["PATH"], "SPARK_CONF_DIR": str(blocker / "spark"), "AGLAIS_SPARK_DEFAULTS": "x 1\n"})
     assert done.returncode == 0  # a failing postStart hook would get the container killed
+
+
+# -- Blazar leases ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("session", [
+    pytest.param(grant(), id="booked"),
+    pytest.param(grant(kind="walk-in", booking_id=None, until=None), id="walk-in"),
+])
+async def test_a_pool_on_a_blazar_lease_selects_the_leases_nodes(make_spawner, session):
+    spawner = make_spawner(blazar_reservations={"gpu-a": "9f0c8a52-2f0e-4d4b-9d1e-3c1a7e0b5a11"},
+                           blazar_project_id="CHI-231", node_selector={"disk": "ssd"})
+    manifest = await pod_for(spawner, session)
+    assert manifest["spec"]["nodeSelector"] == {
+        "disk": "ssd", "blazar.openstack.org/reservation_id": "9f0c8a52-2f0e-4d4b-9d1e-3c1a7e0b5a11",
+        "blazar.openstack.org/project_id": "CHI-231"}
+    assert "tolerations" not in manifest["spec"]  # a lease labels its nodes, it does not taint them
+    labels = manifest["metadata"]["labels"]
+    assert labels["blazar.openstack.org/reservation_id"] == "9f0c8a52-2f0e-4d4b-9d1e-3c1a7e0b5a11"
+    # the next session, on a pool without a lease, keeps nothing of it
+    manifest = await pod_for(spawner, grant(pool="gpu-b"))
+    assert manifest["spec"]["nodeSelector"] == {"disk": "ssd", "aglais.io/pool": "gpu-b"}
+    assert "blazar.openstack.org/reservation_id" not in manifest["metadata"]["labels"]
+
+
+# -- storage by level -----------------------------------------------------------------------
+
+def volumes(manifest: dict) -> dict:
+    return {v["name"]: {k: val for k, val in v.items() if k != "name"} for v in manifest["spec"]["volumes"]}
+
+
+def mounts(manifest: dict) -> dict:
+    return {m["mountPath"]: m for m in container(manifest)["volumeMounts"]}
+
+
+async def test_level_0_gets_an_ephemeral_home_sized_by_its_quota(make_spawner):
+    spawner = make_spawner(groups=("level-0",))
+    manifest = await pod_for(spawner, grant(level=0))
+    assert volumes(manifest)["aglais-home"] == {"emptyDir": {"sizeLimit": "256Mi"}}
+    assert volumes(manifest)["aglais-tmp"] == {"emptyDir": {"sizeLimit": "1024Mi"}}
+    assert mounts(manifest)["/home/jovyan"]["name"] == "aglais-home"
+    assert mounts(manifest)["/tmp"]["name"] == "aglais-tmp"
+    assert "/data" not in mounts(manifest)
+    assert spawner.storage_pvc_ensure is False  # no claim is made for it
+
+
+@pytest.mark.parametrize("groups, size", [
+    pytest.param(("level-1",), "5120Mi", id="level-1"),
+    pytest.param(("level-n",), "102400Mi", id="level-n"),
+    pytest.param(("level-1", group("gaia", {"quota": {"saved_mb": 51200}})), "51200Mi",
+                 id="a-project-group-adds-quota"),
+    pytest.param(("level-1", group("small-project", {"quota": {"saved_mb": 10}})), "5120Mi",
+                 id="a-smaller-group-quota-takes-nothing-away"),
+])
+async def test_higher_levels_get_a_claim_of_their_quota(make_spawner, groups, size):
+    spawner = make_spawner(groups=groups)
+    manifest = await pod_for(spawner, grant())
+    assert volumes(manifest)["aglais-home"] == {"persistentVolumeClaim": {"claimName": "claim-alice"}}
+    assert spawner.storage_pvc_ensure is True
+    async with ApiClient() as api:
+        claim = api.sanitize_for_serialization(spawner.get_pvc_manifest())
+    kubernetes_validate.validate(claim, K8S_VERSION, strict=True)
+    assert claim["metadata"]["name"] == "claim-alice"
+    assert claim["spec"]["resources"]["requests"]["storage"] == size
+
+
+async def test_a_trial_user_in_a_project_group_still_gets_an_ephemeral_home(make_spawner):
+    spawner = make_spawner(groups=("level-0", group("gaia", {"quota": {"saved_mb": 51200}})))
+    manifest = await pod_for(spawner, grant(level=0))
+    assert volumes(manifest)["aglais-home"] == {"emptyDir": {"sizeLimit": "51200Mi"}}
+
+
+@pytest.mark.parametrize("data, spec", [
+    pytest.param("gaia-dr3", {"persistentVolumeClaim": {"claimName": "gaia-dr3", "readOnly": True}}, id="a-claim"),
+    pytest.param({"nfs": {"server": "nfs.example", "path": "/export/data"}},
+                 {"nfs": {"server": "nfs.example", "path": "/export/data"}}, id="a-volume-spec"),
+])
+async def test_a_configured_data_volume_is_mounted_read_only(make_spawner, data, spec):
+    manifest = await pod_for(make_spawner(data_volume=data), grant())
+    assert volumes(manifest)["aglais-data"] == spec
+    assert mounts(manifest)["/data"] == {"name": "aglais-data", "mountPath": "/data", "readOnly": True}
+
+
+async def test_configured_volumes_stay_and_a_second_session_replaces_ours(make_spawner):
+    shared = {"name": "shm", "emptyDir": {"medium": "Memory"}}
+    spawner = make_spawner(volumes=[shared], volume_mounts=[{"name": "shm", "mountPath": "/dev/shm"}])
+    await pod_for(spawner, grant())
+    manifest = await pod_for(spawner, grant(id=8))
+    assert [v["name"] for v in manifest["spec"]["volumes"]] == ["shm", "aglais-home", "aglais-tmp"]
+
+
+async def test_without_a_storage_quota_no_server_starts(make_spawner):
+    from jupyterhub.spawner import SpawnException
+
+    spawner = make_spawner(groups=(group("no-level", {}),))
+    with pytest.raises(SpawnException) as refused:
+        spawner.apply_session(grant())
+    assert refused.value.status_code == 503 and "no storage quota" in refused.value.message
+
+
+async def test_persistent_homes_default_to_every_level_above_the_trial_one(make_spawner):
+    from traitlets.config import Config
+
+    assert make_spawner().persistent_home_groups == ["level-1", "level-n"]
+    config = Config()
+    config.Levels.groups = ["try", "member", "staff"]
+    assert make_spawner(config=config).persistent_home_groups == ["member", "staff"]
+
+
+async def test_storage_by_level_can_be_turned_off(make_spawner):
+    manifest = await pod_for(make_spawner(storage_by_level=False, groups=()), grant())
+    assert "volumes" not in manifest["spec"] or not manifest["spec"]["volumes"]
+
+
+def test_storage_quantities_in_bytes():
+    from aglais_common.quota import quantity_bytes
+
+    assert quantity_bytes("5Gi") == quantity_bytes("5120Mi") == 5 * 1024**3
+    assert quantity_bytes("5G") == 5 * 10**9 and quantity_bytes("512") == 512
+    with pytest.raises(ValueError):
+        quantity_bytes("lots")

@@ -20,7 +20,7 @@ from spawner import system_users
 from spawner.mixin import HUB_SECRETS
 from tests.booking_service.conftest import iso
 from tests.hub import User
-from tests.spawner.conftest import booked_now, new_user
+from tests.spawner.conftest import booked_now, new_user, releases, wait_for
 
 GIB = 1024**3
 
@@ -44,6 +44,28 @@ async def test_walk_in_without_a_booking_gets_the_level_package(spawn_hub, serve
     await servers.stop(user)
     ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
     assert ent["sessions"] == []  # released when the server stopped
+
+
+async def test_a_stopped_server_releases_its_session_once(spawn_hub, servers, booking_api):
+    user = await new_user(spawn_hub, "level-1")
+    assert (await servers.start(user)).status in (201, 202)
+    (session,) = (await booking_api.ok("GET", f"users/{user.name}/entitlement", user))["sessions"]
+    await servers.stop(user)
+    assert releases(spawn_hub, session["id"]) == ["server stopped"]
+
+
+async def test_a_server_that_dies_releases_its_session_once_as_exited(spawn_hub, servers, booking_api):
+    user = await new_user(spawn_hub, "level-1")
+    assert (await servers.start(user)).status in (201, 202)
+    (session,) = (await booking_api.ok("GET", f"users/{user.name}/entitlement", user))["sessions"]
+    os.kill((await servers.process(user)).pid, 9)
+    await servers.wait_stopped(user, timeout=15)  # the hub's poll found it gone
+    await wait_for(lambda: _no_sessions(booking_api, user), 10, "the session was not released")
+    assert releases(spawn_hub, session["id"]) == ["server exited"]
+
+
+async def _no_sessions(booking_api, user) -> bool:
+    return not (await booking_api.ok("GET", f"users/{user.name}/entitlement", user))["sessions"]
 
 
 async def test_a_booking_for_now_gets_the_booked_package(spawn_hub, servers, booking_api):
