@@ -28,7 +28,7 @@ def effective(properties: list[dict]) -> dict:
     return result
 
 
-_QUANTITY = re.compile(r"([0-9.]+)([KMGTPE]i?|k|m)?")
+_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)((?:[eE][0-9]+)?)([KMGTPE]i?|k|m)?")
 _FACTORS = {None: 1, "m": Decimal("0.001"), "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
             "P": 10**15, "E": 10**18, **{f"{p}i": 1024**n for n, p in enumerate("KMGTPE", start=1)}}
 
@@ -36,8 +36,9 @@ _FACTORS = {None: 1, "m": Decimal("0.001"), "k": 10**3, "K": 10**3, "M": 10**6, 
 def quantity_bytes(text: str) -> Decimal:
     """A Kubernetes quantity ("5Gi", "5120Mi", "5G", "512") in bytes; ValueError if it is
     none. Hand-written: kubernetes_asyncio has no parser (the blocking client's
-    kubernetes.utils.parse_quantity is not installed with it); no exponent forms ("1e9")."""
+    kubernetes.utils.parse_quantity is not installed with it). Decimal exponents ("1e9")
+    as Kubernetes writes them; no negative ones."""
     match = _QUANTITY.fullmatch(str(text).strip())
     if not match:
         raise ValueError(f"not a storage quantity: {text!r}")
-    return Decimal(match.group(1)) * _FACTORS[match.group(2)]
+    return Decimal(match.group(1) + match.group(2)) * _FACTORS[match.group(3)]

@@ -67,8 +67,9 @@ def _now() -> str:
 
 class StandInAPI(kmock.KubernetesEmulator):
     """kmock's emulator with the API server's own bookkeeping (see the module's docstring),
-    and one piece of admission: `refused_labels` (label -> value) refuses to create a pod
-    so labelled, as a ResourceQuota does (403), before kmock would store it.
+    and two pieces of admission: `refused_labels` (label -> value) refuses to create a pod
+    so labelled, as a ResourceQuota does (403), and `refused_deletes` (names) refuses to
+    delete those objects, as RBAC would (403), both before kmock would change its store.
 
     kmock's private API, used here only: the emulator stores what a request changes in
     `_handle(request)`, before any reaction answers it, so the shims wrap that method
@@ -80,6 +81,8 @@ class StandInAPI(kmock.KubernetesEmulator):
         self._versions = itertools.count(1)
         self.refused_labels: dict[str, str] = {}
         self.refused: list[dict] = []  # the pods refused, as they were sent
+        self.refused_deletes: set[str] = set()
+        self.deletes: list[str] = []  # the names of every DELETE received
         for resource, info in RESOURCES.items():
             self.resources[resource] = info
 
@@ -89,6 +92,11 @@ class StandInAPI(kmock.KubernetesEmulator):
         return await super().__call__(raw_request)
 
     async def _handle(self, request):
+        if request.action == kmock.action.DELETE:
+            self.deletes.append(request.name)
+            if request.name in self.refused_deletes:
+                raise kmock.KubernetesError(status=403, reason="Forbidden",
+                                            message=f'{request.resource.plural} "{request.name}" is forbidden')
         data = request.data if isinstance(request.data, dict) else None
         if data is not None and request.action == kmock.action.CREATE:
             meta = data.setdefault("metadata", {})
@@ -330,6 +338,24 @@ class StandInCluster:
     def refuse_pods(self, label: str, value: str) -> None:
         """From now on, creating a pod labelled `label`=`value` is refused (403)."""
         self.loop.call_soon_threadsafe(self.api.refused_labels.__setitem__, label, value)
+
+    def create(self, plural: str, body: dict) -> dict:
+        """POST `body` to the namespace's `plural` (e.g. "persistentvolumeclaims"), as
+        kubectl create would; the stored object."""
+        request = urllib.request.Request(f"{self.url}/api/v1/namespaces/{self.namespace}/{plural}", method="POST",
+                                         data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def refuse_deletes(self, *names: str) -> None:
+        """From now on, deleting an object of one of these names is refused (403)."""
+        self.loop.call_soon_threadsafe(self.api.refused_deletes.update, names)
+
+    def deletes(self) -> list[str]:
+        """The names of the objects a DELETE was sent for so far."""
+        async def copy():
+            return list(self.api.deletes)
+        return self._call(copy())
 
     def refused(self) -> list[dict]:
         """The pods refused so far, as they were sent."""

@@ -8,17 +8,17 @@ Imported only when the job runs with a PVC name template, so a hub without the
 
 from __future__ import annotations
 
-import re
 import string
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
 from types import SimpleNamespace
 
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.rest import ApiException
 from kubernetes_asyncio.config import ConfigException
 from kubespawner import KubeSpawner
+
+from aglais_common.quota import quantity_bytes
 
 from .rules import Entry
 
@@ -66,18 +66,12 @@ def pvc_name(template: str, username: str, *, namespace: str, slug_scheme: str =
 # --- end of the fenced upstream private API ----------------------------------------------
 
 
-_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-          "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "m": Decimal("0.001")}
-_QUANTITY = re.compile(r"^([0-9.]+(?:[eE][0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$")
-
-
 def parse_quantity(text: str | None) -> int:
-    """Bytes in a Kubernetes quantity ('10Gi', '500M'); 0 if there is none. Hand-written:
-    kubernetes_asyncio has no parse_quantity (the blocking client's utils.quantity does)."""
-    match = _QUANTITY.match((text or "").strip())
-    if not match:
+    """Bytes in a Kubernetes quantity ('10Gi', '500M'); 0 if there is none."""
+    try:
+        return int(quantity_bytes(text or ""))
+    except ValueError:
         return 0
-    return int(Decimal(match.group(1)) * _UNITS[match.group(2) or ""])
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,7 @@
 """The retention job on Kubernetes (--pvc-name-template) against a STAND-IN for the Kubernetes
-API: kmock 0.8's in-memory emulator served over HTTP, reached through a kubeconfig, since
-no real API server runs here. Only PersistentVolumeClaims are declared (the fuller stand-in
-for pods is tests/kube_standin.py). The hub, its users, groups and activity, and the SMTP
-server are real (conftest.py). The PVC names are the ones a real KubeSpawner 7.1 object
+API (tests/kube_standin.py: kmock 0.8's in-memory emulator served over HTTP, reached through a
+kubeconfig), since no real API server runs here. The hub, its users, groups and activity, and
+the SMTP server are real (conftest.py). The PVC names are the ones a real KubeSpawner 7.1 object
 gives, so the job is checked against the spawner, not against itself."""
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 from urllib.parse import quote
 
-import attrs
-import kmock
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,45 +22,20 @@ from hypothesis import strategies as st
 from hub_extension.retention.job import RetentionJob
 from hub_extension.retention.kube import pvc_name
 from tests.hub import REPO
+from tests.kube_standin import StandInCluster
 from tests.retention.test_job import LEVEL_1, group
 
 pytestmark = pytest.mark.kubernetes
-PVC = "v1/persistentvolumeclaims"
 NAMESPACE = "aglais"
 TEMPLATE = "claim-{username}{servername}"  # z2jh's default, which the chart keeps
 GIB = 2**30
 
 
-@attrs.define(kw_only=True)
-class ClaimsStandIn(kmock.KubernetesEmulator):
-    """The stand-in API server, which refuses (403, as RBAC would) to delete the claims
-    named in `refused`, before its emulator would have deleted them."""
-
-    refused: set = attrs.field(factory=set)
-
-    async def _handle(self, request):
-        if request.action == kmock.action.DELETE and request.name in self.refused:
-            raise kmock.KubernetesError(status=403, reason="Forbidden",
-                                        message=f'persistentvolumeclaims "{request.name}" is forbidden')
-        return await super()._handle(request)
-
-
-def write_kubeconfig(path, server: str) -> None:
-    path.write_text(json.dumps({  # JSON is YAML
-        "apiVersion": "v1", "kind": "Config", "current-context": "stand-in",
-        "clusters": [{"name": "stand-in", "cluster": {"server": server}}],
-        "users": [{"name": "stand-in", "user": {"token": "stand-in"}}],
-        "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "stand-in"}}],
-    }))
-
-
 @pytest.fixture
-async def standin(tmp_path):
-    async with ClaimsStandIn() as api, kmock.Server(api) as server:
-        api.resources[PVC] = kmock.ResourceInfo(namespaced=True, kind="PersistentVolumeClaim")
-        kubeconfig = tmp_path / "kubeconfig"
-        write_kubeconfig(kubeconfig, str(server.url))
-        yield SimpleNamespace(api=api, kubeconfig=kubeconfig)
+def standin(tmp_path):
+    with StandInCluster(namespace=NAMESPACE) as cluster:
+        cluster.kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+        yield cluster
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +46,12 @@ def kubeconfig_for_spawners(tmp_path_factory):
     from kubernetes_asyncio.config import kube_config
 
     path = tmp_path_factory.mktemp("spawner") / "kubeconfig"
-    write_kubeconfig(path, "http://127.0.0.1:9")
+    path.write_text(json.dumps({  # JSON is YAML; an address nothing answers at
+        "apiVersion": "v1", "kind": "Config", "current-context": "nowhere",
+        "clusters": [{"name": "nowhere", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "users": [{"name": "nowhere", "user": {"token": "nowhere"}}],
+        "contexts": [{"name": "nowhere", "context": {"cluster": "nowhere", "user": "nowhere"}}],
+    }))
     old, kube_config.KUBE_CONFIG_DEFAULT_LOCATION = kube_config.KUBE_CONFIG_DEFAULT_LOCATION, str(path)
     yield
     kube_config.KUBE_CONFIG_DEFAULT_LOCATION = old
@@ -104,27 +81,21 @@ def test_a_template_needing_more_than_the_user_name_is_refused():
         RetentionJob(pvc_name_template="claim-{userid}")
 
 
-def add_claim(api, name: str, username: str, size: str = "10Gi") -> None:
-    """A bound claim as KubeSpawner makes it (with its username annotation)."""
-    api.objects[PVC, NAMESPACE, name] = {
+def add_claim(cluster, name: str, username: str, size: str = "10Gi") -> None:
+    """A claim as KubeSpawner makes it (with its username annotation); the stand-in binds it."""
+    cluster.create("persistentvolumeclaims", {
         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-        "metadata": {"name": name, "namespace": NAMESPACE, "uid": str(uuid.uuid4()),
-                     "creationTimestamp": "2026-01-05T10:00:00Z",
-                     "annotations": {"hub.jupyter.org/username": username}},
+        "metadata": {"name": name, "annotations": {"hub.jupyter.org/username": username}},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": size}}},
-        "status": {"phase": "Bound", "capacity": {"storage": size}},
-    }
+    })
 
 
-def exists(api, name: str) -> bool:
-    try:
-        return not api.objects[PVC, NAMESPACE, name].deleted
-    except KeyError:
-        return False
+def exists(cluster, name: str) -> bool:
+    return cluster.pvc(name) is not None
 
 
 async def run_job(hub, standin, state_dir, *args) -> str:
-    """The job once, as a process (the stand-in serves from this test's event loop)."""
+    """The job once, as a process (the stand-in serves from a thread of its own)."""
     env = dict(os.environ, JUPYTERHUB_API_TOKEN=hub.retention_token, JUPYTERHUB_API_URL=hub.url + "hub/api",
                KUBECONFIG=str(standin.kubeconfig))
     env.pop("KUBERNETES_SERVICE_HOST", None)
@@ -154,7 +125,7 @@ def deleted(log: str, user: str, claim: str) -> bool:
 
 async def test_a_due_claim_goes_after_a_warning_others_stay_and_a_refusal_does_not_stop_the_job(
         retention_hub, smtp, standin, tmp_path, kubeconfig_for_spawners):
-    hub, api, tag = retention_hub, standin.api, uuid.uuid4().hex[:6]
+    hub, api, tag = retention_hub, standin, uuid.uuid4().hex[:6]
     # the refused one first: the job goes on to the users after it
     refused, due, odd, fresh = f"k-refused-{tag}", f"k-due-{tag}", f"k.odd_{tag}", f"k-fresh-{tag}"
     for name, idle in ((refused, 200), (due, 200), (odd, 200), (fresh, 1)):
@@ -177,7 +148,7 @@ async def test_a_due_claim_goes_after_a_warning_others_stay_and_a_refusal_does_n
     assert all(exists(api, claim) for claim in claims.values()) and "Deleted" not in log
 
     # after the warning period: the due claims go, one deletion refused by the API
-    api.refused = {claims[refused]}
+    api.refuse_deletes(claims[refused])
     later = (datetime.now(timezone.utc) + timedelta(days=15)).isoformat()
     log = await run_job(hub, standin, state, *smtp_args, f"--now={later}")
     assert deleted(log, due, claims[due]) and deleted(log, odd, claims[odd]), log
@@ -186,15 +157,14 @@ async def test_a_due_claim_goes_after_a_warning_others_stay_and_a_refusal_does_n
             f"the Kubernetes API answered 403 Forbidden") in log, log
     assert exists(api, claims[refused]) and exists(api, claims[fresh]) and exists(api, "claim-nobody-we-know")
     assert f"user={json.dumps(fresh)}" not in log
-    deletes = list(api[kmock.action.DELETE])  # the requests the stand-in received
-    assert {r.name for r in deletes} == {claims[refused], claims[due], claims[odd]}
+    assert set(api.deletes()) == {claims[refused], claims[due], claims[odd]}  # what the stand-in received
 
 
 async def test_a_user_whose_server_runs_keeps_their_claim_until_it_stops(retention_hub, standin, tmp_path,
                                                                           kubeconfig_for_spawners):
     """Warned long enough ago for the claim to be due, the user runs a server: it stays.
     Once the server is stopped the same run deletes it (what kept it was the server)."""
-    hub, api, name = retention_hub, standin.api, f"k-running-{uuid.uuid4().hex[:6]}"
+    hub, api, name = retention_hub, standin, f"k-running-{uuid.uuid4().hex[:6]}"
     await user_with_address(hub, name, None)
     claim = await spawner_pvc_name(name)
     add_claim(api, claim, name)
