@@ -127,6 +127,13 @@ def write_config(workdir: Path, *, hub_port: int, hub_api_port: int, services: d
         f"configure_booking_service(c, name={name!r}, url='http://127.0.0.1:{port}', managed=False, "
         f"api_token={token!r}, forget_token={(forget_tokens or {}).get(name)!r})"
         for name, (port, token) in external.items()
+    ) + (
+        # the external services start once the hub answers (start_hub): the hub need not
+        # wait its 30 s for each of them at start-up
+        f"\nfor _service in c.JupyterHub.services:\n"
+        f"    if _service['name'] in {sorted(external)!r}:\n"
+        f"        _service['timeout'] = 1"
+        if external else ""
     )
     config.write_text(textwrap.dedent(f"""\
         import sys

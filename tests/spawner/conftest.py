@@ -48,10 +48,6 @@ SERVERS_CONFIG = """
         c.Spawner.start_timeout = 60
         c.Spawner.http_timeout = 60
         c.Spawner.poll_interval = 1
-        # the external booking service starts once the hub answers: the hub need not wait 30 s for it
-        for service in c.JupyterHub.services:
-            if service['name'] == 'booking':
-                service['timeout'] = 1
 """
 
 
