@@ -14,6 +14,7 @@ PYTHON     ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>
 PG_BIN     ?= /usr/lib/postgresql/15/bin
 PG_PACKAGE ?= postgresql-15
 CHROMIUM   ?= /usr/bin/chromium
+JAVA_PACKAGE ?= openjdk-17-jre-headless
 
 PORT            ?= 8000
 AGLAIS_DATA_DIR ?= .run
@@ -23,7 +24,7 @@ PYTEST_ARGS     ?=
 TOOLS_PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$$PATH
 
 .DEFAULT_GOAL := help
-.PHONY: help venv node_modules postgres chromium frontend calendar labextension server-env run test bench clean
+.PHONY: help venv node_modules postgres chromium java frontend calendar labextension server-env run test bench clean
 
 help:
 	@echo "make run       install into .venv and node_modules, then start the hub on http://127.0.0.1:$(PORT)/"
@@ -34,6 +35,7 @@ help:
 	@echo "make postgres  install PostgreSQL's server binaries into PG_BIN=$(PG_BIN) if missing"
 	@echo "make server-env  as root: build the servers' venv outside the checkout (hub_extension/embedded/server_env.py)"
 	@echo "make chromium  install Debian's Chromium (CHROMIUM=$(CHROMIUM)) for the browser tests if missing"
+	@echo "make java      install a Java runtime ($(JAVA_PACKAGE)) for the sessions' Spark clusters if java is missing"
 	@echo "make clean     remove .run and build artefacts (keeps .venv and node_modules)"
 
 venv: $(VENV_STAMP)
@@ -79,6 +81,17 @@ chromium:
 		test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) still missing" >&2; exit 1; }; \
 	fi
 
+# The sessions' Spark clusters (spawner/spark_local.py) run on Java: Spark 4 needs 17 or newer.
+java:
+	@if ! command -v java >/dev/null 2>&1; then \
+		set -e; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		echo "Installing $(JAVA_PACKAGE): no java on PATH"; \
+		$$SUDO apt-get update; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(JAVA_PACKAGE); \
+		command -v java >/dev/null 2>&1 || { echo "java still missing" >&2; exit 1; }; \
+	fi
+
 # What a browser runs, built here so nothing is built at run time.
 frontend: calendar labextension
 
@@ -120,16 +133,17 @@ labextension: venv
 # The servers' Python. A hub running as root runs each user's server as an account of
 # their own, which cannot read this checkout (perhaps under /root) nor .venv's interpreter:
 # it gets a venv under /opt/aglais-hub/ that every account can read, with
-# jupyterhub-singleuser, JupyterLab, ipykernel and aglais-hub-lab at .venv's versions.
-# Without root the servers run as the hub's user from .venv, and this does nothing.
+# jupyterhub-singleuser, JupyterLab, ipykernel, aglais-hub-lab and jupyter-server-proxy at
+# .venv's versions, and pyspark. Without root the servers run as the hub's user from .venv,
+# and this only adds pyspark to it.
 server-env: venv labextension
 	$(VENV)/bin/python -m hub_extension.embedded.server_env
 
-run: venv node_modules frontend server-env
+run: venv node_modules frontend server-env java
 	PATH="$(TOOLS_PATH)" PORT="$(PORT)" AGLAIS_DATA_DIR="$(AGLAIS_DATA_DIR)" \
 		$(VENV)/bin/jupyterhub -f hub_extension/embedded/jupyterhub_config.py
 
-test: venv node_modules frontend server-env postgres chromium
+test: venv node_modules frontend server-env postgres chromium java
 	PATH="$(TOOLS_PATH)" AGLAIS_PG_BIN="$(PG_BIN)" AGLAIS_CHROMIUM="$(CHROMIUM)" $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: venv node_modules postgres

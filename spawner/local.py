@@ -2,10 +2,13 @@
 to as many CPUs as the package has cores and capped by a data-size rlimit; that is
 what an unprivileged process can enforce (see docs/spawner.md for what stays advisory).
 A hub running as root runs each user's server as a system account of that user's own
-(system_users.py); a hub that is not root can only run them as itself (`shared_os_user`)."""
+(system_users.py); a hub that is not root can only run them as itself (`shared_os_user`).
+A package with Spark workers gets a Spark cluster of its own (spark_local.py), started
+before the server and stopped with it."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import pwd
@@ -14,9 +17,9 @@ import shutil
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, SpawnException
-from traitlets import Bool, Unicode, validate
+from traitlets import Bool, Dict, Unicode, validate
 
-from . import package, system_users
+from . import package, spark_local, system_users
 from .mixin import BookingSpawnerMixin
 
 
@@ -39,13 +42,13 @@ def confine(cores: float | None, memory_bytes: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
 
 
-def write_spark_conf(home: str, text: str, owner: pwd.struct_passwd | None) -> None:
-    """Write <home>/.aglais/spark/spark-defaults.conf, owned by `owner`. The home is the
-    user's, who may have put symlinks in it: every step is opened relative to the one
-    before with O_NOFOLLOW, so root never writes or chowns through a link."""
+def write_private(home: str, parts: tuple[str, ...], name: str, text: str, owner: pwd.struct_passwd | None) -> None:
+    """Write <home>/<parts...>/<name>, mode 0600, owned by `owner` (directories 0700). The
+    home is the user's, who may have put symlinks in it: every step is opened relative to
+    the one before with O_NOFOLLOW, so root never writes or chowns through a link."""
     fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        for part in (".aglais", "spark"):
+        for part in parts:
             try:
                 os.mkdir(part, 0o700, dir_fd=fd)
             except FileExistsError:
@@ -55,7 +58,7 @@ def write_spark_conf(home: str, text: str, owner: pwd.struct_passwd | None) -> N
             fd = child
             if owner:
                 os.fchown(fd, owner.pw_uid, owner.pw_gid)
-        part = ".spark-defaults.conf.part"
+        part = f".{name}.part"
         try:
             os.unlink(part, dir_fd=fd)
         except FileNotFoundError:
@@ -65,7 +68,7 @@ def write_spark_conf(home: str, text: str, owner: pwd.struct_passwd | None) -> N
             f.write(text)
             if owner:
                 os.fchown(f.fileno(), owner.pw_uid, owner.pw_gid)
-        os.replace(part, "spark-defaults.conf", src_dir_fd=fd, dst_dir_fd=fd)
+        os.replace(part, name, src_dir_fd=fd, dst_dir_fd=fd)
     finally:
         os.close(fd)
 
@@ -113,6 +116,20 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
         "/tmp/aglais-homes/{username}", config=True,
         help="Home directory of each user's server when `shared_os_user` is on.",
     )
+    spark_cluster = Bool(
+        True, config=True,
+        help="""Give a session whose package has Spark workers a Spark standalone cluster of its
+        own: a master and one worker per package worker, as local processes of the server's
+        account on 127.0.0.1, with a secret of their own, started before the server and
+        stopped with it (docs/spawner.md). Off: the server only gets the Spark settings.""",
+    )
+    spark_home = Unicode(
+        "", config=True,
+        help="""Spark's home for the sessions' clusters: a directory with bin/spark-class and
+        jars/, readable by every server's account. Default: the pyspark package of the
+        environment `Spawner.cmd` runs from (the servers' Python).""",
+    )
+    spark_state = Dict(help="The running Spark cluster's master, UI port, processes and cgroups (kept in the spawner's state).")
 
     @validate("system_user_prefix")
     def _valid_prefix(self, proposal):
@@ -166,7 +183,11 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
                 raise SpawnException(str(e), reason="system-user", status_code=500) from None
             self.log.info("%s's server runs as the system account %s (uid %d)", self.user.name, entry.pw_name,
                           entry.pw_uid)
-        return await super().start()
+        try:
+            return await super().start()
+        except BaseException:
+            await self._stop_spark(self.spark_state)  # started by provision(), for a server that did not
+            raise
 
     async def delete_forever(self):
         """The user is deleted (a trial account's logout, the culler, an admin): their home
@@ -186,9 +207,13 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
             shutil.rmtree(home)
             self.log.info("Deleted %s's home %s", self.user.name, home)
 
+    def _become_user(self):
+        """A preexec that makes the child the server's account (nothing with `shared_os_user`)."""
+        return (lambda: None) if self.shared_os_user else super().make_preexec_fn(self.system_user)
+
     def make_preexec_fn(self, name):
         # LocalProcessSpawner.start passes the hub name; the server runs as the account
-        become_user = (lambda: None) if self.shared_os_user else super().make_preexec_fn(self.system_user)
+        become_user = self._become_user()
         cores, memory = self.cpu_limit, self.mem_limit
 
         def preexec():
@@ -208,13 +233,98 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
         env["SHELL"] = shell
         return env
 
+    def servers_python(self) -> str:
+        """The interpreter of the environment the server's command is in."""
+        command = (shutil.which(self.cmd[0]) or self.cmd[0]) if self.cmd else "python3"
+        return str(Path(command).parent / "python")
+
+    def spark_plan(self, grant: dict, home: str) -> spark_local.Plan | None:
+        """The session's cluster, or None (no workers, or `spark_cluster` off); a clear
+        refusal when the package has workers and this hub cannot run them."""
+        workers, cores, memory_mib = package.spark_workers(grant)
+        if not (self.spark_cluster and workers):
+            return None
+        python = self.servers_python()
+        spark_home = self.spark_home or spark_local.find_spark_home(python)
+        java_home = spark_local.find_java_home()
+        missing = ("Spark (pyspark in the servers' Python, `make server-env`)" if not spark_home else
+                   "a Java runtime (Debian's openjdk-17-jre-headless, `make java`)" if not java_home else None)
+        if missing:
+            raise SpawnException(f"This package has Spark workers, but this hub has no {missing}; ask an admin.",
+                                 reason="spark", status_code=503)
+        return spark_local.Plan(spark_home, java_home, python, home, workers, cores, memory_mib)
+
     def apply_session(self, grant):
         super().apply_session(grant)
         home = Path(self.user_home() or pwd.getpwnam(self.system_user).pw_dir)
-        conf = home / ".aglais" / "spark"
         if self.shared_os_user:
             home.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.notebook_dir = str(home)
         owner = None if self.shared_os_user or os.getuid() != 0 else pwd.getpwnam(self.system_user)
-        write_spark_conf(str(home), package.spark_defaults(grant), owner)
-        self.environment = {**self.environment, "SPARK_CONF_DIR": str(conf)}
+        self._spark_plan = plan = self.spark_plan(grant, str(home))
+        write_private(str(home), spark_local.CONF_PARTS, "spark-defaults.conf",
+                      package.spark_defaults(grant, plan.settings() if plan else None), owner)
+        environment = {k: v for k, v in self.environment.items() if k not in spark_local.SERVER_VARIABLES}
+        environment["SPARK_CONF_DIR"] = str(home.joinpath(*spark_local.CONF_PARTS))
+        if plan:
+            write_private(str(home), spark_local.JUPYTER_PARTS, "jupyter_server_config.json",
+                          json.dumps(plan.proxy_config(), indent=1), owner)
+            environment.update(plan.server_environment())
+        self.environment = environment
+
+    # -- the session's Spark cluster: up before the server, down whenever it ends ----------
+
+    def _daemon_preexec(self, cores: float | None):
+        """The preexec of a Spark daemon: the server's account, and `cores` pinned CPUs."""
+        become_user = self._become_user()
+
+        def preexec():
+            become_user()
+            if cores:
+                confine(cores, None)
+
+        return preexec
+
+    async def provision(self, grant):
+        await super().provision(grant)
+        plan, self._spark_plan = getattr(self, "_spark_plan", None), None
+        if plan is None:
+            return
+        try:
+            self.spark_state = await spark_local.start(plan, self.system_user, self._daemon_preexec, self.log)
+        except spark_local.SparkError as e:
+            raise SpawnException(str(e), reason="spark", status_code=503) from None
+        self.log.info("%s's Spark cluster: %s with %d worker(s)", self.user.name, plan.master_url, plan.workers)
+
+    async def _stop_spark(self, cluster: dict) -> None:
+        await spark_local.stop(cluster, self.log)
+        if self.spark_state == cluster:
+            self.spark_state = {}
+
+    async def stop(self, now=False):
+        cluster = self.spark_state  # the base class clears the state
+        try:
+            await super().stop(now=now)
+        finally:
+            await self._stop_spark(cluster)
+
+    async def poll(self):
+        cluster, running = self.spark_state, self.pid  # between provision and the process there is no pid yet
+        status = await super().poll()
+        if status is not None and running and cluster:
+            await self._stop_spark(cluster)
+        return status
+
+    def get_state(self):
+        state = super().get_state()
+        if self.spark_state:
+            state["spark"] = self.spark_state
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.spark_state = state.get("spark", {})
+
+    def clear_state(self):
+        super().clear_state()
+        self.spark_state = {}

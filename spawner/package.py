@@ -31,24 +31,52 @@ def time_for_people(stamp: str | None) -> str:
     return for_people(parse_api_time(stamp))
 
 
-def spark(grant: dict) -> dict:
-    """Spark executor settings from the package's workers (none for explicit resources)."""
+# Spark's own default overhead (spark.executor.memoryOverhead): 10% of the heap, at least 384 MiB
+OVERHEAD_MIN_MIB, OVERHEAD_FACTOR = 384, 0.10
+
+
+def spark_workers(grant: dict) -> tuple[int, float, int]:
+    """(workers, cores per worker, MiB per worker) of the package; (0, 0, 0) without workers
+    (and for explicit resources)."""
     package = grant.get("package") or {}
     workers = (package.get("spark") or {}).get("workers", 0)
     if not workers:
-        return {}
+        return 0, 0.0, 0
     worker = package["spark"]["worker"]
+    return int(workers), float(worker["cores"]), int(worker["memory_gib"] * 1024)
+
+
+def executor_sizes(cores: float, memory_mib: int) -> tuple[int, int, int]:
+    """(cores, heap MiB, overhead MiB) of the one executor a worker of `cores` and
+    `memory_mib` holds. Spark's cores are whole: at least 1, else rounded down (what is left
+    of a fraction is enforced, where it can be, by the platform: docs/spawner.md). The
+    package's memory is the executor's whole footprint, heap and overhead together, so a
+    Kubernetes executor pod (heap + overhead) and a local worker's cap are the package's."""
+    overhead = max(OVERHEAD_MIN_MIB, math.ceil(memory_mib * OVERHEAD_FACTOR))
+    return max(1, math.floor(cores)), memory_mib - overhead, overhead
+
+
+def spark(grant: dict) -> dict:
+    """Spark executor settings from the package's workers (none for explicit resources):
+    one executor per worker, `spark.cores.max` so that a standalone master gives no more."""
+    workers, cores, memory_mib = spark_workers(grant)
+    if not workers:
+        return {}
+    executor_cores, heap, overhead = executor_sizes(cores, memory_mib)
     return {
         "spark.executor.instances": str(workers),
-        "spark.executor.cores": str(max(1, math.floor(worker["cores"]))),
-        "spark.executor.memory": f"{int(worker['memory_gib'] * 1024)}m",
+        "spark.executor.cores": str(executor_cores),
+        "spark.executor.memory": f"{heap}m",
+        "spark.executor.memoryOverhead": f"{overhead}m",
+        "spark.cores.max": str(workers * executor_cores),
         "spark.dynamicAllocation.enabled": "false",
     }
 
 
-def spark_defaults(grant: dict) -> str:
-    """The spark-defaults.conf a server reads (SPARK_CONF_DIR)."""
-    settings = spark(grant)
+def spark_defaults(grant: dict, extra: dict | None = None) -> str:
+    """The spark-defaults.conf a server reads (SPARK_CONF_DIR); `extra` adds the settings of
+    the platform's cluster (the local one's master, secret and addresses)."""
+    settings = {**spark(grant), **(extra or {})}
     return "".join(f"{key} {value}\n" for key, value in sorted(settings.items()))
 
 

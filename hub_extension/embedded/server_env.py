@@ -4,9 +4,11 @@ A hub running as root runs servers as accounts of their own, which cannot read t
 checkout (CI clones into a folder of its own, perhaps under /root, mode 0700) nor the
 hub's venv and its interpreter (pyenv's, under /root, say). So `make` builds a second venv
 outside the checkout, under a world-readable prefix, from an interpreter every account can
-run, with what a server needs: jupyterhub-singleuser, JupyterLab, ipykernel and the
-aglais-hub-lab extension, at the versions the hub's venv holds. A hub that is not root runs
-servers as itself, from its own venv.
+run, with what a server needs: jupyterhub-singleuser, JupyterLab, ipykernel, the
+aglais-hub-lab extension and jupyter-server-proxy, at the versions the hub's venv holds, and
+pyspark (Spark itself: its jars and launch scripts; spawner/spark_local.py runs a cluster
+from it). A hub that is not root runs servers as itself, from its own venv, into which this
+adds pyspark only.
 
     python -m hub_extension.embedded.server_env          # build or refresh it; print its path
     python -m hub_extension.embedded.server_env --path   # only print its path
@@ -22,11 +24,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 LABEXTENSION = REPO / "frontend" / "labextension"
-REQUIREMENTS = ("jupyterhub", "jupyterlab", "ipykernel")
+# Spark for the servers' kernels and the sessions' clusters (master, workers and executors
+# run from its jars and bin/spark-class). Pinned here, as the hub does not import it; Spark
+# 4.x runs on Java 17 (Debian's openjdk-17-jre-headless, `make java`).
+PYSPARK = "pyspark==4.3.0"
+REQUIREMENTS = ("jupyterhub", "jupyterlab", "ipykernel", "jupyter-server-proxy", PYSPARK)
 # Pinned to the hub's versions: the single-user protocol (jupyterhub), what the extension
-# was built against (jupyterlab) and what its server part runs on. The rest resolves for
-# the servers' interpreter, which may be an older patch release than the hub's.
-PINNED = ("jupyterhub", "jupyterlab", "jupyter-server", "jupyterlab-server", "ipykernel", "tornado", "traitlets")
+# was built against (jupyterlab) and what its server part runs on (jupyter-server-proxy: the
+# Spark UI's route, tested in the hub's venv). The rest resolves for the servers'
+# interpreter, which may be an older patch release than the hub's.
+PINNED = ("jupyterhub", "jupyterlab", "jupyter-server", "jupyterlab-server", "ipykernel", "tornado", "traitlets",
+          "jupyter-server-proxy")
 # Where the servers' venvs live when the hub is root: one per checkout, so that several
 # checkouts on one machine (worktrees, CI jobs) do not install into each other's.
 ROOT = Path("/opt/aglais-hub")
@@ -94,7 +102,7 @@ def fingerprint(pins: str) -> str:
 def verify(target: Path) -> None:
     """The check that matters: an account with no rights starts what a server runs."""
     check = as_nobody([str(target / "bin" / "python"), "-c",
-                       "import jupyterhub.singleuser, jupyterlab, ipykernel, aglais_lab"])
+                       "import jupyterhub.singleuser, jupyterlab, ipykernel, aglais_lab, jupyter_server_proxy, pyspark"])
     if check.returncode != 0:
         raise SystemExit(f"{target} is not usable by other accounts:\n{check.stderr}")
     if not (target / "share" / "jupyter" / "labextensions" / "aglais-hub-lab").is_dir():
@@ -103,7 +111,18 @@ def verify(target: Path) -> None:
 
 def build(target: Path) -> None:
     if target == Path(sys.prefix):
-        return  # the hub's own venv, which `make venv` installs
+        # the hub's own venv, which `make venv` installs, all but Spark (which the hub does
+        # not import): added here, for the servers that run from it
+        try:
+            from importlib.metadata import version
+
+            if version("pyspark") == PYSPARK.split("==")[1]:
+                return
+        except ImportError:
+            pass
+        subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", PYSPARK],
+                       check=True)
+        return
     pins = constraints()
     stamp = target / STAMP
     wanted = fingerprint(pins)

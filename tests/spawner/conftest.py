@@ -51,8 +51,15 @@ SERVERS_CONFIG = """
 """
 
 
+# A package's Spark workers start a real cluster (spawner/spark_local.py): only the Spark
+# tests' own modules want one (they set SPAWN_HUB_CONFIG = "").
+NO_SPARK = """
+        c.BookingLocalProcessSpawner.spark_cluster = False
+"""
+
+
 @pytest.fixture(scope="module")
-async def spawn_hub(tmp_path_factory):
+async def spawn_hub(tmp_path_factory, request):
     workdir = tmp_path_factory.mktemp("spawn-hub")
     # the hub's system accounts: a prefix of their own, homes in a directory every account
     # can enter (pytest's own tmp is 0700); all removed afterwards, as userdel would
@@ -71,7 +78,7 @@ async def spawn_hub(tmp_path_factory):
         c.JupyterHub.last_activity_interval = 5
         # hub secrets in the hub's environment (below) that config wrongly asks servers to keep
         c.Spawner.env_keep = ['PATH', 'LANG', 'AGLAIS_ADMIN_PASSWORD', 'CONFIGPROXY_AUTH_TOKEN']
-    """ + SERVERS_CONFIG
+    """ + SERVERS_CONFIG + getattr(request.module, "SPAWN_HUB_CONFIG", NO_SPARK)
     secrets = {"AGLAIS_ADMIN_PASSWORD": uuid.uuid4().hex, "CONFIGPROXY_AUTH_TOKEN": uuid.uuid4().hex}
     os.environ.update(secrets)
     try:

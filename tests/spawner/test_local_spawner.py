@@ -38,7 +38,7 @@ async def test_walk_in_without_a_booking_gets_the_level_package(spawn_hub, serve
     assert (env["AGLAIS_PACKAGE"], env["AGLAIS_SESSION_KIND"], env["AGLAIS_BOOKING_END"]) == ("small", "walk-in", "")
     assert env["SPARK_EXECUTOR_INSTANCES"] == "1"
     conf = open(env["SPARK_CONF_DIR"] + "/spark-defaults.conf").read()
-    assert "spark.executor.instances 1" in conf and "spark.executor.memory 2048m" in conf
+    assert "spark.executor.instances 1" in conf and "spark.executor.memory 1664m" in conf and "spark.executor.memoryOverhead 384m" in conf
     ent = await booking_api.ok("GET", f"users/{user.name}/entitlement", user)
     assert len(ent["sessions"]) == 1
     await servers.stop(user)

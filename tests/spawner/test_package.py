@@ -46,3 +46,16 @@ def test_confine_without_limits_changes_nothing():
 def test_times_for_people_are_minutes_in_utc():
     assert package.time_for_people("2030-03-04T12:00:59Z") == "2030-03-04 12:00 UTC"
     assert package.time_for_people(None) == "further notice"
+
+
+@pytest.mark.parametrize("cores, gib, expected", [
+    (0.5, 2, ("1", "1664m", "384m")),  # the seeded small: Spark's overhead minimum
+    (2.5, 8, ("2", "7372m", "820m")),  # 10% overhead; cores rounded down
+])
+def test_an_executor_is_one_worker_heap_and_overhead_together(cores, gib, expected):
+    grant = {"package": {"spark": {"workers": 3, "worker": {"cores": cores, "memory_gib": gib}}}}
+    settings = package.spark(grant)
+    got = (settings["spark.executor.cores"], settings["spark.executor.memory"], settings["spark.executor.memoryOverhead"])
+    assert got == expected
+    assert int(got[1][:-1]) + int(got[2][:-1]) == gib * 1024  # a Kubernetes executor pod's memory is the package's
+    assert settings["spark.executor.instances"] == "3" and settings["spark.cores.max"] == str(3 * int(got[0]))
