@@ -1,6 +1,7 @@
 """BookingSpawnerMixin: a server starts only within what the booking service grants
-(the user's booking, else their level's walk-in package), sized by the package, and
-its session is released whenever the server stops, dies or fails to start."""
+(the booking or walk-in that user_options choose; by default the user's booking on now,
+else their level's walk-in package), sized by the package, and its session is released
+whenever the server stops, dies or fails to start."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from traitlets import Dict, Float, Unicode, default, validate
 from traitlets.config import Configurable
 
 from aglais_common import describe
-from aglais_common.facts import FLAVOUR_LABELS, FLAVOURS
+from aglais_common.facts import FLAVOUR_LABELS, FLAVOURS, WALK_IN
 
 from . import package
 
@@ -37,10 +38,7 @@ class BookingServiceDown(Exception):
     pass
 
 
-WALK_IN = "walk-in"  # user_options' choice of the walk-in, where a booking's id would be
-
-
-def check_user_options(options, *, other_keys=lambda key: False) -> dict:
+def validate_user_options(options, *, other_keys=lambda key: False) -> dict:
     """user_options as the booking-aware spawner reads them, or HTTPError 400 saying what
     is wrong: ``flavour`` (one of FLAVOURS) and ``booking`` (a booking's id, or "walk-in"),
     both optional; keys `other_keys` accepts belong to the base spawner; any other key is
@@ -223,7 +221,7 @@ class BookingSpawnerMixin(Configurable):
         """
         stored = getattr(self, "orm_spawner", None)
         try:
-            check_user_options(options, other_keys=self._base_user_option)
+            validate_user_options(options, other_keys=self._base_user_option)
         except web.HTTPError:
             if stored is not None:
                 stored.user_options = {}
@@ -244,7 +242,7 @@ class BookingSpawnerMixin(Configurable):
 
     async def claim_session(self) -> dict:
         # checked again here: config may have replaced the apply_user_options hook
-        check_user_options(self.user_options or {}, other_keys=self._base_user_option)
+        validate_user_options(self.user_options or {}, other_keys=self._base_user_option)
         flavour = self.requested_flavour()
         if flavour not in self.supported_flavours():
             raise SpawnException(f"This hub cannot start {flavour} servers.", reason="flavour", status_code=400)

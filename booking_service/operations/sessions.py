@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from aglais_common.facts import FLAVOURS
+from aglais_common.facts import FLAVOURS, WALK_IN
 
 from .. import orm
 from ..domain import Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
@@ -18,7 +18,6 @@ from ..store import locked_pool
 from . import Context, footprint, package_json, package_named
 
 OPEN = ("waiting", "offered")
-WALK_IN = "walk-in"  # a start's choice of the walk-in, where a booking's id would be
 NEXT_BOOKINGS = 5  # the entitlement lists the bookings on now and this many to come
 
 

@@ -18,10 +18,8 @@ from jupyterhub.handlers.pages import HomeHandler
 from tornado import web
 
 from aglais_common import describe
-from aglais_common.facts import FLAVOUR_LABELS
+from aglais_common.facts import FLAVOUR_LABELS, WALK_IN
 from aglais_common.times import for_people, parse_api_time
-
-WALK_IN = "walk-in"
 
 
 def when(stamp: str | None) -> dict | None:
