@@ -13,6 +13,10 @@ FLAVOURS = ("jupyter", "zeppelin")
 FLAVOUR_LABELS = {"jupyter": "JupyterLab", "zeppelin": "Apache Zeppelin"}
 assert set(FLAVOUR_LABELS) == set(FLAVOURS)
 
+# A start's choice of the walk-in, where a booking's id would be (user_options' and the
+# booking service's `booking`).
+WALK_IN = "walk-in"
+
 
 def group_levels(groups) -> dict[str, int]:
     """Hub group -> level number, for groups listed lowest first."""

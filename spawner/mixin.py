@@ -1,21 +1,26 @@
 """BookingSpawnerMixin: a server starts only within what the booking service grants
-(the user's booking, else their level's walk-in package), sized by the package, and
-its session is released whenever the server stops, dies or fails to start."""
+(the booking or walk-in that user_options choose; by default the user's booking on now,
+else their level's walk-in package), sized by the package, and its session is released
+whenever the server stops, dies or fails to start."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import os
+import time
 from html import escape
 from urllib.parse import quote, urlparse
 
 from jupyterhub.spawner import SpawnException
+from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Dict, Float, Unicode, default, validate
 from traitlets.config import Configurable
 
-from aglais_common.facts import FLAVOUR_LABELS
+from aglais_common import describe
+from aglais_common.facts import FLAVOUR_LABELS, FLAVOURS, WALK_IN
 
 from . import package
 
@@ -31,6 +36,28 @@ HUB_SECRETS = frozenset({
 
 class BookingServiceDown(Exception):
     pass
+
+
+def validate_user_options(options, *, other_keys=lambda key: False) -> dict:
+    """user_options as the booking-aware spawner reads them, or HTTPError 400 saying what
+    is wrong: ``flavour`` (one of FLAVOURS) and ``booking`` (a booking's id, or "walk-in"),
+    both optional; keys `other_keys` accepts belong to the base spawner; any other key is
+    refused, so a typo does not start the default instead."""
+    if not isinstance(options, dict):
+        raise web.HTTPError(400, "user_options must be an object")
+    unknown = sorted(k for k in options if k not in ("booking", "flavour") and not other_keys(k))
+    if unknown:
+        raise web.HTTPError(400, f"Unknown user_options: {', '.join(map(str, unknown))[:200]}; "
+                                 "accepted: booking (a booking's id or \"walk-in\"), flavour")
+    flavour = options.get("flavour", "jupyter")
+    if not isinstance(flavour, str) or flavour not in FLAVOURS:
+        raise web.HTTPError(400, f"user_options' flavour must be one of {', '.join(FLAVOURS)}")
+    booking = options.get("booking")
+    if "booking" in options and booking != WALK_IN and (
+            isinstance(booking, bool) or not isinstance(booking, int) or not 1 <= booking <= 2**31 - 1):
+        raise web.HTTPError(400, "user_options' booking must be the id of one of your bookings (a whole number) "
+                                 f"or \"{WALK_IN}\"")
+    return options
 
 
 # Which of start(), stop() and poll() the running task is inside, as base spawners call
@@ -128,12 +155,23 @@ class BookingSpawnerMixin(Configurable):
     def _default_options_form(self):
         return self._flavour_form
 
-    async def _flavour_form(self, spawner=None) -> str:
+    async def entitlement(self) -> dict | None:
+        """The user's entitlement (GET /users/{user}/entitlement), or None when the booking
+        service does not answer it: what the options form and the hub's home page offer."""
         try:
-            status, entitlement = await self._booking("GET", self._user_path("entitlement"))
+            status, answer = await self._booking("GET", self._user_path("entitlement"))
         except BookingServiceDown:
+            return None
+        if status != 200:
+            self.log.warning("No entitlement for %s: %s %s", self.user.name, status, answer.get("message"))
+            return None
+        return answer
+
+    async def _flavour_form(self, spawner=None) -> str:
+        entitlement = await self.entitlement()
+        if entitlement is None:
             return ""  # start() will refuse with the reason
-        flavours = entitlement.get("flavours", []) if status == 200 else []
+        flavours = entitlement.get("flavours", [])
         flavours = [f for f in flavours if f in self.supported_flavours()]
         if len(flavours) < 2:
             return ""  # nothing to choose
@@ -152,16 +190,45 @@ class BookingSpawnerMixin(Configurable):
     @default("options_from_form")
     def _default_options_from_form(self):
         def parse(form_data):
-            flavour = (form_data.get("flavour") or ["jupyter"])[0]
-            return {"flavour": flavour}
+            options = {"flavour": (form_data.get("flavour") or ["jupyter"])[0]}
+            if form_data.get("booking"):
+                booking = form_data["booking"][0]
+                options["booking"] = int(booking) if booking.isdigit() and len(booking) < 12 else booking
+            return options
         return parse
 
     @default("apply_user_options")
     def _default_apply_user_options(self):
         def apply(spawner, user_options):
-            """Nothing to apply: start() claims the flavour in user_options (and KubeSpawner
-            applies its profile); the grant, not the user, sizes the server."""
+            """Check user_options (a clear 400 before anything starts); nothing else to
+            apply: start() claims the choice and flavour (KubeSpawner applies its profile),
+            and the grant, not the user, sizes the server."""
+            spawner.check_user_options(user_options)
         return apply
+
+    def _base_user_option(self, key: str) -> bool:
+        """A user_options key the base spawner reads: KubeSpawner's profile form posts
+        "profile" and "profile-option-..." (kubespawner/spawner.py, _options_from_form)."""
+        return hasattr(self, "profile_list") and (key == "profile" or str(key).startswith("profile-option-"))
+
+    def check_user_options(self, options) -> dict:
+        """Check user_options, and keep the booking choice for this start only.
+
+        JupyterHub stores a start's user_options and reuses them when a later start gives
+        none; a start without options must get the booking on now (else the walk-in), not
+        last time's choice, so the stored copy loses `booking`. Options that fail the check
+        are not kept either (else every later start without options would fail on them).
+        """
+        stored = getattr(self, "orm_spawner", None)
+        try:
+            validate_user_options(options, other_keys=self._base_user_option)
+        except web.HTTPError:
+            if stored is not None:
+                stored.user_options = {}
+            raise
+        if stored is not None and "booking" in (stored.user_options or {}):
+            stored.user_options = {k: v for k, v in stored.user_options.items() if k != "booking"}
+        return options
 
     # -- the gate -----------------------------------------------------------------------
 
@@ -169,13 +236,21 @@ class BookingSpawnerMixin(Configurable):
         """The flavour the user asked for (options form or REST API user_options)."""
         return (self.user_options or {}).get("flavour", "jupyter")
 
+    def requested_booking(self) -> int | str | None:
+        """The start's choice: a booking's id, "walk-in", or None (the booking on now, else the walk-in)."""
+        return (self.user_options or {}).get("booking")
+
     async def claim_session(self) -> dict:
+        # checked again here: config may have replaced the apply_user_options hook
+        validate_user_options(self.user_options or {}, other_keys=self._base_user_option)
         flavour = self.requested_flavour()
         if flavour not in self.supported_flavours():
             raise SpawnException(f"This hub cannot start {flavour} servers.", reason="flavour", status_code=400)
+        request = {"server_name": self.name or "", "flavour": flavour}
+        if self.requested_booking() is not None:
+            request["booking"] = self.requested_booking()
         try:
-            status, answer = await self._booking(
-                "POST", self._user_path("sessions"), {"server_name": self.name or "", "flavour": flavour})
+            status, answer = await self._booking("POST", self._user_path("sessions"), request)
         except BookingServiceDown as e:
             raise SpawnException(
                 "The booking service is not answering, so no server can start now; try again in a minute.",
@@ -282,16 +357,24 @@ class BookingSpawnerMixin(Configurable):
         return status
 
     async def progress(self):
-        """The spawn page's first line: what the server starts with. For a queued user
-        whose page asked again (hub_extension/accounts/templates/error.html) this is the notice
-        that the held place is theirs."""
+        """The spawn page's first line: what the server starts with (package, Spark
+        workers, until when). For a queued user whose page asked again
+        (hub_extension/accounts/templates/error.html) it is also the notice that the held
+        place is theirs."""
+        # the spawn page may ask before the booking service has answered the start
+        deadline = time.monotonic() + self.booking_timeout
+        while not self.booking_session and self.pending == "spawn" and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
         grant = self.booking_session
-        if grant and grant.get("package"):
-            name = grant["package"]["name"]
+        if grant and grant.get("resources"):
+            booked = grant.get("package")
+            inside = describe.contents(booked, grant["resources"])
             if grant.get("kind") == "walk-in":
-                message = f"A place on the {grant['pool']} pool is yours: starting the {name} package."
+                message = (f"A place on the {grant['pool']} pool is yours: starting {describe.what(booked)}, "
+                           f"{inside}, until you stop it.")
             else:
-                message = f"Starting your booking of the {name} package, until {package.time_for_people(grant.get('until'))}."
+                message = (f"Starting your booking #{grant['booking_id']} of {describe.what(booked)} on "
+                           f"{grant['pool']}, {inside}, until {package.time_for_people(grant.get('until'))}.")
             yield {"progress": 5, "message": message}
         async for event in super().progress():
             yield event

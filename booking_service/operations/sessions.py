@@ -1,6 +1,6 @@
-"""Entitlement, sessions and the walk-in queue: what a user may run now, recording the
-servers that run and what they hold, and first-come first-served access to a full
-shared pool (seed 001)."""
+"""Entitlement, sessions and the walk-in queue: what a user may run now and soon,
+recording the servers that run and what they hold (the booking or the walk-in the
+start chose), and first-come first-served access to a full shared pool (seed 001)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
-from aglais_common.facts import FLAVOURS
+from aglais_common.facts import FLAVOURS, WALK_IN
 
 from .. import orm
 from ..domain import Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
@@ -18,6 +18,7 @@ from ..store import locked_pool
 from . import Context, footprint, package_json, package_named
 
 OPEN = ("waiting", "offered")
+NEXT_BOOKINGS = 5  # the entitlement lists the bookings on now and this many to come
 
 
 def _may_act_for(caller: Caller, user: str, *, write: bool) -> None:
@@ -74,22 +75,113 @@ async def _walk_in_pool(conn, ctx: Context):
     ).first()
 
 
-async def _situation(ctx, conn, level, user, now, timeline=None):
-    booking = await _active_booking(conn, user, now)
+def parse_choice(body: dict):
+    """A start's `booking`: a booking's id, "walk-in", or None when left out (the booking
+    on now, else the walk-in)."""
+    if "booking" not in body:
+        return None
+    value = body["booking"]
+    if value == WALK_IN:
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:  # the ids' range
+        raise Invalid(f"'booking' must be the id of one of your bookings (a whole number) or \"{WALK_IN}\"")
+    return value
+
+
+async def _chosen_booking(conn, user: str, now: datetime, choice):
+    """The booking a start runs under: the chosen one, which must be the user's and on
+    now (NotFound, Conflict otherwise); none for the walk-in; by default the booking on now."""
+    if choice is None:
+        return await _active_booking(conn, user, now)
+    if choice == WALK_IN:
+        return None
+    row = (await conn.execute(
+        select(orm.Booking, orm.Pool.name.label("pool_name"))
+        .join(orm.Pool, orm.Pool.id == orm.Booking.pool_id).where(orm.Booking.id == choice))).first()
+    if row is None or row.user != user:
+        raise NotFound(f"'{user}' has no booking {choice}.")
+    if row.state != "booked":
+        raise Conflict(f"Booking {choice} is cancelled; it cannot start a server.")
+    if row.start > now:
+        raise Conflict(f"Booking {choice} starts at {format_time(row.start)}; its server can start from then on.")
+    if row.end <= now:
+        raise Conflict(f"Booking {choice} ended at {format_time(row.end)}; it cannot start a server.")
+    return row
+
+
+async def _walk_in(ctx, conn, level, user, now, timeline=None):
+    """The walk-in option, whatever the user's bookings: (decision, pool, package, queue entry)."""
     pool = await _walk_in_pool(conn, ctx)
     template = None
     room = holds = False
     ahead = 0
     mine = None
-    if booking is None and pool is not None and level is not None and level.walk_in:
+    if pool is not None and level is not None and level.walk_in:
         template = await package_named(conn, level.walk_in)
         if timeline is None:
             timeline = await ctx.cache.current(conn, pool.id, pool.version)
         room = footprint(template).fits_in(timeline.free_at(epoch(now)))
         mine, ahead, holds = await _queue_view(conn, pool.id, user, now)
-    decision = decide(level, has_booking=booking is not None, walk_in_pool=pool and pool.name, room_now=room,
+    decision = decide(level, has_booking=False, walk_in_pool=pool and pool.name, room_now=room,
                       waiting_ahead=ahead, holds_offer=holds)
-    return decision, booking, pool, template, mine
+    return decision, pool, template, mine
+
+
+async def _situation(ctx, conn, level, user, now, timeline=None, choice=None):
+    """What a start with `choice` (parse_choice) gets: (decision, booking, pool, package, queue entry)."""
+    booking = await _chosen_booking(conn, user, now, choice)
+    if booking is not None:
+        return decide(level, has_booking=True, walk_in_pool=None, room_now=False, waiting_ahead=0,
+                      holds_offer=False), booking, await _walk_in_pool(conn, ctx), None, None
+    decision, pool, template, mine = await _walk_in(ctx, conn, level, user, now, timeline)
+    return decision, None, pool, template, mine
+
+
+OWN_WALK_IN = "Your server runs with your level's walk-in package."
+
+
+def _holds_own_walk_in(decision: Decision, mine, running) -> bool:
+    """A full pool that holds this user's own walk-in server: that server is what they hold."""
+    return decision.kind == "queue" and mine is None and any(s.booking_id is None for s in running)
+
+
+async def _coming_bookings(conn, user: str, now: datetime) -> list[dict]:
+    """The user's bookings on now and the next NEXT_BOOKINGS to come, earliest first."""
+    rows = (await conn.execute(
+        select(orm.Booking, orm.Pool.name.label("pool_name"))
+        .join(orm.Pool, orm.Pool.id == orm.Booking.pool_id)
+        .where(orm.Booking.user == user, orm.Booking.state == "booked", orm.Booking.end > now)
+        .order_by(orm.Booking.start, orm.Booking.id))).all()
+    rows = [r for r in rows if r.start <= now] + [r for r in rows if r.start > now][:NEXT_BOOKINGS]
+    ids = {r.package_id for r in rows if r.package_id is not None}
+    packages = {p.id: p for p in (await conn.execute(
+        select(orm.PackageTemplate).where(orm.PackageTemplate.id.in_(ids)))).all()} if ids else {}
+    return [{
+        "id": r.id,
+        "pool": r.pool_name,
+        "package": package_json(packages[r.package_id]) if r.package_id in packages else None,
+        "resources": resources_json(Resources(r.millicores, r.mib)),
+        "start": format_time(r.start),
+        "end": format_time(r.end),
+        "status": "active" if r.start <= now else "upcoming",
+    } for r in rows]
+
+
+def _walk_in_json(decision: Decision, pool, template, mine, running) -> dict:
+    """The walk-in option for the home page: `free` (start now), `queue` (full: the user's
+    place, or the place they would get), `running` (their walk-in server holds it), `none`."""
+    if _holds_own_walk_in(decision, mine, running):
+        state, reason = "running", OWN_WALK_IN
+    else:
+        state, reason = {"walk-in": "free", "queue": "queue", "none": "none"}[decision.kind], decision.reason
+    return {
+        "state": state,
+        "reason": reason,
+        "pool": None if state == "none" else pool.name,
+        "package": None if state == "none" else package_json(template),
+        "position": decision.position if state == "queue" else None,
+        "queued": mine is not None,
+    }
 
 
 async def entitlement(ctx: Context, caller: Caller, user: str, now: datetime) -> dict:
@@ -99,14 +191,15 @@ async def entitlement(ctx: Context, caller: Caller, user: str, now: datetime) ->
         decision, booking, pool, template, mine = await _situation(ctx, conn, level, user, now)
         running = (await conn.execute(select(orm.Session.id, orm.Session.server_name, orm.Session.booking_id).where(
             orm.Session.user == user, orm.Session.state == "running"))).all()
-        if decision.kind == "queue" and mine is None and any(s.booking_id is None for s in running):
-            # the pool is full with this user's own walk-in server: that is what they hold
-            decision = Decision("walk-in", "Your server runs with your level's walk-in package.",
-                                package=decision.package)
+        # the walk-in option too, for the home page's choice
+        walk_in = (decision, pool, template, mine) if booking is None else await _walk_in(ctx, conn, level, user, now)
+        if _holds_own_walk_in(decision, mine, running):
+            decision = Decision("walk-in", OWN_WALK_IN, package=decision.package)
         package = None
         if booking is not None and booking.package_id is not None:
             package = (await conn.execute(select(orm.PackageTemplate).where(
                 orm.PackageTemplate.id == booking.package_id))).first()
+        bookings = await _coming_bookings(conn, user, now)
     until = booking.end if booking is not None else None
     return {
         "user": user,
@@ -126,7 +219,9 @@ async def entitlement(ctx: Context, caller: Caller, user: str, now: datetime) ->
             "position": decision.position, "state": mine.state,
             "hold_until": None if mine.hold_until is None else format_time(mine.hold_until)},
         "flavours": [] if level is None or decision.kind == "none" else list(level.flavours),
-        "sessions": [{"id": s.id, "server_name": s.server_name} for s in running],
+        "sessions": [{"id": s.id, "server_name": s.server_name, "booking_id": s.booking_id} for s in running],
+        "bookings": bookings,
+        "walk_in": _walk_in_json(*walk_in, running),
     }
 
 
@@ -173,16 +268,18 @@ async def _running_session(conn, user: str, server_name: str):
 async def start_session(ctx: Context, caller: Caller, user: str, body, now: datetime) -> tuple[int, dict]:
     """Record a server about to start and what it holds; or queue the user; or refuse."""
     _may_act_for(caller, user, write=True)
-    body = require_fields(body, set(), {"server_name", "flavour"})
+    body = require_fields(body, set(), {"server_name", "flavour", "booking"})
     server_name = body.get("server_name", "")
     flavour = body.get("flavour", "jupyter")
     if not isinstance(server_name, str) or len(server_name) > 255:
         raise Invalid("'server_name' must be text of at most 255 characters")
-    if flavour not in FLAVOURS:
+    if not isinstance(flavour, str) or flavour not in FLAVOURS:
         raise Invalid(f"'flavour' must be one of {', '.join(FLAVOURS)}")
+    choice = parse_choice(body)
     level = await _level(ctx, caller, user)
     async with ctx.engine.connect() as conn:
-        booking = await _active_booking(conn, user, now)
+        # a chosen booking that is not the user's or not on now is refused here, before anything is written
+        booking = await _chosen_booking(conn, user, now, choice)
         pool_name = booking.pool_name if booking is not None else ctx.walk_in_pool
     if level is not None and flavour not in level.flavours:
         raise Forbidden(f"Your account level ({level.name}) cannot start {flavour}; it may start "
@@ -199,9 +296,10 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
             row, package = known
             change.unchanged()
             return 200, session_json(row, row.pool_name, package, row.booking_end, now)
-        decision, booking, _, template, mine = await _situation(ctx, conn, level, user, now, change.timeline)
+        decision, booking, _, template, mine = await _situation(ctx, conn, level, user, now, change.timeline,
+                                                                choice)
         if decision.kind == "none":
-            raise Forbidden(decision.reason)
+            raise Forbidden(("You chose the walk-in, but: " if choice == WALK_IN else "") + decision.reason)
         if decision.kind == "queue":
             if mine is None:
                 need = footprint(template)

@@ -1,5 +1,6 @@
 """The hub's account pages: login, "give it a try", sign-up and register, confirmation,
-password reset, one-time login links, the account page and logout.
+password reset, one-time login links, the account page and logout (and the home page's
+route: home.py).
 
 Every state change is a POST with the hub's _xsrf (JupyterHub checks it for every hub
 page); GETs only show. The next URL always goes through the hub's own get_next_url,
@@ -22,6 +23,7 @@ from . import credentials, upstream
 from .client import client_address
 from .credentials import CredentialError
 from .executors import argon2
+from .home import AglaisHomeHandler
 from .store import AccountError
 from .throttle import TooMany
 from .usage import home_of
@@ -298,8 +300,9 @@ class LoginLinkHandler(CodePage):
         user = await self.auth_to_user({"name": row.account_name})
         self.set_login_cookie(user)
         # the next URL was checked when the link was made, and is checked again here
-        next_url = row.next_url if credentials.is_safe_next(row.next_url or "") else ""
-        self.redirect(upstream.validated_next(self, next_url) or self.get_next_url(user))
+        # (a link made without one has none: the hub's landing, as for any login)
+        next_url = row.next_url if row.next_url and credentials.is_safe_next(row.next_url) else ""
+        self.redirect((next_url and upstream.validated_next(self, next_url)) or self.get_next_url(user))
 
 
 class AccountHandler(AccountPage):
@@ -408,4 +411,6 @@ def routes() -> list[tuple[str, type]]:
         (r"/account", AccountHandler),
         (r"/account/link/([^/]+)", LinkHandler),
         (r"/account/password", PasswordHandler),
+        # ahead of the hub's own /home (the authenticator's routes come first)
+        (r"/home", AglaisHomeHandler),
     ]

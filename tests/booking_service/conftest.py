@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.hub import Hub, User
+from tests.hub import Hub, User, start_hub
 
 
 def iso(moment: datetime) -> str:
@@ -76,3 +76,26 @@ async def admin(hub) -> User:
 async def user(hub) -> User:
     """A level-1 (basic) user."""
     return await hub.new_user(groups=["level-1"])
+
+
+async def start_walk_in_hub(workdir, postgres_cluster, database: str) -> Hub:
+    """A hub whose hub-managed booking services ("booking" on SQLite, "booking-pg" on the
+    PostgreSQL `database`) have the walk-in pool 'shared', with room for one small (1 core,
+    4 GiB) walk-in at a time; its booking admin is `hub.booking_admin`. Stop it with stop_hub."""
+    walk_in = """
+        for service in c.JupyterHub.services:
+            if "command" in service:
+                service["command"].append("--BookingService.walk_in_pool=shared")
+    """
+    hub = start_hub(workdir, {
+        "booking": f"sqlite+aiosqlite:///{workdir}/booking.sqlite",
+        "booking-pg": postgres_cluster.url(postgres_cluster.create_database(database)),
+    }, extra_config=walk_in)
+    admin = await hub.new_user(admin=True, prefix="admin")
+    for name in hub.services:
+        api = BookingAPI(hub, name)
+        await api.ok("POST", "pools", admin, {"name": "shared", "kind": "shared"})
+        await api.ok("POST", "pools/shared/capacity", admin, {
+            "start": iso(day_start(-1)), "end": iso(day_start(30)), "cores": 1, "memory_gib": 5})
+    hub.booking_admin = admin
+    return hub

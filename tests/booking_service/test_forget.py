@@ -11,33 +11,16 @@ from urllib.parse import quote
 import pytest
 
 from hub_extension.booking_client import BookingServiceError, forget_user
-from tests.booking_service.conftest import BookingAPI, day_start, iso
+from tests.booking_service.conftest import BookingAPI, day_start, iso, start_walk_in_hub
 from tests.booking_service.test_bad_input import assert_error
 from tests.booking_service.test_sessions_api import free_min_now, path
-from tests.hub import User, start_hub, stop_hub
+from tests.hub import User, stop_hub
 
 
 @pytest.fixture(scope="module")
 async def forget_hub(tmp_path_factory, postgres_cluster):
     """Hub-managed booking services with the walk-in pool 'shared'."""
-    workdir = tmp_path_factory.mktemp("forget-hub")
-    walk_in = """
-        for service in c.JupyterHub.services:
-            if "command" in service:
-                service["command"].append("--BookingService.walk_in_pool=shared")
-    """
-    hub = start_hub(workdir, {
-        "booking": f"sqlite+aiosqlite:///{workdir}/booking.sqlite",
-        "booking-pg": postgres_cluster.url(postgres_cluster.create_database("forget")),
-    }, extra_config=walk_in)
-    admin = await hub.new_user(admin=True, prefix="admin")
-    for name in hub.services:
-        api = BookingAPI(hub, name)
-        # room for one small walk-in (1 core, 4 GiB) at a time
-        await api.ok("POST", "pools", admin, {"name": "shared", "kind": "shared"})
-        await api.ok("POST", "pools/shared/capacity", admin, {
-            "start": iso(day_start(-1)), "end": iso(day_start(30)), "cores": 1, "memory_gib": 5})
-    hub.booking_admin = admin
+    hub = await start_walk_in_hub(tmp_path_factory.mktemp("forget-hub"), postgres_cluster, "forget")
     yield hub
     stop_hub(hub.process)
 

@@ -172,10 +172,21 @@ async def test_real_answers_match_the_documented_schemas(api, doc, admin, user):
     again = await call("POST", "/users/{user}/sessions", admin, server, status=200, user=user.name)
     assert again == session
     ent = await call("GET", "/users/{user}/entitlement", user, status=200, user=user.name)
-    assert ent["sessions"] == [{"id": session["id"], "server_name": ""}]
+    assert ent["sessions"] == [{"id": session["id"], "server_name": "", "booking_id": on_now["id"]}]
     stopped = await call("DELETE", "/sessions/{session_id}", admin, status=200, session_id=session["id"],
                          query="?reason=done")
     assert (stopped["state"], stopped["stop_reason"]) == ("stopped", "done") and stopped["stopped"] is not None
+    # a start that names its booking: that booking, or a refusal (someone else's, not on now)
+    later = await call("POST", "/bookings", user, {"pool": pool, "package": "small", "start": iso(now + 2 * HOUR),
+                                                    "end": iso(now + 3 * HOUR)}, status=201)
+    ent = await call("GET", "/users/{user}/entitlement", user, status=200, user=user.name)
+    assert ent["bookings"][0]["id"] == on_now["id"] and later["id"] in {b["id"] for b in ent["bookings"]}
+    chosen = await call("POST", "/users/{user}/sessions", admin, {"booking": on_now["id"], "server_name": "b"},
+                        status=201, user=user.name)
+    assert chosen["booking_id"] == on_now["id"]
+    await call("DELETE", "/sessions/{session_id}", admin, status=200, session_id=chosen["id"])
+    await call("POST", "/users/{user}/sessions", admin, {"booking": later["id"]}, status=409, user=user.name)
+    await call("POST", "/users/{user}/sessions", admin, {"booking": on_now["id"]}, status=404, user=admin.name)
     # the walk-in queue: nobody is in it (there is none here), so leaving it is a 404
     await call("DELETE", "/users/{user}/queue", user, status=404, user=user.name)
     await call("GET", "/users/{user}/entitlement", user, status=403, user=admin.name)

@@ -64,7 +64,9 @@ async def test_a_user_reads_their_own_entitlement_but_not_someone_elses(api, hub
         "user": user.name, "level": 1, "level_name": "basic", "kind": "none",
         "reason": "There is no shared pool for servers without a booking; book a package on the calendar.",
         "pool": None, "booking_id": None, "package": None, "resources": None, "until": None,
-        "seconds_left": None, "warning": None, "queue": None, "flavours": [], "sessions": [],
+        "seconds_left": None, "warning": None, "queue": None, "flavours": [], "sessions": [], "bookings": [],
+        "walk_in": {"state": "none", "reason": "There is no shared pool for servers without a booking; book a "
+                    "package on the calendar.", "pool": None, "package": None, "position": None, "queued": False},
     }
     reader = User(user.name, await hub.token_for(user.name, ["custom:booking:read"]))
     assert (await api.ok("GET", path(user.name, "entitlement"), reader))["kind"] == "none"
@@ -95,7 +97,7 @@ async def test_an_unknown_hub_user_is_404_with_a_clear_message(api, admin, user)
 # -- who may start and stop sessions ----------------------------------------------------
 
 async def test_a_plain_user_may_not_start_sessions_even_their_own(api, hub, admin, user):
-    await book_now(api, admin, user)
+    _, booking = await book_now(api, admin, user)
     for body in ({}, {"server_name": "", "flavour": "jupyter"}):
         assert_error(await api.call("POST", path(user.name, "sessions"), user, body), 403, "custom:booking:sessions")
     other = await hub.new_user(groups=["level-1"])
@@ -108,7 +110,7 @@ async def test_a_plain_user_may_not_start_sessions_even_their_own(api, hub, admi
     session = await start(api, admin, user.name)
     assert_error(await api.call("DELETE", f"sessions/{session['id']}", user), 403, "custom:booking:sessions")
     assert (await api.ok("GET", path(user.name, "entitlement"), user))["sessions"] == [
-        {"id": session["id"], "server_name": ""}]
+        {"id": session["id"], "server_name": "", "booking_id": booking["id"]}]
     await stop(api, admin, session["id"])
 
 
@@ -144,7 +146,8 @@ async def test_a_session_under_a_booking_holds_nothing_more(api, admin, user):
     assert await free_min_now(api, pool, admin) == before  # the booking holds it already
 
     ent = await api.ok("GET", path(user.name, "entitlement"), user)
-    assert ent["kind"] == "booking" and ent["sessions"] == [{"id": session["id"], "server_name": ""}]
+    assert ent["kind"] == "booking"
+    assert ent["sessions"] == [{"id": session["id"], "server_name": "", "booking_id": booking["id"]}]
 
     stopped = await stop(api, admin, session["id"], reason="the user stopped it")
     assert (stopped["id"], stopped["state"], stopped["stop_reason"]) == (session["id"], "stopped", "the user stopped it")

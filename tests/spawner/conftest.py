@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote, unquote
@@ -52,15 +53,16 @@ SERVERS_CONFIG = """
 
 
 # A package's Spark workers start a real cluster (spawner/spark_local.py): only the Spark
-# tests' own modules want one (they set SPAWN_HUB_CONFIG = "").
+# tests want one (running_spawn_hub(spark=True); a module of spawn_hub's sets SPAWN_HUB_SPARK).
 NO_SPARK = """
         c.BookingLocalProcessSpawner.spark_cluster = False
 """
 
 
-@pytest.fixture(scope="module")
-async def spawn_hub(tmp_path_factory, request):
-    workdir = tmp_path_factory.mktemp("spawn-hub")
+@asynccontextmanager
+async def running_spawn_hub(workdir: Path, extra_config: str = "", *, spark: bool = False):
+    """The spawner tests' hub in `workdir`, with `extra_config` after its own (a hub of its
+    own for tests that need other settings); stopped, and its accounts removed, at the end."""
     # the hub's system accounts: a prefix of their own, homes in a directory every account
     # can enter (pytest's own tmp is 0700); all removed afterwards, as userdel would
     prefix = f"t{uuid.uuid4().hex[:6]}-"
@@ -78,7 +80,7 @@ async def spawn_hub(tmp_path_factory, request):
         c.JupyterHub.last_activity_interval = 5
         # hub secrets in the hub's environment (below) that config wrongly asks servers to keep
         c.Spawner.env_keep = ['PATH', 'LANG', 'AGLAIS_ADMIN_PASSWORD', 'CONFIGPROXY_AUTH_TOKEN']
-    """ + SERVERS_CONFIG + getattr(request.module, "SPAWN_HUB_CONFIG", NO_SPARK)
+    """ + SERVERS_CONFIG + ("" if spark else NO_SPARK) + extra_config
     secrets = {"AGLAIS_ADMIN_PASSWORD": uuid.uuid4().hex, "CONFIGPROXY_AUTH_TOKEN": uuid.uuid4().hex}
     os.environ.update(secrets)
     try:
@@ -95,12 +97,21 @@ async def spawn_hub(tmp_path_factory, request):
         "start": iso(day_start(-1)), "end": iso(day_start(30)), "cores": 1, "memory_gib": 5})
     hub.booking_admin = admin
     hub.system_user_prefix, hub.system_homes = prefix, homes
-    yield hub
-    for booking in hub.external.values():
-        booking.stop()
-    stop_hub(hub.process)
-    remove_accounts(prefix)
-    shutil.rmtree(homes, ignore_errors=True)
+    try:
+        yield hub
+    finally:
+        for booking in hub.external.values():
+            booking.stop()
+        stop_hub(hub.process)
+        remove_accounts(prefix)
+        shutil.rmtree(homes, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+async def spawn_hub(tmp_path_factory, request):
+    spark = getattr(request.module, "SPAWN_HUB_SPARK", False)
+    async with running_spawn_hub(tmp_path_factory.mktemp("spawn-hub"), spark=spark) as hub:
+        yield hub
 
 
 class Servers:

@@ -22,7 +22,7 @@ from tests.test_embedded import execute
 
 pytestmark = pytest.mark.spark
 
-SPAWN_HUB_CONFIG = ""  # this module's hub runs the clusters (tests/spawner/conftest.py)
+SPAWN_HUB_SPARK = True  # this module's hub runs the clusters (tests/spawner/conftest.py)
 
 # In the owner's kernel: SparkSession with no arguments, a job, what Spark says it ran on.
 OWNER_JOB = """

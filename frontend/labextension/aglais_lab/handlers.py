@@ -1,4 +1,5 @@
-"""The server side of the JupyterLab extension: /aglais/status and /aglais/extend.
+"""The server side of the JupyterLab extension: /aglais/status (the booking, and the
+offer to restart a walk-in server under a booking that has started) and /aglais/extend.
 
 Both are ordinary jupyter-server API handlers (the hub's login for this server, XSRF
 for the POST). They call the booking service with the server's own token,
@@ -75,7 +76,19 @@ class AglaisLab(LoggingConfigurable):
     def hub_urls(self) -> dict:
         base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
         hub = url_path_join(base, "hub") + "/"
-        return {"register_url": hub + "register", "logout_url": hub + "logout"}
+        return {"register_url": hub + "register", "logout_url": hub + "logout", "home_url": hub + "home"}
+
+    def restart_offer(self, kind: str | None, entitlement: dict) -> dict | None:
+        """A walk-in server while the user's booking is on: the booking, and the hub's home
+        page that restarts the server under it. The page, not this server, stops and starts
+        it: the server's token may not (Spawner.server_token_scopes gives it no `servers`
+        scope), and a server that stops itself could not say why it failed to come back."""
+        if kind != "walk-in" or entitlement.get("kind") != "booking" or not entitlement.get("booking_id"):
+            return None
+        booking_id = entitlement["booking_id"]
+        return {"booking_id": booking_id, "package": (entitlement.get("package") or {}).get("name"),
+                "pool": entitlement.get("pool"), "until": entitlement.get("until"),
+                "url": f"{self.hub_urls()['home_url']}#booking-{booking_id}"}
 
     # -- the booking service --------------------------------------------------------------
 
@@ -149,6 +162,7 @@ class AglaisLab(LoggingConfigurable):
             "extend_minutes": self.extend_minutes,
             "last_notice_seconds": self.last_notice_seconds,
             "poll_seconds": self.poll_seconds,
+            "restart": self.restart_offer(kind, entitlement),
             **self.hub_urls(),
         }
 

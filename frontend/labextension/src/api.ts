@@ -5,6 +5,19 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+/**
+ * A walk-in server while the user's booking is on: the booking, and the hub's home page
+ * that restarts the server under it.
+ */
+export interface IRestart {
+  booking_id: number;
+  package?: string | null;
+  pool?: string | null;
+  /** When the booking ends (ISO 8601, UTC). */
+  until?: string | null;
+  url: string;
+}
+
 /** GET /aglais/status. */
 export interface IStatus {
   /** false: this server does not run under a JupyterHub; show nothing. */
@@ -33,8 +46,11 @@ export interface IStatus {
   extend_minutes?: number;
   last_notice_seconds?: number;
   poll_seconds?: number;
+  /** Set while this walk-in server could restart under the booking that is on now. */
+  restart?: IRestart | null;
   register_url?: string;
   logout_url?: string;
+  home_url?: string;
 }
 
 export interface IAnswer<T> {

@@ -1,6 +1,7 @@
 /**
  * aglais-hub in JupyterLab: the booking status item, the warnings with Extend, the
- * last notice, and, for level-0 ("give it a try") users, Register and a logout warning.
+ * last notice, the notice that a booking has started under a walk-in server (with the
+ * restart under it), and, for level-0 ("give it a try") users, Register and a logout warning.
  */
 import {
   JupyterFrontEnd,
@@ -11,7 +12,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 
-import { extend, getStatus, IStatus } from './api';
+import { extend, getStatus, IRestart, IStatus } from './api';
 
 const PLUGIN_ID = 'aglais-hub-lab:plugin';
 /**
@@ -61,7 +62,15 @@ class BookingStatus extends Widget {
     this._extend.type = 'button';
     this._extend.textContent = 'Extend';
     this._extend.addEventListener('click', () => this.onExtend());
-    this.node.append(this._package, this._countdown, this._until, this._extend);
+    this._restart.className = 'aglais-restart';
+    this._restart.hidden = true;
+    this.node.append(
+      this._package,
+      this._countdown,
+      this._until,
+      this._extend,
+      this._restart
+    );
     this.hide();
   }
 
@@ -99,6 +108,13 @@ class BookingStatus extends Widget {
     } else {
       this._until.textContent = '';
       this.node.title = `${status.package}: a walk-in server, without a booking.`;
+    }
+    const restart = status.restart;
+    this._restart.hidden = !restart;
+    if (restart) {
+      this._restart.href = restart.url;
+      this._restart.textContent = `Booking #${restart.booking_id} is on: restart`;
+      this._restart.title = restartText(restart);
     }
     this.show();
     this.tick();
@@ -138,6 +154,17 @@ class BookingStatus extends Widget {
   private _countdown = document.createElement('span');
   private _until = document.createElement('span');
   private _extend = document.createElement('button');
+  private _restart = document.createElement('a');
+}
+
+/** What the walk-in-to-booking notice says (the status item's link has it as its title). */
+function restartText(restart: IRestart): string {
+  const what = restart.package ? ` (${restart.package})` : '';
+  const until = restart.until ? ` until ${clock(restart.until)}` : '';
+  return (
+    `Your booking #${restart.booking_id}${what} is on${until}; this server is a walk-in. ` +
+    'Save your work, then restart it with the booking.'
+  );
 }
 
 /** The top bar's Register button, for level-0 users: opens the hub's register page. */
@@ -237,7 +264,26 @@ class Controller {
     this.item.status = status;
     this.register.url =
       status.hub && status.level === 0 ? status.register_url ?? null : null;
+    this.offerRestart(status.restart ?? null);
     this.notify();
+  }
+
+  /** Once per booking: the booking has started under this walk-in server. */
+  offerRestart(restart: IRestart | null): void {
+    if (!restart || restart.booking_id === this._restartOffered) {
+      return;
+    }
+    this._restartOffered = restart.booking_id;
+    Notification.info(restartText(restart), {
+      autoClose: false,
+      actions: [
+        {
+          label: 'Restart with the booking',
+          caption: "Open the hub's home page, which restarts this server under the booking",
+          callback: () => window.location.assign(restart.url)
+        }
+      ]
+    });
   }
 
   tick(): void {
@@ -360,6 +406,7 @@ class Controller {
   private _lastNotice = false;
   private _endPolled = false;
   private _extending = false;
+  private _restartOffered: number | null = null;
   private _notices: string[] = [];
 }
 
