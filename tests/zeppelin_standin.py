@@ -42,6 +42,12 @@ PAGE = """<!DOCTYPE html>
 """
 
 
+def version_body() -> bytes:
+    """What the stand-in answers at /api/version, as Zeppelin's ZeppelinRestApi shapes it."""
+    return json.dumps({"status": "OK", "message": "Zeppelin version",
+                       "body": {"version": VERSION, "git-commit-id": "", "git-timestamp": ""}}).encode()
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "Jetty(stand-in)"
     context = "/"
@@ -79,9 +85,7 @@ class Handler(BaseHTTPRequestHandler):
                 page, headers = gzip.compress(page), {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
             self._send(200, page, "text/html;charset=utf-8", headers)
         elif inner == "/api/version":
-            body = {"status": "OK", "message": "Zeppelin version",
-                    "body": {"version": VERSION, "git-commit-id": "", "git-timestamp": ""}}
-            self._send(200, json.dumps(body).encode(), "application/json")
+            self._send(200, version_body(), "application/json")
         else:
             self._send(404, b"Not Found", "text/plain")
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+from html import escape
 from pathlib import Path
 
 from jupyter_server.base.handlers import JupyterHandler
@@ -144,8 +145,10 @@ class AglaisZeppelin(LoggingConfigurable):
                 os.makedirs(path, mode=0o700, exist_ok=True)
         return list(self.command)
 
-    def server_process(self, base_url: str) -> dict:
-        """The jupyter-server-proxy server process (``c.ServerProxy.servers['zeppelin']``)."""
+    def server_process(self, base_url) -> dict:
+        """The jupyter-server-proxy server process (``c.ServerProxy.servers['zeppelin']``);
+        `base_url()` is the server's base URL, asked when a page passes (jupyterhub-singleuser
+        sets it after the extensions' link step)."""
         return {
             # jupyter-server-proxy calls these with the arguments their code names (its
             # call_with_asked_args reads __code__), so functions of nothing, not bound methods
@@ -153,19 +156,18 @@ class AglaisZeppelin(LoggingConfigurable):
             "environment": lambda: self.environment(),
             "absolute_url": True,  # Zeppelin serves under its context path, so it sees the full path
             "timeout": self.timeout,
-            "rewrite_response": self.rewriter(url_path_join(base_url, "aglais", "static", SCRIPT)),
+            "rewrite_response": self.rewriter(lambda: url_path_join(base_url(), "aglais", "static", SCRIPT)),
             "launcher_entry": {"title": "Apache Zeppelin", "path_info": NAME + "/"},
             "new_browser_tab": True,
         }
 
     # -- what the page gets --------------------------------------------------------------
 
-    def rewriter(self, script_url: str):
-        tag = f'<script src="{script_url}" defer data-aglais="zeppelin"></script>'.encode()
-
+    def rewriter(self, script_url):
         def rewrite(response):
             if self.inject:
-                inject_script(response, tag)
+                tag = f'<script src="{escape(script_url())}" defer data-aglais="zeppelin"></script>'
+                inject_script(response, tag.encode())
 
         return rewrite
 
@@ -219,10 +221,9 @@ def link(serverapp) -> None:
     if NAME in servers:
         serverapp.log.info("aglais_lab: ServerProxy.servers has a %r of its own; not adding Zeppelin's", NAME)
         return
-    servers[NAME] = zeppelin.server_process(serverapp.base_url)
+    servers[NAME] = zeppelin.server_process(lambda: serverapp.web_app.settings["base_url"])
     section.servers = servers
-    serverapp.log.info("aglais_lab: Apache Zeppelin (%s) at %s%s/", " ".join(zeppelin.command), serverapp.base_url,
-                       NAME)
+    serverapp.log.info("aglais_lab: Apache Zeppelin (%s) at <base_url>%s/", " ".join(zeppelin.command), NAME)
 
 
 def setup_handlers(serverapp) -> None:

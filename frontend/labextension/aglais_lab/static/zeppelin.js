@@ -175,8 +175,15 @@
     }
   }
 
+  /**
+   * The server's XSRF token goes with every request, GET too, as JupyterLab's request
+   * helper sends it: a single-user server refuses cookie-authenticated API requests
+   * without it (JupyterHub's XSRF protection, not only for POST).
+   */
   function request(path, init) {
-    return fetch(base + 'aglais/' + path, Object.assign({ credentials: 'same-origin', cache: 'no-store' }, init))
+    var headers = Object.assign({ 'X-XSRFToken': xsrf() }, (init && init.headers) || {});
+    return fetch(base + 'aglais/' + path,
+      Object.assign({ credentials: 'same-origin', cache: 'no-store' }, init, { headers: headers }))
       .then(function (response) {
         return response.json().catch(function () {
           return { message: 'The server answered ' + response.status + '.' };
@@ -220,7 +227,7 @@
     ui.extend.textContent = 'Extending…';
     request('extend', {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-XSRFToken': xsrf() },
+      headers: { 'Content-Type': 'application/json' },
       body: '{}'
     }).then(function (answer) {
       if (answer.ok) {
