@@ -11,7 +11,7 @@ import pytest
 
 from tests.booking_service.conftest import BookingAPI, iso
 from tests.hub import Hub, Response, User
-from tests.spawner.conftest import booked_now, booking_api, new_user, servers, spawn_hub, spawn_hub_config  # noqa: F401 (fixtures)
+from tests.spawner.conftest import booked_now, booking_api, new_user, servers, spawn_hub  # noqa: F401 (fixtures)
 
 __all__ = ["booked_now", "booking_in_full_pool", "iso", "lab_request", "new_user", "server_token"]
 

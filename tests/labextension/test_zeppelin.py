@@ -10,6 +10,7 @@ import gzip
 import re
 import shutil
 import tempfile
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -26,19 +27,18 @@ from tests.spawner.conftest import wait_for
 SCRIPT_TAG = re.compile(rb'<script src="/user/[^"]+/aglais/static/zeppelin\.js" defer data-aglais="zeppelin"></script>')
 
 
-@pytest.fixture(scope="module")
-def zeppelin_sh():
-    """A ZEPPELIN_HOME every account can read, whose bin/zeppelin.sh runs the stand-in."""
-    home = Path(tempfile.mkdtemp(prefix="aglais-zeppelin-", dir="/tmp"))
-    yield zeppelin_standin.make_home(home)
-    shutil.rmtree(home, ignore_errors=True)
+# A ZEPPELIN_HOME every account can read, whose bin/zeppelin.sh runs the stand-in; the
+# module's hub (tests/spawner/conftest.py's spawn_hub) reads SPAWN_HUB_CONFIG
+ZEPPELIN_HOME = Path(tempfile.gettempdir()) / f"aglais-zeppelin-standin-{uuid.uuid4().hex[:8]}"
+SPAWN_HUB_CONFIG = f"""
+        c.BookingLocalProcessSpawner.zeppelin_sh = {str(ZEPPELIN_HOME / "bin" / "zeppelin.sh")!r}
+"""
 
 
-@pytest.fixture(scope="module")
-def spawn_hub_config(zeppelin_sh) -> str:
-    return f"""
-        c.BookingLocalProcessSpawner.zeppelin_sh = {str(zeppelin_sh)!r}
-    """
+@pytest.fixture(scope="module", autouse=True)
+def zeppelin_home():
+    yield zeppelin_standin.make_home(ZEPPELIN_HOME)
+    shutil.rmtree(ZEPPELIN_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

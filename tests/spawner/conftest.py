@@ -52,14 +52,7 @@ SERVERS_CONFIG = """
 
 
 @pytest.fixture(scope="module")
-def spawn_hub_config() -> str:
-    """More config of the module's spawn_hub (lines indented by 8 spaces); a test module
-    may override it (the Zeppelin tests point the spawner at a stand-in Zeppelin)."""
-    return ""
-
-
-@pytest.fixture(scope="module")
-async def spawn_hub(tmp_path_factory, spawn_hub_config):
+async def spawn_hub(tmp_path_factory, request):
     workdir = tmp_path_factory.mktemp("spawn-hub")
     # the hub's system accounts: a prefix of their own, homes in a directory every account
     # can enter (pytest's own tmp is 0700); all removed afterwards, as userdel would
@@ -78,7 +71,7 @@ async def spawn_hub(tmp_path_factory, spawn_hub_config):
         c.JupyterHub.last_activity_interval = 5
         # hub secrets in the hub's environment (below) that config wrongly asks servers to keep
         c.Spawner.env_keep = ['PATH', 'LANG', 'AGLAIS_ADMIN_PASSWORD', 'CONFIGPROXY_AUTH_TOKEN']
-    """ + SERVERS_CONFIG + spawn_hub_config
+    """ + SERVERS_CONFIG + getattr(request.module, "SPAWN_HUB_CONFIG", "")
     secrets = {"AGLAIS_ADMIN_PASSWORD": uuid.uuid4().hex, "CONFIGPROXY_AUTH_TOKEN": uuid.uuid4().hex}
     os.environ.update(secrets)
     try:
