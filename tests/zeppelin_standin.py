@@ -18,7 +18,6 @@ import gzip
 import json
 import os
 import shutil
-import stat
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -118,7 +117,7 @@ def make_home(directory: Path, python: str | None = None) -> Path:
     for path in (directory, bin_dir):
         path.chmod(0o755)
     (directory / "zeppelin_standin.py").chmod(0o644)
-    script.chmod(0o755 | stat.S_IXOTH)
+    script.chmod(0o755)
     return script
 
 

@@ -198,13 +198,14 @@ def inject_script(response, tag: bytes) -> None:
 class ScriptHandler(JupyterHandler, web.StaticFileHandler):
     """static/zeppelin.js, behind the server's login like the rest. Serving it also sets
     the server's XSRF cookie, which a page from Zeppelin has not been given otherwise and
-    which POST /aglais/extend needs."""
+    which the script sends back with every request to /aglais/ (the single-user server
+    refuses cookie-authenticated API requests without it, GET too)."""
 
     auth_resource = "aglais"
 
     @web.authenticated
     def get(self, path, include_body=True):
-        self.xsrf_token  # sets the _xsrf cookie (tornado) for the page's POST
+        self.xsrf_token  # sets the _xsrf cookie (tornado) for the page's requests
         return web.StaticFileHandler.get(self, path, include_body)
 
 
