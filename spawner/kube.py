@@ -120,24 +120,28 @@ def without_ours(mapping: dict) -> dict:
 
 class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
     flavour_images = Dict(
-        {"jupyter": "jupyter/pyspark-notebook:latest", "zeppelin": "apache/zeppelin:0.11.2"},
+        {"jupyter": "jupyter/pyspark-notebook:latest", "zeppelin": "aglais/zeppelin:0.1.0"},
         config=True,
         help="""Image of each flavour ("jupyter", "zeppelin"); a flavour without an image is
         not offered. Pin tags, and use your registry's copies: the Jupyter images' copies on
-        Docker Hub are no longer updated (since late 2023).
+        Docker Hub are no longer updated (since late 2023). The Zeppelin image is
+        images/zeppelin/Dockerfile's (Apache Zeppelin behind jupyterhub-singleuser).
         """,
     )
     zeppelin_cmd = List(
-        ["/opt/zeppelin/bin/zeppelin.sh"], config=True,
+        ["jupyterhub-singleuser"], config=True,
         help="""Command of the Zeppelin container. Zeppelin is not a Jupyter server: the hub
-        can only reach it through an image that speaks the single-user protocol, e.g.
-        jupyterhub-singleuser with jupyter-server-proxy starting Zeppelin (then set this to
-        ``["jupyterhub-singleuser"]`` and `zeppelin_port` to 8888).
+        reaches it through jupyterhub-singleuser, in which jupyter-server-proxy runs Zeppelin
+        at ``/zeppelin/`` (aglais_lab, images/zeppelin/Dockerfile).
         """,
     )
     zeppelin_port = Integer(
-        8080, config=True,
-        help="Port the Zeppelin container serves on (Zeppelin's own default: 8080).",
+        8888, config=True,
+        help="Port the Zeppelin container's single-user server listens on (jupyterhub-singleuser's, 8888).",
+    )
+    zeppelin_default_url = Unicode(
+        "/zeppelin/", config=True,
+        help="Where a Zeppelin server opens: Zeppelin itself, behind the single-user server.",
     )
     reserved_pool_scheduling = Bool(
         True, config=True,
@@ -240,13 +244,24 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
     def _profile(self, flavour: str) -> dict:
         override = {"image": self.flavour_images[flavour]} if self.flavour_images.get(flavour) else {}
         if flavour == "zeppelin":
-            # Zeppelin serves its own UI on 8080 and is not a Jupyter server: the hub only
-            # reaches an image that speaks the single-user protocol (jupyterhub-singleuser
-            # with jupyter-server-proxy starting Zeppelin, or a wrapper doing the same), so
-            # command and port are settings, with Zeppelin's own as defaults.
-            override.update(cmd=list(self.zeppelin_cmd), port=self.zeppelin_port)
+            # Zeppelin is not a Jupyter server: the image runs jupyterhub-singleuser, in which
+            # jupyter-server-proxy runs Zeppelin (aglais_lab.zeppelin), and the server opens at it
+            override.update(cmd=list(self.zeppelin_cmd), port=self.zeppelin_port,
+                            default_url=self.zeppelin_default_url)
+        else:
+            # KubeSpawner applies a profile onto the spawner itself, which the hub keeps from
+            # one start to the next: after a Zeppelin server, Jupyter's settings come back
+            override.update(self._configured_server())
         return {"display_name": FLAVOUR_LABELS.get(flavour, flavour), "slug": flavour,
                 "kubespawner_override": override}
+
+    def _configured_server(self) -> dict:
+        """cmd, port and default_url as configured, taken at the first profile asked for,
+        which comes before KubeSpawner applies any (it asks for the list first)."""
+        if not hasattr(self, "_configured"):
+            self._configured = {"cmd": self.cmd, "port": self.port, "default_url": self.default_url}
+        cmd = self._configured["cmd"]
+        return dict(self._configured, cmd=None if cmd is None else list(cmd))
 
     # The mixin's own flavour form and parser come first in the MRO; KubeSpawner's profile
     # form (which posts "profile") must win, hidden like the mixin's when there is no choice.

@@ -14,10 +14,12 @@ import os
 import pwd
 import resource
 import shutil
+import stat
+from html import escape
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, SpawnException
-from traitlets import Bool, Dict, Unicode, validate
+from traitlets import Bool, Dict, Unicode, default, validate
 
 from . import package, spark_local, system_users
 from .mixin import BookingSpawnerMixin
@@ -131,6 +133,21 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
     )
     spark_state = Dict(help="The running Spark cluster's master, UI port, processes and cgroups (kept in the spawner's state).")
 
+    zeppelin_sh = Unicode(
+        config=True,
+        help="""The zeppelin.sh of an Apache Zeppelin installation, for the Zeppelin flavour
+        (Zeppelin behind the user's jupyterhub-singleuser, through jupyter-server-proxy; its
+        ZEPPELIN_HOME is the directory above the script's). Default:
+        $ZEPPELIN_HOME/bin/zeppelin.sh of the hub's environment, if $ZEPPELIN_HOME is set.
+        Zeppelin is offered only where this script is there and every account may run it.
+        """,
+    )
+
+    @default("zeppelin_sh")
+    def _default_zeppelin_sh(self):
+        home = os.environ.get("ZEPPELIN_HOME", "")
+        return os.path.join(home, "bin", "zeppelin.sh") if home else ""
+
     @validate("system_user_prefix")
     def _valid_prefix(self, proposal):
         return system_users.check_prefix(proposal["value"], "BookingLocalProcessSpawner")
@@ -173,6 +190,53 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
         if entry is None:
             return os.path.join(self.system_homes, self.system_user)
         return entry.pw_dir if system_users.is_ours(entry, self.system_user_prefix, self.user.name) else None
+
+    # -- the Zeppelin flavour ------------------------------------------------------------
+
+    def zeppelin_unavailable(self) -> str | None:
+        """Why this hub cannot start Zeppelin servers; None when it can."""
+        script = self.zeppelin_sh
+        if not script:
+            return ("Apache Zeppelin is not installed on this hub (BookingLocalProcessSpawner.zeppelin_sh "
+                    "and $ZEPPELIN_HOME are not set).")
+        try:
+            mode = os.stat(script).st_mode
+        except OSError:
+            return f"Apache Zeppelin is not installed on this hub: there is no {script}."
+        # the server runs as the user's account: the script must be executable by others
+        # unless every server runs as the hub's own user
+        runnable = os.access(script, os.X_OK) and (self.shared_os_user or mode & stat.S_IXOTH)
+        if not stat.S_ISREG(mode) or not runnable:
+            return f"Apache Zeppelin cannot start on this hub: {script} is not a script the users' accounts may run."
+        return None
+
+    def supported_flavours(self):
+        return ("jupyter",) if self.zeppelin_unavailable() else ("jupyter", "zeppelin")
+
+    async def _flavour_form(self, spawner=None) -> str:
+        form = await super()._flavour_form(spawner)
+        why = self.zeppelin_unavailable()
+        # an admin who set Zeppelin up (the trait or $ZEPPELIN_HOME) and got it wrong is
+        # told on the form; where nobody installed it, no form is added only to say so
+        if why and self.zeppelin_sh:
+            form += f'<p class="aglais-flavour-unavailable">{escape(why)} JupyterLab starts instead.</p>'
+        return form
+
+    async def claim_session(self):
+        if self.requested_flavour() == "zeppelin":
+            why = self.zeppelin_unavailable()
+            if why:
+                raise SpawnException(why, reason="flavour", status_code=400)
+        return await super().claim_session()
+
+    def zeppelin_env(self, env: dict) -> dict:
+        """A Zeppelin session's server opens at Zeppelin, which aglais_lab runs behind it
+        ($AGLAIS_FLAVOUR, from the grant, turns it on) from ZEPPELIN_HOME, the directory
+        above `zeppelin_sh`'s."""
+        if (self.booking_session or {}).get("flavour") == "zeppelin":
+            env["JUPYTERHUB_DEFAULT_URL"] = "/zeppelin/"
+            env["ZEPPELIN_HOME"] = os.path.dirname(os.path.dirname(os.path.abspath(self.zeppelin_sh)))
+        return env
 
     async def start(self):
         self._check_mode()
@@ -231,7 +295,7 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
         env["USER"] = env["LOGNAME"] = self.system_user
         env["HOME"] = home
         env["SHELL"] = shell
-        return env
+        return self.zeppelin_env(env)
 
     def servers_python(self) -> str:
         """The interpreter of the environment the server's command is in."""

@@ -65,3 +65,15 @@ def test_every_accounts_option_is_documented(index):
     for name, trait in cls.class_own_traits(config=True).items():
         assert f"{cls.__name__}.{name}" in ACCOUNTS_DOC, f"{cls.__name__}.{name} is not in docs/accounts.md"
         assert flat(trait.help) in doc, f"docs/accounts.md does not quote the help of {cls.__name__}.{name}"
+
+
+LABEXTENSION_DOC = (Path(__file__).resolve().parent.parent / "docs" / "labextension.md").read_text()
+
+
+def test_every_zeppelin_option_is_documented_with_its_help():
+    from aglais_lab.zeppelin import AglaisZeppelin
+
+    doc = flat(LABEXTENSION_DOC)
+    for name, trait in AglaisZeppelin.class_own_traits(config=True).items():
+        assert f"AglaisZeppelin.{name}" in LABEXTENSION_DOC, f"AglaisZeppelin.{name} is not in docs/labextension.md"
+        assert flat(trait.help) in doc, f"docs/labextension.md does not quote the help of AglaisZeppelin.{name}"

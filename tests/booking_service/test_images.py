@@ -1,10 +1,11 @@
-"""The two images' Dockerfiles, checked offline (nothing can pull or build an image here):
+"""The images' Dockerfiles (hub, single-user, Zeppelin), checked offline (nothing can pull or build an image here):
 every base image pinned to a tag, the final user not root, and every Python requirement
 they install compatible with setup.cfg's ranges for the same package."""
 
 from __future__ import annotations
 
 import configparser
+import json
 import re
 import shlex
 from pathlib import Path
@@ -15,7 +16,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGES = {"hub": REPO / "images" / "hub" / "Dockerfile", "singleuser": REPO / "images" / "singleuser" / "Dockerfile"}
+IMAGES = {name: REPO / "images" / name / "Dockerfile" for name in ("hub", "singleuser", "zeppelin")}
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -114,7 +115,8 @@ def test_every_base_image_is_pinned_to_a_tag(image):
         repository, _, tag = name.rpartition(":")
         assert repository and "/" not in tag and tag not in ("", "latest"), f"{image}: {name} is not pinned to a tag"
     final = found[-1]["image"]
-    expected = {"hub": "quay.io/jupyterhub/k8s-hub:4.4.0", "singleuser": "quay.io/jupyter/pyspark-notebook:"}[image]
+    expected = {"hub": "quay.io/jupyterhub/k8s-hub:4.4.0", "singleuser": "quay.io/jupyter/pyspark-notebook:",
+                "zeppelin": "apache/zeppelin:0.12."}[image]
     assert final.startswith(expected), final
 
 
@@ -147,6 +149,21 @@ def test_the_hub_image_pins_what_the_chart_needs():
     assert versions["jupyterhub"].contains("6.1.1") and not versions["jupyterhub"].contains("5.5.0")
     assert versions["jupyterhub-kubespawner"].contains("7.1.0") and not versions["jupyterhub-kubespawner"].contains("7.0.0")
     assert any(path.endswith("[kubernetes]") for path in local)
+
+
+def test_the_zeppelin_image_runs_the_single_user_server_the_spawner_expects():
+    """BookingKubeSpawner's Zeppelin defaults (command, port) are what the image runs."""
+    from spawner.kube import BookingKubeSpawner
+
+    steps = instructions(IMAGES["zeppelin"])
+    cmd = [rest for name, rest in steps if name == "CMD"][-1]
+    traits = BookingKubeSpawner.class_traits()
+    assert json.loads(cmd) == traits["zeppelin_cmd"].default() == ["jupyterhub-singleuser"]
+    assert [rest for name, rest in steps if name == "EXPOSE"] == [str(traits["zeppelin_port"].default())]
+    assert traits["flavour_images"].default()["zeppelin"].startswith("aglais/zeppelin:")
+    named, local = pip_requirements(IMAGES["zeppelin"])
+    assert {canonicalize_name(r.name) for r in named} >= {"jupyterhub", "jupyter-server-proxy"}
+    assert any(path.endswith(".whl") or "wheels" in path for path in local)  # aglais_lab, built in the image
 
 
 def test_a_version_range_outside_setup_cfg_is_caught():

@@ -109,8 +109,11 @@ async def running_spawn_hub(workdir: Path, extra_config: str = "", *, spark: boo
 
 @pytest.fixture(scope="module")
 async def spawn_hub(tmp_path_factory, request):
+    """The module's hub: with its module's SPAWN_HUB_CONFIG (more config) and
+    SPAWN_HUB_SPARK (True: real Spark clusters), if it sets them."""
     spark = getattr(request.module, "SPAWN_HUB_SPARK", False)
-    async with running_spawn_hub(tmp_path_factory.mktemp("spawn-hub"), spark=spark) as hub:
+    extra = getattr(request.module, "SPAWN_HUB_CONFIG", "")
+    async with running_spawn_hub(tmp_path_factory.mktemp("spawn-hub"), extra, spark=spark) as hub:
         yield hub
 
 

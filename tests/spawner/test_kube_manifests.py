@@ -210,7 +210,7 @@ async def test_a_second_session_replaces_the_first_ones_labels_and_scheduling(ma
     pytest.param({"profile": "zeppelin"}, id="from-kubespawner-form"),
     pytest.param({"flavour": "zeppelin"}, id="from-rest-api"),
 ])
-async def test_the_zeppelin_profile_sets_image_command_and_port(make_spawner, monkeypatch, user_options):
+async def test_the_zeppelin_profile_sets_image_command_port_and_landing_page(make_spawner, monkeypatch, user_options):
     """`_booking` is stubbed on the instance: a stand-in for the booking service granting what is asked."""
     spawner = make_spawner()
     calls = []
@@ -220,12 +220,28 @@ async def test_the_zeppelin_profile_sets_image_command_and_port(make_spawner, mo
     assert calls == [("POST", "/users/alice/sessions", {"server_name": "", "flavour": "zeppelin"})]
     manifest = await pod_for(spawner, session)
     notebook = container(manifest)
-    assert notebook["image"] == "apache/zeppelin:0.11.2"
-    # kubespawner passes `cmd` as the container's args: the image's entrypoint (tini) stays
-    assert notebook["args"] == ["/opt/zeppelin/bin/zeppelin.sh"] and "command" not in notebook
-    assert notebook["ports"][0]["containerPort"] == 8080
-    assert env(manifest)["AGLAIS_FLAVOUR"] == "zeppelin"
+    assert notebook["image"] == "aglais/zeppelin:0.1.0"  # images/zeppelin/Dockerfile
+    # kubespawner passes `cmd` as the container's args: the image's entrypoint (tini) stays;
+    # the single-user server, in which jupyter-server-proxy runs Zeppelin
+    assert notebook["args"][0] == "jupyterhub-singleuser" and "command" not in notebook
+    assert notebook["ports"][0]["containerPort"] == 8888
+    assert (env(manifest)["AGLAIS_FLAVOUR"], env(manifest)["JUPYTERHUB_DEFAULT_URL"]) == ("zeppelin", "/zeppelin/")
     assert [c for c in calls if c[0] == "GET"] == []  # the grant decided the profile, not a second question
+
+
+async def test_a_jupyter_server_after_a_zeppelin_one_gets_jupyters_command_port_and_landing_page(
+        make_spawner, monkeypatch):
+    """KubeSpawner applies a profile onto the spawner, which the hub reuses for the next start."""
+    spawner = make_spawner(cmd=["start-notebook.py"], default_url="/lab")
+    stub_booking_service(monkeypatch, spawner, ["jupyter", "zeppelin"], [])
+    pods = {}
+    for flavour in ("jupyter", "zeppelin", "jupyter"):
+        spawner.user_options = {"flavour": flavour}
+        manifest = await pod_for(spawner, await spawner.claim_session())
+        pods.setdefault(flavour, []).append((container(manifest)["args"][0], container(manifest)["ports"][0][
+            "containerPort"], env(manifest)["JUPYTERHUB_DEFAULT_URL"]))
+    assert pods["zeppelin"] == [("jupyterhub-singleuser", 8888, "/zeppelin/")]
+    assert pods["jupyter"] == [("start-notebook.py", 8888, "/lab")] * 2
 
 
 @pytest.mark.parametrize("pool, package_name", [

@@ -96,6 +96,18 @@ async def test_level_0_cannot_book_and_gets_the_tiny_walk_in(spawn_hub, servers,
     await servers.stop(user)
 
 
+async def test_a_zeppelin_start_where_zeppelin_is_not_installed_is_told_why(spawn_hub, servers, booking_api):
+    # this hub has no zeppelin_sh and no $ZEPPELIN_HOME (tests/labextension/test_zeppelin.py has one)
+    user = await new_user(spawn_hub, "level-1")
+    assert "zeppelin" in (await booking_api.ok("GET", f"users/{user.name}/entitlement", user))["flavours"]
+    resp = await servers.start(user, flavour="zeppelin")
+    assert resp.status == 400, resp.body
+    assert "Apache Zeppelin is not installed on this hub" in resp.json()["message"]
+    assert not (await servers.model(user)).get("servers", {}).get("")
+    assert (await servers.start(user)).status in (201, 202)  # Jupyter starts
+    await servers.stop(user)
+
+
 async def test_full_shared_pool_queues_and_frees_the_slot_for_the_head(spawn_hub, servers, booking_api):
     first, second, third = [await new_user(spawn_hub, "level-1") for _ in range(3)]
     assert (await servers.start(first)).status in (201, 202)
