@@ -6,7 +6,10 @@ like Zeppelin's index (its title, its Angular app's markers) and its /api/versio
     python tests/zeppelin_standin.py           # serves as ZEPPELIN_PORT/ADDR/SERVER_CONTEXT_PATH say
     make_home(directory)                       # a ZEPPELIN_HOME whose bin/zeppelin.sh runs it
 
-Like Zeppelin (Jetty) it serves only under its context path (``/ctx`` redirects to
+Like Zeppelin with Apache Shiro, it reads $ZEPPELIN_CONF_DIR/shiro.ini (else
+$ZEPPELIN_HOME/conf/shiro.ini) and, where its [urls] put ``/**`` under ``authcBasic``,
+answers 401 to a request without the Basic credentials of a [users] entry. Like
+Zeppelin (Jetty) it serves only under its context path (``/ctx`` redirects to
 ``/ctx/``, anything outside is a 404), runs in the foreground, and compresses its HTML
 for a client that accepts gzip (Jetty's GzipHandler). It is stdlib only, so any
 account's Python can run it.
@@ -14,6 +17,8 @@ account's Python can run it.
 
 from __future__ import annotations
 
+import base64
+import configparser
 import gzip
 import json
 import os
@@ -47,9 +52,33 @@ def version_body() -> bytes:
                        "body": {"version": VERSION, "git-commit-id": "", "git-timestamp": ""}}).encode()
 
 
+def shiro_users() -> dict | None:
+    """{user: password} when shiro.ini puts every URL under authcBasic; None when it does
+    not (or there is no shiro.ini: Zeppelin's default, anonymous access)."""
+    conf = os.environ.get("ZEPPELIN_CONF_DIR") or os.path.join(os.environ.get("ZEPPELIN_HOME", ""), "conf")
+    ini = configparser.ConfigParser(delimiters=("=",), interpolation=None, strict=False)
+    ini.optionxform = str  # user names and URL patterns keep their case
+    if not ini.read(os.path.join(conf, "shiro.ini")) or ini.get("urls", "/**", fallback="").strip() != "authcBasic":
+        return None
+    return {user: value.split(",")[0].strip() for user, value in ini.items("users")} if ini.has_section("users") else {}
+
+
 class Handler(BaseHTTPRequestHandler):
     server_version = "Jetty(stand-in)"
     context = "/"
+    users: dict | None = None  # shiro_users() at start
+
+    def authorized(self) -> bool:
+        if self.users is None:
+            return True
+        scheme, _, value = self.headers.get("Authorization", "").partition(" ")
+        if scheme != "Basic":
+            return False
+        try:
+            user, _, password = base64.b64decode(value).decode().partition(":")
+        except ValueError:
+            return False
+        return user in self.users and self.users[user] == password
 
     def log_message(self, format, *args):  # to stderr, which the proxy's log collects
         sys.stderr.write("zeppelin-standin: " + format % args + "\n")
@@ -68,6 +97,9 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self):
+        if not self.authorized():
+            self._send(401, b"Unauthorized", "text/plain", {"WWW-Authenticate": 'Basic realm="application"'})
+            return
         path = self.path.split("?", 1)[0]
         root = self.context.rstrip("/")
         if root and path == root:
@@ -95,6 +127,7 @@ def main() -> None:
     address = os.environ.get("ZEPPELIN_ADDR", "127.0.0.1")
     port = int(os.environ.get("ZEPPELIN_PORT", "8080"))
     Handler.context = os.environ.get("ZEPPELIN_SERVER_CONTEXT_PATH", "/") or "/"
+    Handler.users = shiro_users()
     server = ThreadingHTTPServer((address, port), Handler)
     sys.stderr.write(f"zeppelin-standin: serving {Handler.context} on {address}:{port}\n")
     try:

@@ -93,9 +93,14 @@ def constraints() -> str:
 
 
 def fingerprint(pins: str) -> str:
-    """What the environment is built from: the versions, the extension's build, this file."""
+    """What the environment is built from: the versions, the extension's build, its server
+    side's sources (aglais_lab's Python and static files), this file."""
     built = LABEXTENSION / "aglais_lab" / "labextension" / "package.json"
-    parts = [pins, built.read_text() if built.exists() else "", Path(__file__).read_text()]
+    sources = sorted(p for p in (LABEXTENSION / "aglais_lab").rglob("*")
+                     if p.is_file() and "labextension" not in p.relative_to(LABEXTENSION / "aglais_lab").parts
+                     and "__pycache__" not in p.parts)
+    parts = [pins, built.read_text() if built.exists() else "", Path(__file__).read_text(),
+             *(f"{p.relative_to(LABEXTENSION)}\0{p.read_text(errors='replace')}" for p in sources)]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

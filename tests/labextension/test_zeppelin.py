@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import re
 import shutil
+import stat
 import tempfile
 import uuid
 from datetime import timedelta
@@ -128,7 +129,30 @@ async def test_zeppelin_is_behind_the_hubs_login(spawn_hub, servers, booking_api
     # nor the JSON API, nor a POST
     assert (await spawn_hub.request("GET", path + "api/version")).status in (302, 403)
     assert (await spawn_hub.request("POST", path + "api/notebook", body={})).status == 403
+    # nor straight to Zeppelin's port, which every local process reaches (on one machine,
+    # every other user's kernel): Zeppelin's Shiro asks a password only the proxy knows
+    port, conf = zeppelin_port_and_conf(user)
+    direct = await AsyncHTTPClient().fetch(f"http://127.0.0.1:{port}/user/{quote(user.name)}/zeppelin/",
+                                          raise_error=False)
+    assert direct.code == 401 and b"standin" not in (direct.body or b"")
+    shiro = Path(conf) / "shiro.ini"
+    assert stat.S_IMODE(shiro.stat().st_mode) == 0o600 and shiro.stat().st_uid == Path(f"/proc/{(await servers.process(user)).pid}").stat().st_uid
     await servers.stop(user)
+
+
+def zeppelin_port_and_conf(user) -> tuple[int, str]:
+    """The port and ZEPPELIN_CONF_DIR of the user's running (stand-in) Zeppelin, from its
+    process's environment (this test runs as root, as CI does)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or b"zeppelin_standin.py" not in (proc / "cmdline").read_bytes():
+                continue
+            env = dict(item.split(b"=", 1) for item in (proc / "environ").read_bytes().split(b"\0") if b"=" in item)
+        except OSError:
+            continue
+        if env.get(b"JUPYTERHUB_USER", b"").decode() == user.name:
+            return int(env[b"ZEPPELIN_PORT"]), env[b"ZEPPELIN_CONF_DIR"].decode()
+    raise AssertionError(f"no Zeppelin process of {user.name}")
 
 
 # -- in a real browser -------------------------------------------------------------------

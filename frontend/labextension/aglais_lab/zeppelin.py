@@ -10,13 +10,25 @@ same /aglais/status and /aglais/extend the JupyterLab status item uses.
 
 Turned on in a server whose session is a Zeppelin one ($AGLAIS_FLAVOUR, which both
 booking-aware spawners set) or by ``c.AglaisZeppelin.enabled = True``.
+
+Zeppelin's port on 127.0.0.1 is reachable by every process of the machine (on one
+machine: every other user's kernel), and Zeppelin asks no login by default, which would
+let anyone run code as this user. So each start gives Zeppelin a Shiro configuration
+(shiro.ini in its ZEPPELIN_CONF_DIR, 0600) whose one user has a password made for that
+start, with every URL under `authcBasic`, and the proxy adds that user's Authorization
+to each request it passes on (jupyter-server-proxy's `request_headers_override`): the
+browser, behind the hub's login, never sees the password, and a request straight to the
+port is refused.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import os
 import re
+import secrets
+import shutil
 from html import escape
 from pathlib import Path
 
@@ -32,6 +44,24 @@ STATIC = Path(__file__).parent / "static"
 SCRIPT = "zeppelin.js"
 _HEAD_END = re.compile(rb"</head\s*>", re.IGNORECASE)
 _BODY_END = re.compile(rb"</body\s*>", re.IGNORECASE)
+PROXY_USER = "aglais"  # Zeppelin's one user: whoever comes through this server's proxy
+SHIRO = """\
+# Made by aglais_lab.zeppelin at each start of Zeppelin: one user, whose password only
+# this server's proxy knows, and no URL without it (docs/spawner.md, the Zeppelin flavour).
+[users]
+{user} = {password}, admin
+
+[main]
+sessionManager = org.apache.shiro.web.session.mgt.DefaultWebSessionManager
+securityManager.sessionManager = $sessionManager
+securityManager.sessionManager.globalSessionTimeout = 86400000
+
+[roles]
+admin = *
+
+[urls]
+/** = authcBasic
+"""
 
 
 def _literal(text: str) -> str:
@@ -113,17 +143,33 @@ class AglaisZeppelin(LoggingConfigurable):
 
     # -- the process -------------------------------------------------------------------
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.password = secrets.token_urlsafe(32)  # made anew at each start of Zeppelin (prepare)
+
+    def conf_dir(self) -> str:
+        """Zeppelin's ZEPPELIN_CONF_DIR: ours, under `state_dir`, since shiro.ini must be."""
+        return os.path.join(os.path.expanduser(self.state_dir), "conf")
+
+    def authorization(self) -> dict:
+        """The header the proxy adds to every request it passes to Zeppelin (replacing any
+        Authorization the browser or a program sent this server: that is the hub's token,
+        not Zeppelin's business)."""
+        pair = f"{PROXY_USER}:{self.password}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
     def environment(self) -> dict:
         """Zeppelin's settings for its process; the server's own environment wins for all
-        but port, address and base path, which are the proxy's."""
+        but port, address, base path and configuration directory, which are ours."""
         env = {"ZEPPELIN_PORT": "{port}", "ZEPPELIN_ADDR": ADDRESS,
-               "ZEPPELIN_SERVER_CONTEXT_PATH": "{base_url}" + NAME, "ZEPPELIN_HOME": _literal(self.zeppelin_home)}
+               "ZEPPELIN_SERVER_CONTEXT_PATH": "{base_url}" + NAME, "ZEPPELIN_HOME": _literal(self.zeppelin_home),
+               "ZEPPELIN_CONF_DIR": _literal(self.conf_dir())}
         state = os.path.expanduser(self.state_dir)
         defaults = {
             "ZEPPELIN_LOG_DIR": os.path.join(state, "logs"),
             "ZEPPELIN_PID_DIR": os.path.join(state, "run"),
             "ZEPPELIN_WAR_TEMPDIR": os.path.join(state, "webapps"),
-            "ZEPPELIN_CONFIG_FS_DIR": os.path.join(state, "conf"),
+            "ZEPPELIN_CONFIG_FS_DIR": self.conf_dir(),
             "ZEPPELIN_SEARCH_INDEX_PATH": os.path.join(state, "search-index"),
             "ZEPPELIN_NOTEBOOK_DIR": os.path.expanduser(self.notebook_dir),
         }
@@ -136,14 +182,36 @@ class AglaisZeppelin(LoggingConfigurable):
         return env
 
     def prepare(self) -> list[str]:
-        """Make Zeppelin's directories (it makes only some of them itself); the command."""
+        """Make Zeppelin's directories (it makes only some of them itself) and its
+        configuration: the installation's own files, then a shiro.ini with a new password;
+        the command."""
         env = self.environment()
-        for key in ("ZEPPELIN_LOG_DIR", "ZEPPELIN_PID_DIR", "ZEPPELIN_WAR_TEMPDIR", "ZEPPELIN_CONFIG_FS_DIR",
-                    "ZEPPELIN_NOTEBOOK_DIR"):
+        for key in ("ZEPPELIN_LOG_DIR", "ZEPPELIN_PID_DIR", "ZEPPELIN_WAR_TEMPDIR", "ZEPPELIN_CONF_DIR",
+                    "ZEPPELIN_CONFIG_FS_DIR", "ZEPPELIN_NOTEBOOK_DIR"):
             path = env.get(key, "").replace("{{", "{").replace("}}", "}")
             if path:
                 os.makedirs(path, mode=0o700, exist_ok=True)
+        self.write_conf()
         return list(self.command)
+
+    def write_conf(self) -> None:
+        """Copy the installation's conf/ files that are missing (zeppelin-site.xml, log4j2,
+        ...; never over the user's own), then write shiro.ini anew, 0600, with a password
+        made for this start."""
+        conf = self.conf_dir()
+        installed = os.path.join(self.zeppelin_home, "conf")
+        if os.path.isdir(installed):
+            for name in os.listdir(installed):
+                source, target = os.path.join(installed, name), os.path.join(conf, name)
+                if name != "shiro.ini" and os.path.isfile(source) and not os.path.lexists(target):
+                    shutil.copyfile(source, target)
+        self.password = secrets.token_urlsafe(32)
+        path = os.path.join(conf, "shiro.ini")
+        if os.path.lexists(path) or os.path.islink(path):
+            os.unlink(path)  # a link planted there is not followed: a new file takes its place
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(SHIRO.format(user=PROXY_USER, password=self.password))
 
     def server_process(self, base_url) -> dict:
         """The jupyter-server-proxy server process (``c.ServerProxy.servers['zeppelin']``);
@@ -154,6 +222,8 @@ class AglaisZeppelin(LoggingConfigurable):
             # call_with_asked_args reads __code__), so functions of nothing, not bound methods
             "command": lambda: self.prepare(),  # at each start of Zeppelin, before its environment
             "environment": lambda: self.environment(),
+            # Zeppelin's one user's password (write_conf): the browser never holds it
+            "request_headers_override": lambda: self.authorization(),
             "absolute_url": True,  # Zeppelin serves under its context path, so it sees the full path
             "timeout": self.timeout,
             "rewrite_response": self.rewriter(lambda: url_path_join(base_url(), "aglais", "static", SCRIPT)),
