@@ -47,3 +47,26 @@ async def booking_in_full_pool(hub: Hub, api: BookingAPI, length: timedelta) -> 
     await api.ok("POST", "bookings", admin, {
         "pool": pool, "package": "small", "start": iso(end), "end": iso(end + timedelta(hours=1))})
     return user, booking
+
+
+async def expect_walk_in_with_register(page, hub: Hub, screenshot=None) -> None:
+    """A level-0 user's status item (JupyterLab's, or the one injected into Zeppelin): the
+    walk-in's package and Register, which opens the hub's registration in a new tab."""
+    from playwright.async_api import expect
+
+    item = page.locator("#aglais-booking-status")
+    await expect(item.locator(".aglais-package")).to_have_text("tiny", timeout=30_000)
+    await expect(item.locator(".aglais-countdown")).to_have_text("walk-in")
+    register = page.locator("a.aglais-register")
+    await expect(register).to_be_visible()
+    await expect(register).to_have_attribute("href", "/hub/register")
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(screenshot))
+    async with page.context.expect_page() as opened:
+        await register.click()
+    tab = await opened.value
+    await tab.wait_for_load_state("commit")
+    assert tab.url.startswith(hub.url + "hub/register")
+    await tab.close()
+

@@ -15,7 +15,7 @@ from playwright.async_api import Page, expect
 
 from tests.browser import SCREENSHOTS
 from tests.hub import Hub, User
-from tests.labextension.conftest import booked_now, booking_in_full_pool, new_user
+from tests.labextension.conftest import booked_now, booking_in_full_pool, expect_walk_in_with_register, new_user
 
 pytestmark = pytest.mark.browser
 
@@ -115,20 +115,8 @@ async def test_level_0_gets_register_and_a_logout_warning(spawn_hub, servers, bo
     assert (await servers.start(user)).status in (201, 202)
     await open_lab(page, spawn_hub, user)
 
+    await expect_walk_in_with_register(page, spawn_hub, SCREENSHOTS / "jupyterlab-level-0.png")
     item = page.locator("#aglais-booking-status")
-    await expect(item.locator(".aglais-package")).to_have_text("tiny", timeout=30_000)
-    await expect(item.locator(".aglais-countdown")).to_have_text("walk-in")
-    register = page.locator("a.aglais-register")
-    await expect(register).to_be_visible()
-    await expect(register).to_have_attribute("href", "/hub/register")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SCREENSHOTS / "jupyterlab-level-0.png"))
-    async with page.context.expect_page() as opened:
-        await register.click()
-    tab = await opened.value
-    await tab.wait_for_load_state("commit")
-    assert tab.url.startswith(spawn_hub.url + "hub/register")
-    await tab.close()
 
     async def log_out():
         await page.locator("#jp-MainMenu").get_by_text("File", exact=True).click()

@@ -22,7 +22,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from tests import zeppelin_standin
 from tests.hub import Response
-from tests.labextension.conftest import booked_now, lab_request, new_user, server_token
+from tests.labextension.conftest import booked_now, expect_walk_in_with_register, lab_request, new_user, server_token
 from tests.spawner.conftest import wait_for
 
 SCRIPT_TAG = re.compile(rb'<script src="/user/[^"]+/aglais/static/zeppelin\.js" defer data-aglais="zeppelin"></script>')
@@ -173,18 +173,7 @@ async def test_level_0_sees_register_and_the_walk_in_in_zeppelin(zeppelin_hub, s
     user = await new_user(spawn_hub, "level-0")
     assert (await servers.start(user, flavour="zeppelin")).status in (201, 202)
     await open_zeppelin(page, spawn_hub, user)
-    item = page.locator("#aglais-booking-status")
-    await expect(item.locator(".aglais-package")).to_have_text("tiny", timeout=30_000)
-    await expect(item.locator(".aglais-countdown")).to_have_text("walk-in")
-    register = page.locator("a.aglais-register")
-    await expect(register).to_be_visible()
-    await expect(register).to_have_attribute("href", "/hub/register")
-    async with page.context.expect_page() as opened:
-        await register.click()
-    tab = await opened.value
-    await tab.wait_for_load_state("commit")
-    assert tab.url.startswith(spawn_hub.url + "hub/register")
-    await tab.close()
+    await expect_walk_in_with_register(page, spawn_hub)
     await expect(page).to_have_title("Zeppelin")  # Zeppelin's page is still Zeppelin's
     await servers.stop(user)
 
