@@ -394,8 +394,9 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         self.storage_capacity = storage.mebibytes(saved_mb) if persistent else None
 
     async def provision(self, grant: dict) -> None:
-        """A Spark session's auth Secret (spark_kube.py). Grow an existing home claim to a larger quota (a claim never shrinks): the
-        API server accepts it where the StorageClass allows volume expansion."""
+        """A Spark session's auth Secret (spark_kube.py). Grow an existing home claim to a
+        larger quota (a claim never shrinks): the API server accepts it where the
+        StorageClass allows volume expansion."""
         await super().provision(grant)
         if self.spark_session(grant):
             # before the pod, which mounts it (a pod waits for a missing Secret)
