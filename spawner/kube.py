@@ -15,11 +15,11 @@ from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from traitlets import Bool, Dict, Integer, List, Unicode, Union, default
 
-from . import package, storage
+from . import package, spark_kube, storage
 from aglais_common.facts import FLAVOUR_LABELS, FLAVOURS, LEVEL_GROUPS
 from aglais_common.quota import quantity_bytes
 
-from .mixin import BookingServiceDown, BookingSpawnerMixin
+from .mixin import BookingServiceDown, BookingSpawnerMixin, _inside
 
 PREFIX = "aglais.io/"
 POOL_KEY = PREFIX + "pool"
@@ -36,7 +36,9 @@ _LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?
 # the docker-stacks images need) are copied first and the package's settings appended:
 # in a properties file the last value of a key wins. A failing postStart hook gets the
 # container killed, so a home that cannot be written must not cost the user the server:
-# the SPARK_EXECUTOR_* variables still carry the sizing.
+# the SPARK_EXECUTOR_* variables still carry the sizing. With Spark executors on
+# Kubernetes (spark_kube.py) it adds the driver's address, the pod's IP, which only the
+# pod knows, and writes the executors' pod template.
 SPARK_CONF_SCRIPT = """\
 mkdir -p "$SPARK_CONF_DIR" || exit 0
 base=""
@@ -45,8 +47,12 @@ if [ -n "$SPARK_HOME" ] && [ -d "$SPARK_HOME/conf" ] && [ "$SPARK_HOME/conf" != 
   base="$SPARK_HOME/conf/spark-defaults.conf"
 fi
 new="$SPARK_CONF_DIR/spark-defaults.conf.new"
-{ if [ -f "$base" ]; then cat "$base"; echo; fi; printf '%s' "$AGLAIS_SPARK_DEFAULTS"; } > "$new" &&
-  mv "$new" "$SPARK_CONF_DIR/spark-defaults.conf"
+{ if [ -f "$base" ]; then cat "$base"; echo; fi; printf '%s' "$AGLAIS_SPARK_DEFAULTS"
+  if [ -n "$AGLAIS_SPARK_DRIVER_HOST" ]; then printf 'spark.driver.host %s\\n' "$AGLAIS_SPARK_DRIVER_HOST"; fi
+} > "$new" && mv "$new" "$SPARK_CONF_DIR/spark-defaults.conf"
+if [ -n "$AGLAIS_SPARK_EXECUTOR_TEMPLATE" ]; then
+  printf '%s' "$AGLAIS_SPARK_EXECUTOR_TEMPLATE" > "$SPARK_CONF_DIR/executor-pod-template.json"
+fi
 exit 0
 """
 
@@ -103,9 +109,10 @@ def api_message(error: ApiException) -> str:
         return str(error.reason)
 
 
-def spark_environment(grant: dict, conf_dir: str) -> dict:
-    """The variables the postStart hook turns into $SPARK_CONF_DIR/spark-defaults.conf."""
-    return {"SPARK_CONF_DIR": conf_dir, "AGLAIS_SPARK_DEFAULTS": package.spark_defaults(grant)}
+def spark_environment(grant: dict, conf_dir: str, extra: dict | None = None) -> dict:
+    """The variables the postStart hook turns into $SPARK_CONF_DIR/spark-defaults.conf
+    (`extra`: the settings of Spark on Kubernetes, spark_kube.py)."""
+    return {"SPARK_CONF_DIR": conf_dir, "AGLAIS_SPARK_DEFAULTS": package.spark_defaults(grant, extra)}
 
 
 def spark_conf_hook() -> dict:
@@ -198,6 +205,40 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         "/home/jovyan/.aglais/spark", config=True,
         help="""SPARK_CONF_DIR in the container, where a postStart hook writes the
         session's spark-defaults.conf (after the image's own Spark configuration).
+        """,
+    )
+
+    spark_executors = Bool(
+        True, config=True,
+        help="""Run a package's Spark workers as executor pods, the notebook pod being the
+        Spark driver in client mode (docs/spawner.md, "Spark on Kubernetes"). Needs the
+        chart's ``spark.enabled`` (its service accounts, Role and policies). Off: Spark
+        sessions get only the sizing settings, as packages without workers do.
+        """,
+    )
+    spark_master = Unicode(
+        "k8s://https://kubernetes.default.svc", config=True,
+        help="""The Spark master of a Spark session's driver: the cluster's API server as
+        the pod reaches it.""",
+    )
+    spark_executor_image = Unicode(
+        "", config=True,
+        help="""Image of the Spark executor pods. Empty: the notebook's own image (the same
+        Spark and Python as the driver's, which PySpark needs). It must run an executor
+        when given the argument ``executor`` (Spark's own images' entrypoint does).
+        """,
+    )
+    spark_service_account = Unicode(
+        "aglais-spark-driver", config=True,
+        help="""Service account of Spark sessions' pods (their token mounted), whose Role
+        lets the driver manage pods; the chart's ``spark.driverServiceAccount``. Servers
+        without Spark workers get no token.
+        """,
+    )
+    spark_executor_service_account = Unicode(
+        "aglais-spark-executor", config=True,
+        help="""Service account of the executor pods (no token mounted, no rights); the
+        chart's ``spark.executorServiceAccount``. Empty: the namespace's default.
         """,
     )
 
@@ -306,6 +347,29 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         self.lifecycle_hooks = {**self.lifecycle_hooks, "postStart": hook}
         if self.storage_by_level:
             self.apply_storage()
+        self.apply_spark(grant)
+
+    def spark_session(self, grant: dict | None = None) -> bool:
+        """Whether the session (default: the current one) runs Spark executor pods."""
+        return self.spark_executors and spark_kube.wanted(self.booking_session if grant is None else grant)
+
+    def apply_spark(self, grant: dict) -> None:
+        """A Spark session's pod: the driver's service account with its token, the label
+        the chart's NetworkPolicy admits executors to, the session's auth Secret mounted.
+        Any other session: the configured account, and no token."""
+        if not hasattr(self, "_configured_account"):
+            self._configured_account = self.service_account
+        volumes = [v for v in kubespawner_list_values(self, self.volumes) if v.get("name") != spark_kube.AUTH_VOLUME]
+        mounts = [m for m in kubespawner_list_values(self, self.volume_mounts) if m.get("name") != spark_kube.AUTH_VOLUME]
+        if self.spark_session(grant):
+            self.service_account, self.automount_service_account_token = self.spark_service_account, True
+            self.extra_labels = {**self.extra_labels, spark_kube.DRIVER_LABEL: spark_kube.DRIVER_VALUE}
+            # the name is KubeSpawner's pod name, settled with the spawner's state
+            volume, mount = spark_kube.auth_volume("{pod_name}")
+            volumes, mounts = volumes + [volume], mounts + [mount]
+        else:
+            self.service_account, self.automount_service_account_token = self._configured_account, False
+        self.volumes, self.volume_mounts = volumes, mounts
 
     async def start(self):
         try:
@@ -345,9 +409,14 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         self.storage_capacity = storage.mebibytes(saved_mb) if persistent else None
 
     async def provision(self, grant: dict) -> None:
-        """Grow an existing home claim to a larger quota (a claim never shrinks): the
-        API server accepts it where the StorageClass allows volume expansion."""
+        """A Spark session's auth Secret (spark_kube.py). Grow an existing home claim to a
+        larger quota (a claim never shrinks): the API server accepts it where the
+        StorageClass allows volume expansion."""
         await super().provision(grant)
+        if self.spark_session(grant):
+            # before the pod, which mounts it (a pod waits for a missing Secret)
+            await spark_kube.create_secret(self.api, self.namespace, spark_kube.auth_secret(
+                self.pod_name, session_labels(grant)), self.k8s_api_request_timeout)
         if not (self.storage_by_level and self.storage_pvc_ensure):
             return
         timeout = self.k8s_api_request_timeout
@@ -377,8 +446,48 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         env = super().get_env()
         if self.booking_session:
             # here rather than in `environment`, which KubeSpawner formats as a template
-            env.update(spark_environment(self.booking_session, self.spark_conf_dir))
+            extra = {}
+            if self.spark_session():
+                extra = self.spark_settings()
+                env.update(spark_kube.environment(template=spark_kube.executor_template(
+                    node_selector=self.node_selector, tolerations=kubespawner_list_values(self, self.tolerations))))
+            env.update(spark_environment(self.booking_session, self.spark_conf_dir, extra))
         return env
+
+    # -- Spark on Kubernetes (spark_kube.py) ---------------------------------------------
+
+    def spark_settings(self) -> dict:
+        """The driver's settings for the current session's executors (when the pod is made:
+        its name, namespace and image are settled by then)."""
+        grant = self.booking_session
+        labels = session_labels({**grant, "level": self.user_level()} if grant.get("level") is None else grant)
+        return spark_kube.settings(
+            grant, master=self.spark_master, namespace=self.namespace, pod_name=self.pod_name,
+            image=self.spark_executor_image or self.image, labels=labels,
+            executor_service_account=self.spark_executor_service_account,
+            template_path=f"{self.spark_conf_dir}/{spark_kube.TEMPLATE_FILE}")
+
+    async def remove_spark(self, grant: dict) -> None:
+        """Delete the session's executors and auth Secret (spark_kube.remove)."""
+        if self.spark_session(grant):
+            await spark_kube.remove(self.api, self.namespace, session_labels(grant)[PREFIX + "session"],
+                                    self.pod_name, self.k8s_api_request_timeout, self.log)
+
+    async def stop(self, now=False):
+        session = self.booking_session
+        stopping = self._stop_reason() is not None  # not KubeSpawner.start() clearing a stale pod
+        try:
+            await super().stop(now=now)
+        finally:
+            if stopping:
+                await self.remove_spark(session)
+
+    async def poll(self):
+        session, caller = self.booking_session, _inside.get()
+        status = await super().poll()
+        if status is not None and caller not in ("start", "stop"):
+            await self.remove_spark(session)  # the pod is gone: so must its executors be
+        return status
 
 
 # --- kubespawner's private API: every use of it is here ------------------------------------

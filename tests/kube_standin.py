@@ -11,7 +11,7 @@ The shims (kmock 0.8 stores objects as they are sent and merges patches as plain
   pod, and a PVC bound at once at the size it asks for (a stand-in provisioner);
 - kubernetes_asyncio sends `watch=True`, kmock knows a watch by `watch=true`: rewritten;
 - the resources KubeSpawner lists and watches are declared: pods, events,
-  persistentvolumeclaims;
+  persistentvolumeclaims, and the secrets our spawner makes for Spark sessions;
 - the fake kubelet watches pods through the API as a kubelet does and reports each one
   Running with a podIP of its own (127.0.0.2, 127.0.0.3, ...: loopback addresses, so pods
   do not share ports) and ready containers. With `servers` set it also runs the
@@ -57,6 +57,7 @@ RESOURCES = {
     "v1/events": {"kind": "Event", "singular": "event", "namespaced": True},
     "v1/persistentvolumeclaims": {"kind": "PersistentVolumeClaim", "singular": "persistentvolumeclaim",
                                   "namespaced": True, "subresources": {"status"}},
+    "v1/secrets": {"kind": "Secret", "singular": "secret", "namespaced": True},  # a Spark session's
 }
 NOBODY = 65534
 
@@ -346,6 +347,16 @@ class StandInCluster:
                                          data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as resp:
             return json.loads(resp.read())
+
+    def delete(self, plural: str, name: str) -> None:
+        """DELETE the namespace's object, as kubectl delete would (a 404 is no error)."""
+        request = urllib.request.Request(f"{self.url}/api/v1/namespaces/{self.namespace}/{plural}/{name}",
+                                         method="DELETE")
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as e:
+            if e.code != 404:
+                raise
 
     def refuse_deletes(self, *names: str) -> None:
         """From now on, deleting an object of one of these names is refused (403)."""

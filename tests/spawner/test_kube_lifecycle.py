@@ -137,7 +137,7 @@ async def test_a_walk_in_starts_answers_and_stops(kube_hub, servers, flavour, im
     labels = pod["metadata"]["labels"]
     assert {k: v for k, v in labels.items() if k.startswith("aglais.io/")} == {
         "aglais.io/session": str(session["id"]), "aglais.io/package": "small", "aglais.io/pool": "shared",
-        "aglais.io/kind": "walk-in", "aglais.io/level": "1"}
+        "aglais.io/kind": "walk-in", "aglais.io/level": "1", "aglais.io/spark": "driver"}  # small has a Spark worker
     assert "nodeSelector" not in pod["spec"] and "tolerations" not in pod["spec"]  # shared, untainted nodes
     await servers.stop(user)
     assert await gone(kube_hub, pod["metadata"]["name"])
@@ -228,3 +228,64 @@ async def test_a_registered_home_is_a_claim_that_grows_with_a_project_group_and_
 
 async def _no_claim(hub, name: str) -> bool:
     return hub.cluster.pvc(name) is None
+
+
+# -- Spark on Kubernetes: the stand-in has no Spark and no garbage collector, so the test
+# makes the executor pods a driver would (Spark's labels and ownerReference, ours) --------
+
+def executor_pod(driver: dict, session: str, n: int) -> dict:
+    """An executor pod as Spark's driver makes one (BasicExecutorFeatureStep): its labels,
+    an ownerReference to the driver's pod, Spark's image and `executor` argument."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": f"pyspark-shell-{session}-exec-{n}",
+        "labels": {"spark-app-selector": "spark-0123", "spark-role": "executor", "spark-exec-id": str(n),
+                   "aglais.io/session": session},
+        "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": driver["metadata"]["name"],
+                             "uid": driver["metadata"]["uid"], "controller": True}]},
+        "spec": {"containers": [{"name": "spark-executor", "image": "aglais/singleuser:test", "args": ["executor"]}]}}
+
+
+def secret(hub, name: str) -> dict | None:
+    return hub.cluster.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}")
+
+
+async def test_a_spark_sessions_executors_and_secret_go_when_its_server_stops(kube_hub, servers):
+    user = await new_user(kube_hub, "level-1")  # the walk-in package "small": one Spark worker
+    _, pod, session = await running(kube_hub, servers, user)
+    name = pod["metadata"]["name"]
+    assert (pod["spec"]["serviceAccountName"], pod["spec"]["automountServiceAccountToken"]) == (
+        "aglais-spark-driver", True)
+    assert pod["metadata"]["labels"]["aglais.io/spark"] == "driver"
+    auth = secret(kube_hub, f"{name}-spark-auth")
+    assert auth and auth["metadata"]["labels"]["aglais.io/session"] == str(session["id"])
+    ours = [kube_hub.cluster.create("pods", executor_pod(pod, str(session["id"]), n)) for n in (1, 2)]
+    # another session's executor (a session id of no server here) must stay
+    other = kube_hub.cluster.create("pods", executor_pod(pod, "999999", 1))
+    await servers.stop(user)
+    assert await gone(kube_hub, name)
+    assert [kube_hub.cluster.pod(p["metadata"]["name"]) for p in ours] == [None, None]
+    assert kube_hub.cluster.pod(other["metadata"]["name"]) is not None
+    assert secret(kube_hub, f"{name}-spark-auth") is None
+    kube_hub.cluster.delete("pods", other["metadata"]["name"])
+
+
+async def test_a_spark_drivers_pod_deleted_under_it_takes_its_executors(kube_hub, servers):
+    user = await new_user(kube_hub, "level-1")
+    _, pod, session = await running(kube_hub, servers, user)
+    executor = kube_hub.cluster.create("pods", executor_pod(pod, str(session["id"]), 1))
+    kube_hub.cluster.delete("pods", pod["metadata"]["name"])  # as `kubectl delete pod` (or an eviction) would
+    await servers.wait_stopped(user, timeout=20)  # the hub's poll found the pod gone
+
+    async def no_executor():
+        return kube_hub.cluster.pod(executor["metadata"]["name"]) is None
+    assert await wait_for(no_executor, 10, "the executor outlived its driver's pod")
+    assert releases(kube_hub, session["id"]) == ["server exited"]
+
+
+async def test_a_server_without_spark_workers_gets_no_service_account_token(kube_hub, servers):
+    user = await new_user(kube_hub, "level-0")  # the walk-in package "tiny": no Spark workers
+    _, pod, _ = await running(kube_hub, servers, user)
+    assert pod["spec"]["automountServiceAccountToken"] is False
+    assert "serviceAccountName" not in pod["spec"] and "aglais.io/spark" not in pod["metadata"]["labels"]
+    assert not any(v["name"] == "aglais-spark-auth" for v in pod["spec"]["volumes"])
+    await servers.stop(user)

@@ -129,7 +129,7 @@ def container(manifest: dict) -> dict:
 
 
 def env(manifest: dict) -> dict:
-    return {item["name"]: item["value"] for item in container(manifest)["env"]}
+    return {item["name"]: item.get("value", item.get("valueFrom")) for item in container(manifest)["env"]}
 
 
 def ours(labels: dict) -> dict:
@@ -146,7 +146,8 @@ async def test_a_booking_on_a_reserved_pool(make_spawner):
         {"key": "aglais.io/pool", "operator": "Equal", "value": "gpu-a", "effect": "NoSchedule"}]
     assert ours(manifest["metadata"]["labels"]) == {
         "aglais.io/session": "7", "aglais.io/booking": "12", "aglais.io/package": "medium",
-        "aglais.io/pool": "gpu-a", "aglais.io/kind": "booking", "aglais.io/level": "1"}
+        "aglais.io/pool": "gpu-a", "aglais.io/kind": "booking", "aglais.io/level": "1",
+        "aglais.io/spark": "driver"}  # its Spark workers are executor pods it drives (test_kube_spark.py)
     variables = env(manifest)
     assert variables["AGLAIS_PACKAGE"] == "medium"
     assert variables["AGLAIS_BOOKING_END"] == "2026-11-22T12:00:00Z"
@@ -429,7 +430,8 @@ async def test_configured_volumes_stay_and_a_second_session_replaces_ours(make_s
     spawner = make_spawner(volumes=[shared], volume_mounts=[{"name": "shm", "mountPath": "/dev/shm"}])
     await pod_for(spawner, grant())
     manifest = await pod_for(spawner, grant(id=8))
-    assert [v["name"] for v in manifest["spec"]["volumes"]] == ["shm", "aglais-home", "aglais-tmp"]
+    # once each: the first session's are replaced (the Spark secret's: test_kube_spark.py)
+    assert [v["name"] for v in manifest["spec"]["volumes"]] == ["shm", "aglais-home", "aglais-tmp", "aglais-spark-auth"]
 
 
 async def test_without_a_storage_quota_no_server_starts(make_spawner):
@@ -451,7 +453,8 @@ async def test_persistent_homes_default_to_every_level_above_the_trial_one(make_
 
 
 async def test_storage_by_level_can_be_turned_off(make_spawner):
-    manifest = await pod_for(make_spawner(storage_by_level=False, groups=()), grant())
+    # a package without Spark workers: no Spark secret's volume either
+    manifest = await pod_for(make_spawner(storage_by_level=False, groups=()), grant(package=copy.deepcopy(TINY)))
     assert "volumes" not in manifest["spec"] or not manifest["spec"]["volumes"]
 
 

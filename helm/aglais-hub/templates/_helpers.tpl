@@ -111,3 +111,12 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
     {{- end }}
     {{- $config | toPrettyJson }}
 {{- end }}
+
+{{- /* The selector of a Spark session's executor pods (Spark's label and the spawner's). */}}
+{{- define "aglais-hub.spark.executors" -}}
+matchLabels:
+  spark-role: executor
+matchExpressions:
+  - key: aglais.io/session
+    operator: Exists
+{{- end }}
