@@ -23,6 +23,7 @@ from tests.test_embedded import execute
 pytestmark = pytest.mark.spark
 
 SPAWN_HUB_SPARK = True  # this module's hub runs the clusters (tests/spawner/conftest.py)
+SPARK_SHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "spark.png"
 
 # In the owner's kernel: SparkSession with no arguments, a job, what Spark says it ran on.
 OWNER_JOB = """
@@ -190,3 +191,27 @@ def pwd_entry(hub, name: str):
     import pwd
 
     return pwd.getpwnam(system_users.system_name(hub.system_user_prefix, name))
+
+
+@pytest.mark.browser
+async def test_the_spark_ui_of_a_session_in_the_browser(spawn_hub, servers, page):
+    """What a user sees at /user/<name>/spark/ after a job: their own master, its one worker
+    of the package's size and the notebook's application (saved for the README)."""
+    from playwright.async_api import expect
+
+    owner = await new_user(spawn_hub, "level-1")
+    assert (await servers.start(owner)).status in (201, 202)
+    token = await spawn_hub.token_for(owner.name, [f"access:servers!user={owner.name}"])
+    await asyncio.to_thread(execute, spawn_hub.url.rstrip("/"), owner.name, token, OWNER_JOB)  # the app stays on
+    target = f"/user/{owner.name}/spark/"
+    await page.goto(f"{spawn_hub.url}hub/login?next={target}")
+    await page.locator("#username_input").fill(owner.name)
+    await page.locator("#password_input").fill("any password")
+    await page.locator("#login_submit").click()
+    await page.wait_for_url(f"**{target}", timeout=60_000)
+    await expect(page.get_by_text("Spark Master at spark://127.0.0.1:")).to_be_visible(timeout=30_000)
+    await expect(page.get_by_text("1 Alive, 0 Dead")).to_be_visible()  # the package's one worker
+    await expect(page.get_by_text("1664.0 MiB Total")).to_be_visible()  # 2 GiB: heap, plus 384 MiB overhead
+    await expect(page.get_by_text("pyspark-shell").first).to_be_visible()  # the notebook's application
+    await page.screenshot(path=str(SPARK_SHOT), full_page=False)
+    await servers.stop(owner)
