@@ -22,8 +22,8 @@ def pool(draw):
     for g in range(draw(st.integers(1, 2))):
         a = draw(st.integers(0, SPAN // 3))
         b = draw(st.integers(a + 1, SPAN * 2))
-        entries.append((("grant", g), a, b, draw(st.integers(0, 9000)), draw(st.integers(0, 9216))))
-    for i in range(draw(st.integers(0, 6))):
+        entries.append((("grant", g), a, b, draw(st.integers(1000, 9000)), draw(st.integers(1024, 9216))))
+    for i in range(draw(st.integers(0, 5))):
         a = draw(st.integers(0, SPAN * 2))
         b = draw(st.integers(a + 1, a + SPAN // 2))
         entries.append((("booking", i), a, b, -draw(st.integers(1, 3000)), -draw(st.integers(1, 3072))))
@@ -44,7 +44,7 @@ def request(draw):
     most = need if fixed else Resources(draw(st.integers(need.millicores, 6000)), draw(st.integers(need.mib, 6144)))
     return OfferRequest(need=need, most=most, windows=windows, shortest=shortest, longest=longest,
                         count=draw(st.integers(1, 5)), grain=grain, horizon=600,
-                        earliest=draw(st.one_of(st.none(), st.integers(0, SPAN))))
+                        earliest=draw(st.one_of(st.none(), st.integers(0, SPAN // 3))))
 
 
 def timeline_of(model) -> Timeline:
