@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, union
+from sqlalchemy import select, union, update
 
 from .. import orm
 from ..domain import CANCELLED, FORGET_SCOPE, Caller, Conflict, Forbidden, Invalid, format_time
@@ -84,6 +84,8 @@ async def _end_and_rename(ctx, change, user, reason, kept_as, counts, now) -> No
         orm.QueueEntry, orm.QueueEntry.user == user, orm.QueueEntry.state.in_(OPEN), state="left", end_reason=reason))
     for table in TABLES:
         await change.update(table, table.user == user, user=kept_as)
+    # offer sets belong to no pool: renamed with the first pool's change (later ones find none)
+    await change.conn.execute(update(orm.OfferSet).where(orm.OfferSet.user == user).values(user=kept_as))
     await offer_places(ctx, change, now)  # what they held is free for the head of the queue
 
 

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from booking_service import store
 from booking_service.domain import BookingError, Caller
 from booking_service.lifecycle import Lifecycle
 from booking_service.operations import Context, pools
@@ -21,6 +20,7 @@ from booking_service.operations.bookings import create_booking, get_booking
 from booking_service.operations.offers import create_offer_set, update_offer
 from booking_service.policy import LevelPolicy
 from tests.booking_service.conftest import BookingAPI, day_start, iso
+from tests.booking_service.test_queue_property import engine  # noqa: F401 (a fresh database on each)
 
 H = timedelta(hours=1)
 
@@ -91,16 +91,6 @@ async def test_racing_accepts_of_one_set_make_exactly_one_booking(services, admi
 
 
 # -- expiry, with a clock the test moves: two Contexts (two processes' caches) on one database
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request, tmp_path_factory, postgres_cluster):
-    url = (f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('offers')}/o.sqlite" if request.param == "sqlite"
-           else postgres_cluster.url(postgres_cluster.create_database()))
-    engine = store.make_engine(url)
-    await store.upgrade(engine)
-    yield engine
-    await engine.dispose()
-
 
 ADMIN = Caller(name="admin", kind="user", level=2, admin=True, can_read=True, can_write=True)
 T0 = datetime(2030, 5, 6, 8, tzinfo=timezone.utc)
