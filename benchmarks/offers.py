@@ -3,8 +3,9 @@ in-memory timeline, engine/offers.py) and by Calycopis' approach (the IVOA Execu
 prototype, seed 004: a per-minute series of rows joined to the bookings, then gaps and
 islands in SQL), on PostgreSQL, side by side, with the same bookings.
 
-Data: one pool with a grant of 1000 cores / 4000 GiB for June 2027 and N bookings of 10
-minutes to 4 hours (whole minutes) starting uniformly over the month, each of 0.25 to 4
+Data: one pool with a grant of 1000 cores / 4000 GiB for June 2027 (from a day before) and
+N bookings of 10 minutes to 4 hours (whole minutes) starting uniformly from 4 hours before
+the month to its end (so its first hours are as busy as the rest), each of 0.25 to 4
 cores and 1 to 16 GiB, inserted with COPY (as benchmark A does).
 
 Both answer "4 offers of C cores and 600 GiB for exactly 2 hours, starting in June", where C
@@ -102,7 +103,8 @@ def generate_bookings(size: int) -> list[tuple[int, int, int, int]]:
     rng = np.random.default_rng(SEED + size)
     minutes = rng.integers(10, 4 * 60, size=size, endpoint=True)
     month = (MONTH_END - MONTH_START) // timedelta(minutes=1)
-    start = rng.integers(0, month - minutes, endpoint=True)
+    # from 4 hours before the month on, so that its first hours are as busy as the rest
+    start = rng.integers(-4 * 60, month - minutes, endpoint=True)
     millicores = rng.integers(1, 16, size=size, endpoint=True) * 250
     mib = rng.integers(2, 32, size=size, endpoint=True) * 512
     base = epoch(MONTH_START)
@@ -118,7 +120,8 @@ async def run(pg_url: str, libpq_url: str, sizes: list[int], reps: int, sql_budg
     rows: list[LatencyRow] = []
     for size in sizes:
         t0 = time.perf_counter()
-        load_pool(libpq_url, pool_name(size), generate_bookings(size), start=MONTH_START, end=MONTH_END,
+        load_pool(libpq_url, pool_name(size), generate_bookings(size), start=MONTH_START - timedelta(days=1),
+                  end=MONTH_END,
                   millicores=GRANT.millicores, mib=GRANT.mib)
         log(f"loaded pool {pool_name(size)}: {size} bookings in {time.perf_counter() - t0:.1f}s")
         engine = store.make_engine(pg_url)
