@@ -29,7 +29,7 @@ from tornado.httpclient import AsyncHTTPClient
 from tests.hub import start_hub, stop_hub
 from tests.postgres import ThrowawayPostgres
 
-from . import accounts, admission, availability, gate
+from . import accounts, admission, availability, gate, offers
 from .common import ThroughputRow, cmdline, cpu_table, latency_table, prepare_database, throughput_table
 
 STARTED = time.perf_counter()
@@ -72,7 +72,7 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 10k bookings only, fewer repetitions, 500 admission requests")
-    parser.add_argument("--only", choices=["availability", "admission", "gate", "accounts"], help="run one part only")
+    parser.add_argument("--only", choices=["availability", "admission", "gate", "accounts", "offers"], help="run one part only")
     parser.add_argument("--requests", type=int, help="admission requests per run (default 2000, quick 500)")
     parser.add_argument("--clients", type=int, default=64, help="concurrent admission clients (default 64)")
     parser.add_argument("--rounds", type=int,
@@ -95,7 +95,7 @@ async def run(args) -> int:
     cfg = admission.Admission(clients=args.clients, requests=requests)
     AsyncHTTPClient.configure(None, max_clients=max(64, args.clients))
 
-    latency_rows, throughput_rows, gate_rows, accounts_rows = [], [], [], []
+    latency_rows, throughput_rows, gate_rows, accounts_rows, offer_rows = [], [], [], [], []
     workdir = Path(tempfile.mkdtemp(prefix="aglais-bench-"))
     cluster = ThrowawayPostgres().start()
     hub = None
@@ -114,6 +114,13 @@ async def run(args) -> int:
             rows, answers = await availability.run_direct(
                 avail_url, cluster.url("avail", driver="postgresql"), sizes, reps, log)
             latency_rows += rows
+
+        if args.only in (None, "offers"):
+            gc.collect()
+            offers_url = cluster.url(cluster.create_database("offers"))
+            await prepare_database(offers_url)
+            offer_rows = await offers.run(offers_url, cluster.url("offers", driver="postgresql"), sizes,
+                                          3 if args.quick else 5, 20 if args.quick else 60, log)
 
         services = {"bench-avail": avail_url, "bench-pg-a": admit_url, "bench-pg-b": admit_url, "bench-lite": lite_url}
         hub = start_hub(workdir, services)
@@ -186,6 +193,14 @@ async def run(args) -> int:
         print("A. Availability of one pool over a month at hour grain (720 blocks) and the year at day grain "
               "(365 blocks), PostgreSQL")
         print(latency_table(latency_rows))
+    if offer_rows:
+        order = {name: i for i, name in enumerate(offers.ORDER)}
+        offer_rows.sort(key=lambda r: (r.bookings, order[r.benchmark]))
+        print()
+        print("F. The offer search over a month at minute resolution (4 offers of C cores / 600 GiB for 2 h "
+              "starting in June; ranges: up to C + 300 cores / 1500 GiB and 6 h), PostgreSQL; seed/this is "
+              "Calycopis' SQL's median over the row's")
+        print(latency_table(offer_rows))
     if throughput_rows:
         print()
         print(f"B. Admission through the hub's proxy: {cfg.clients} concurrent clients, level-1 users booking "

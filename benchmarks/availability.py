@@ -97,11 +97,13 @@ def generate_bookings(size: int, seed: int = SEED) -> list[tuple[int, int, int, 
                     millicores.tolist(), mib.tolist()))
 
 
-def load_pool(libpq_url: str, name: str, bookings: list[tuple[int, int, int, int]]) -> int:
-    """Insert the pool, its year's grant and the bookings directly (COPY); return the pool id.
-    Version 1 is the grant, version i + 2 the i-th booking, the pool's version the last."""
+def load_pool(libpq_url: str, name: str, bookings: list[tuple[int, int, int, int]], *, start=YEAR_START,
+              end=YEAR_END, millicores=GRANT_MILLICORES, mib=GRANT_MIB) -> int:
+    """Insert the pool, its grant over [start, end) (the year) and the bookings directly (COPY);
+    return the pool id. Version 1 is the grant, version i + 2 the i-th booking, the pool's
+    version the last."""
     naive = lambda seconds: datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)  # noqa: E731
-    created = naive(epoch(YEAR_START) - 30 * 86400)
+    created = naive(epoch(start) - 30 * 86400)
     with psycopg.connect(libpq_url) as conn:
         pool_id = conn.execute(
             "INSERT INTO pools (name, description, kind, version, created) VALUES (%s, %s, 'reserved', %s, %s) "
@@ -110,14 +112,15 @@ def load_pool(libpq_url: str, name: str, bookings: list[tuple[int, int, int, int
         conn.execute(
             'INSERT INTO capacity_grants (pool_id, start, "end", millicores, mib, created, created_by, changed_version) '
             "VALUES (%s, %s, %s, %s, %s, %s, 'benchmark', 1)",
-            (pool_id, naive(epoch(YEAR_START)), naive(epoch(YEAR_END)), GRANT_MILLICORES, GRANT_MIB, created),
+            (pool_id, naive(epoch(start)), naive(epoch(end)), millicores, mib, created),
         )
         with conn.cursor() as cur:
-            with cur.copy('COPY bookings ("user", pool_id, start, "end", millicores, mib, state, created, '
+            with cur.copy('COPY bookings ("user", pool_id, start, "end", millicores, mib, state, phase, created, '
                           "created_by, changed_version) FROM STDIN") as copy:
                 for i, (s, e, c, m) in enumerate(bookings):
                     user = f"user-{i % 500}"
-                    copy.write_row((user, pool_id, naive(s), naive(e), c, m, "booked", created, user, i + 2))
+                    copy.write_row((user, pool_id, naive(s), naive(e), c, m, "booked", "ACCEPTED", created, user,
+                                    i + 2))
         conn.execute("ANALYZE")
     return pool_id
 

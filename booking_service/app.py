@@ -146,6 +146,14 @@ class BookingService(Application):
         """,
     )
     hold_minutes = Float(5, config=True, help="How long a freed walk-in place is kept for the head of the queue.")
+    offers = Int(4, config=True, help="How many offers an offer set (POST /offersets) makes at most, unless the "
+                                      "request asks for another `count`.")
+    offer_hold_minutes = Float(
+        5, config=True,
+        help="""How long the offers of an offer set are held for their user: until then they count
+        against the pool's capacity like bookings, and one of them can be accepted; then they expire.""",
+    )
+    max_offer_windows = Int(16, config=True, help="Most start windows one offer request may give.")
     warn_before_minutes = List(
         Int(), [15, 5], config=True,
         help="Minutes before a booking's end at which the entitlement carries a warning (for the frontend).",
@@ -186,6 +194,7 @@ class BookingService(Application):
     # Options that must be more than zero, and those that may be zero: checked when set,
     # so a bad value stops the service at start-up with the option's name.
     _positive = ("max_blocks", "max_query_days", "alternatives_horizon_days", "seed_pool_days", "hold_minutes",
+                 "offers", "offer_hold_minutes", "max_offer_windows",
                  "lifecycle_interval", "max_booking_cores", "max_booking_memory_gib", "max_package_cores",
                  "max_package_memory_gib", "db_pool_size",
                  "readiness_timeout")
@@ -198,8 +207,8 @@ class BookingService(Application):
         if not math.isfinite(value) or value < 0 or (positive and value == 0):
             raise ValueError(f"BookingService.{name} must be {'more than zero' if positive else 'zero or more'}, "
                              f"not {value}")
-        if name == "alternatives" and value > 100:
-            raise ValueError(f"BookingService.alternatives must be at most 100, not {value}")
+        if name in ("alternatives", "max_offer_windows") and value > 100 or name == "offers" and value > 20:
+            raise ValueError(f"BookingService.{name} must be at most {20 if name == 'offers' else 100}, not {value}")
         return value
 
     @validate("warn_before_minutes")
@@ -286,6 +295,9 @@ class BookingService(Application):
             alternatives_horizon=timedelta(days=self.alternatives_horizon_days),
             walk_in_pool=self.walk_in_pool or None,
             hold=timedelta(minutes=self.hold_minutes),
+            offers=self.offers,
+            offer_hold=timedelta(minutes=self.offer_hold_minutes),
+            max_offer_windows=self.max_offer_windows,
             max_booking=self._maximum("booking"),
             max_package=self._maximum("package"),
             warn_before_minutes=list(self.warn_before_minutes),

@@ -220,3 +220,96 @@ class Caller:
     can_write: bool
     sessions: bool = False  # may start and stop sessions for anyone (the spawner)
     forget: bool = False  # may forget a deleted hub user (the hub's own caller)
+
+
+# -- ISO 8601 durations and intervals (the offer requests', as the ExecutionBroker's) --------
+
+_DURATION = re.compile(
+    r"P(?!$)(?:(?P<weeks>\d{1,6})W)?(?:(?P<days>\d{1,6})D)?"
+    r"(?:T(?=\d)(?:(?P<hours>\d{1,8})H)?(?:(?P<minutes>\d{1,10})M)?(?:(?P<seconds>\d{1,12})S)?)?")
+
+
+def parse_duration(value, field: str) -> timedelta:
+    """An ISO 8601 duration of weeks, days, hours, minutes and seconds (PT1H30M, P2D, P1W);
+    years and months have no fixed length, so they are refused."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise Invalid(f"'{field}' must be an ISO 8601 duration such as PT1H or PT90M")
+    match = _DURATION.fullmatch(value.strip().upper())
+    if match is None or value.strip().upper().endswith("T"):
+        raise Invalid(f"'{field}' is not an ISO 8601 duration of weeks, days, hours, minutes or seconds: "
+                      f"{value!r} (examples: PT1H, PT1H30M, P1D)")
+    parts = {k: int(v) for k, v in match.groupdict().items() if v is not None}
+    duration = timedelta(weeks=parts.get("weeks", 0), days=parts.get("days", 0), hours=parts.get("hours", 0),
+                         minutes=parts.get("minutes", 0), seconds=parts.get("seconds", 0)) \
+        if sum(parts.values()) < 10**9 else None
+    if duration is None or duration > LATEST - EARLIEST:
+        raise Invalid(f"'{field}' ({value}) is longer than this service handles")
+    if duration <= timedelta(0):
+        raise Invalid(f"'{field}' must be longer than zero, not {value}")
+    return duration
+
+
+def parse_interval(value, field: str) -> tuple[datetime, datetime]:
+    """An ISO 8601 interval `start/duration` (2026-01-31T09:00:00Z/PT1H) or `start/end`."""
+    if not isinstance(value, str) or value.count("/") != 1 or len(value) > 100:
+        raise Invalid(f"'{field}' must be an ISO 8601 interval such as 2026-01-31T09:00:00Z/PT1H "
+                      f"(start/duration) or start/end")
+    first, second = value.split("/")
+    start = parse_time(first, field)
+    end = start + parse_duration(second, field) if second.strip().upper().startswith("P") else parse_time(second, field)
+    if end <= start:
+        raise Invalid(f"'{field}' ends ({format_time(end)}) before it starts ({format_time(start)})")
+    if end > LATEST:
+        raise Invalid(f"'{field}' must end by {format_time(LATEST)}")
+    return start, end
+
+
+# -- the booking lifecycle (seed 004) -----------------------------------------------------------
+
+OFFERED, ACCEPTED, PREPARING, WAITING, RUNNING, RELEASING, COMPLETED = (
+    "OFFERED", "ACCEPTED", "PREPARING", "WAITING", "RUNNING", "RELEASING", "COMPLETED")
+CANCELLED, FAILED, EXPIRED, REJECTED = "CANCELLED", "FAILED", "EXPIRED", "REJECTED"
+PHASES = (OFFERED, ACCEPTED, PREPARING, WAITING, RUNNING, RELEASING, COMPLETED, CANCELLED, FAILED, EXPIRED, REJECTED)
+# Where a phase may go: only forward. A booking made directly starts ACCEPTED, an offer
+# OFFERED. PREPARING is for preparation steps (none yet: without steps a booking waits from
+# its acceptance); a server may start before the lifecycle loop moved its booking on, hence
+# ACCEPTED -> RUNNING; a booking nobody used ends COMPLETED from ACCEPTED or WAITING.
+MOVES: dict[str | None, frozenset[str]] = {
+    None: frozenset({OFFERED, ACCEPTED}),
+    OFFERED: frozenset({ACCEPTED, REJECTED, EXPIRED, CANCELLED}),
+    ACCEPTED: frozenset({PREPARING, WAITING, RUNNING, COMPLETED, CANCELLED, FAILED}),
+    PREPARING: frozenset({WAITING, CANCELLED, FAILED}),
+    WAITING: frozenset({RUNNING, COMPLETED, CANCELLED, FAILED}),
+    RUNNING: frozenset({RELEASING, COMPLETED, CANCELLED, FAILED}),
+    RELEASING: frozenset({COMPLETED, FAILED}),
+}
+FINAL = frozenset(PHASES) - set(MOVES)
+# Phases that hold capacity, and how `bookings.state` (what counts in the timeline) follows.
+LIVE = frozenset({ACCEPTED, PREPARING, WAITING, RUNNING, RELEASING})
+_WHY_NOT = {
+    EXPIRED: "the offer expired; ask for new offers (POST /offersets)",
+    REJECTED: "the offer was rejected (another offer of its set was accepted, or it was declined)",
+    CANCELLED: "it was cancelled",
+    COMPLETED: "it is over",
+    FAILED: "it failed",
+}
+
+
+def state_of(phase: str) -> str:
+    """The coarse `bookings.state` of a phase: 'offered' (held for an offer), 'booked' (holds
+    capacity; COMPLETED too, as history over its range) or 'cancelled' (holds nothing)."""
+    if phase == OFFERED:
+        return "offered"
+    return "booked" if phase in LIVE or phase == COMPLETED else "cancelled"
+
+
+def check_move(current: str | None, target: str, what: str) -> None:
+    """Raise Conflict (409) unless `current` may move to `target`; `what` names the booking."""
+    if target not in PHASES:
+        raise Invalid(f"'{target}' is no phase; phases are {', '.join(PHASES)}")
+    if target in MOVES.get(current, ()):
+        return
+    if current in _WHY_NOT:
+        raise Conflict(f"{what} is {current} and cannot become {target}: {_WHY_NOT[current]}.")
+    raise Conflict(f"{what} is {current} and cannot become {target}; from {current} it may become "
+                   f"{', '.join(sorted(MOVES.get(current, ()))) or 'nothing'} (phases only move forward).")

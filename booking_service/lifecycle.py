@@ -1,5 +1,7 @@
-"""The lifecycle loop: stops servers whose booking has ended (through the hub's API),
-and moves the walk-in queues on (holds that ran out, places that freed).
+"""The lifecycle loop: lets held offers expire, moves bookings through their phases as
+time passes (WAITING at their start, RELEASING and COMPLETED at their end), stops servers
+whose booking has ended (through the hub's API), and moves the walk-in queues on (holds
+that ran out, places that freed).
 
 With several service processes, one runs it: a lease row in the database says who,
 and lapses if that process dies, so another takes over.
@@ -17,8 +19,9 @@ from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from . import orm
-from .domain import Caller
+from .domain import ACCEPTED, COMPLETED, LIVE, RELEASING, WAITING, Caller
 from .operations import Context
+from .operations.phases import advance, expire_offers
 from .operations.sessions import offer_places, stop_session
 from .store import locked_pool
 
@@ -71,9 +74,58 @@ class Lifecycle:
     async def tick(self, now: datetime) -> None:
         if not await self.lead(now):
             return
+        await self.sweep_offers(now)
+        await self.move_phases(now)
         await self.end_sessions(now)
+        await self.move_phases(now)  # COMPLETED once their servers stopped
         await self.end_orphans(now)
         await self.move_queues(now)
+
+    async def _in_pools(self, where, work) -> None:
+        """`work(change)` under the lock of each pool that has bookings matching `where`."""
+        async with self.ctx.engine.connect() as conn:
+            names = (await conn.execute(
+                select(orm.Pool.name).distinct().join(orm.Booking, orm.Booking.pool_id == orm.Pool.id).where(*where)
+            )).scalars().all()
+        for name in names:
+            async with locked_pool(self.ctx.engine, self.ctx.cache, name) as change:
+                if not await work(change):
+                    change.unchanged()
+
+    async def sweep_offers(self, now: datetime) -> None:
+        """Offers not accepted in time become EXPIRED and free what they held (admission does
+        the same for its own pool, so this is for everyone else's view of the calendar)."""
+        async def work(change):
+            expired = await expire_offers(change, now)
+            if expired:
+                log.info("%d offer(s) in pool %s expired", expired, change.pool.name)
+            return expired
+        await self._in_pools((orm.Booking.state == "offered", orm.Booking.expires <= now), work)
+
+    async def move_phases(self, now: datetime) -> None:
+        """WAITING from its start (no preparation steps yet, so nothing to prepare); at its
+        end RELEASING while a server of it runs, COMPLETED when none does."""
+        running = select(orm.Session.id).where(orm.Session.booking_id == orm.Booking.id,
+                                               orm.Session.state == "running").exists()
+        due = (orm.Booking.state == "booked", or_(
+            (orm.Booking.phase == ACCEPTED) & (orm.Booking.start <= now),
+            orm.Booking.phase.in_(LIVE) & (orm.Booking.end <= now)))
+
+        async def work(change):
+            rows = (await change.conn.execute(
+                select(orm.Booking.id, orm.Booking.phase, orm.Booking.end, running.label("running"))
+                .where(orm.Booking.pool_id == change.pool.id, *due))).all()
+            moved = 0
+            for row in rows:
+                if row.end > now:
+                    target, cause = WAITING, "its start came"
+                elif row.running:
+                    target, cause = RELEASING, "its end came: stopping its servers"
+                else:
+                    target, cause = COMPLETED, "its end came" if row.phase != RELEASING else "its servers stopped"
+                moved += await advance(change, row, target, now=now, cause=cause, by=SYSTEM.name)
+            return moved
+        await self._in_pools(due, work)
 
     async def end_sessions(self, now: datetime) -> None:
         async with self.ctx.engine.connect() as conn:

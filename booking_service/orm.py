@@ -19,6 +19,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from aglais_common.db import UTCDateTime
 
+from .domain import PHASES
+
 
 class Base(DeclarativeBase):
     pass
@@ -86,12 +88,40 @@ class PackageTemplate(Base):
         return self.notebook_mib + self.spark_workers * self.worker_mib
 
 
+PHASE_SQL = "'" + "', '".join(PHASES) + "'"
+# `state` follows `phase` (domain.state_of); the database holds the two to it.
+STATE_OF_PHASE_SQL = (
+    "(state = 'offered' AND phase = 'OFFERED') OR "
+    "(state = 'booked' AND phase IN ('ACCEPTED', 'PREPARING', 'WAITING', 'RUNNING', 'RELEASING', 'COMPLETED')) OR "
+    "(state = 'cancelled' AND phase IN ('CANCELLED', 'FAILED', 'EXPIRED', 'REJECTED'))"
+)
+
+
+class OfferSet(Base):
+    """One "find me a slot" request and its answer (migration 0004): the offers are the
+    bookings that point here, in phase OFFERED until one is accepted or they expire."""
+
+    __tablename__ = "offer_sets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(255), index=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(255))
+    expires: Mapped[datetime] = mapped_column(UTCDateTime)
+    request: Mapped[str] = mapped_column(Text)  # the request as given (JSON)
+    result: Mapped[str] = mapped_column(String(3))
+    messages: Mapped[str] = mapped_column(Text)  # JSON list of strings
+    __table_args__ = (CheckConstraint("result IN ('YES', 'NO')", name="offer_set_result"),)
+
+
 class Booking(Base):
-    """A user's claim on a pool's resources over [start, end).
+    """A user's claim on a pool's resources over [start, end), or an offer of one.
 
     The footprint (millicores, mib) is copied from the package version at booking
     time, so the timeline can be rebuilt from this table alone. Cancelled bookings
-    are kept for history.
+    are kept for history. `phase` is where it is in its lifecycle (domain.MOVES; each
+    move is a row of booking_transitions); `state` says what it holds: 'offered' and
+    'booked' count in the timeline, 'cancelled' does not. An offer (`offer_set_id`) is
+    held until `expires`.
     """
 
     __tablename__ = "bookings"
@@ -109,12 +139,35 @@ class Booking(Base):
     cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancel_reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # e.g. "account deleted"
     changed_version: Mapped[int] = mapped_column(BigInteger)
+    phase: Mapped[str] = mapped_column(String(16))
+    offer_set_id: Mapped[int | None] = mapped_column(ForeignKey("offer_sets.id"), nullable=True)
+    offer_index: Mapped[int | None] = mapped_column(Integer, nullable=True)  # n in the set's offers
+    expires: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # an offer's hold
     __table_args__ = (
         CheckConstraint('"end" > start', name="booking_interval"),
-        CheckConstraint("state IN ('booked', 'cancelled')", name="booking_state"),
+        CheckConstraint("state IN ('booked', 'cancelled', 'offered')", name="booking_state"),
+        CheckConstraint(f"phase IN ({PHASE_SQL})", name="booking_phase"),
+        CheckConstraint(STATE_OF_PHASE_SQL, name="booking_state_of_phase"),
         Index("ix_bookings_pool_changed", "pool_id", "changed_version"),
         Index("ix_bookings_pool_time", "pool_id", "start", "end"),
+        Index("ix_bookings_offer_set", "offer_set_id", "offer_index"),
+        Index("ix_bookings_state_expires", "state", "expires"),
     )
+
+
+class BookingTransition(Base):
+    """One move of a booking from phase to phase (`from_phase` null: it began), when, why
+    and by whom (a hub name, or "lifecycle" for the service's own loop)."""
+
+    __tablename__ = "booking_transitions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
+    from_phase: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    to_phase: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    cause: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(255))
+    __table_args__ = (Index("ix_transitions_booking", "booking_id", "id"),)
 
 
 class Session(Base):

@@ -54,6 +54,8 @@ async def lock_pool(conn: AsyncConnection, pool_name: str) -> orm.Pool | None:
     return row
 
 
+# the bookings' states that take capacity (domain.state_of)
+HOLDING = ("booked", "offered")
 # "Until stopped", for a running walk-in session: the latest time the service accepts.
 FOREVER = LATEST
 
@@ -81,7 +83,8 @@ SOURCES = [
     Source("booking", orm.Booking,
            (orm.Booking.id, orm.Booking.start, orm.Booking.end, orm.Booking.millicores,
             orm.Booking.mib, orm.Booking.state),
-           lambda r: (r.start, r.end, -r.millicores, -r.mib) if r.state == "booked" else (None, None, 0, 0)),
+           # held offers count as bookings do until they expire, are rejected or accepted
+           lambda r: (r.start, r.end, -r.millicores, -r.mib) if r.state in HOLDING else (None, None, 0, 0)),
     # a session under a booking holds what the booking holds already: only walk-ins count
     Source("session", orm.Session,
            (orm.Session.id, orm.Session.started, orm.Session.stopped, orm.Session.millicores,

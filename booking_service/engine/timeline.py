@@ -227,15 +227,9 @@ class Timeline:
             for j in range(len(edge_list) - 1)
         ]
 
-    def earliest_fits(
-        self, need: Resources, duration: int, after: int, until: int, limit: int = 3
-    ) -> list[int]:
-        """Up to `limit` non-overlapping starts s, earliest first, with after <= s and
-        s + duration <= until, where `need` fits at every moment of [s, s + duration)."""
-        if duration <= 0:
-            raise ValueError(f"duration must be positive, not {duration}")
-        if limit <= 0 or until - after < duration:
-            return []
+    def runs(self, need: Resources, after: int, until: int) -> tuple[Int64Array, Int64Array]:
+        """The maximal intervals [run_start[i], run_end[i]) within [after, until) where `need`
+        fits at every moment, in order (after < until)."""
         first = np.searchsorted(self._t, after, side="right")
         last = np.searchsorted(self._t, until, side="left")
         # Rows first .. last cover [after, until); clip the outer two to that range.
@@ -245,8 +239,18 @@ class Timeline:
         fits = (rows[:, 0] >= need.millicores) & (rows[:, 1] >= need.mib)
         # Runs of consecutive fitting segments are the intervals where `need` fits throughout.
         change = np.diff(fits.astype(np.int8), prepend=0, append=0)
-        run_start = seg_start[np.flatnonzero(change == 1)]
-        run_end = seg_end[np.flatnonzero(change == -1) - 1]
+        return seg_start[np.flatnonzero(change == 1)], seg_end[np.flatnonzero(change == -1) - 1]
+
+    def earliest_fits(
+        self, need: Resources, duration: int, after: int, until: int, limit: int = 3
+    ) -> list[int]:
+        """Up to `limit` non-overlapping starts s, earliest first, with after <= s and
+        s + duration <= until, where `need` fits at every moment of [s, s + duration)."""
+        if duration <= 0:
+            raise ValueError(f"duration must be positive, not {duration}")
+        if limit <= 0 or until - after < duration:
+            return []
+        run_start, run_end = self.runs(need, after, until)
         long_enough = run_end - run_start >= duration
         # Every long enough run yields at least one start, so `limit` runs are plenty.
         starts = run_start[long_enough][:limit].tolist()

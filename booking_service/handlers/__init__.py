@@ -17,6 +17,7 @@ from .api import (
     UserSessionsHandler,
 )
 from .health import HealthHandler, ReadinessHandler
+from .offers import OfferHandler, OfferSetHandler, OfferSetsHandler
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
 
 POOL = r"(?P<pool>[^/]+)"
@@ -44,4 +45,7 @@ def routes(prefix: str) -> list:
         (api + f"/users/{USER}/sessions", UserSessionsHandler),
         (api + f"/users/{USER}/queue", QueueHandler),
         (api + r"/sessions/(?P<session_id>[0-9]{1,12})", SessionHandler),
+        (api + "/offersets", OfferSetsHandler),
+        (api + r"/offersets/(?P<set_id>[0-9]{1,12})", OfferSetHandler),
+        (api + r"/offersets/(?P<set_id>[0-9]{1,12})/offers/(?P<index>[0-9]{1,3})", OfferHandler),
     ]

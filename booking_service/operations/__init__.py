@@ -32,6 +32,9 @@ class Context:
     alternatives_horizon: timedelta = timedelta(days=90)
     walk_in_pool: str | None = None  # the shared pool for servers without a booking
     hold: timedelta = timedelta(minutes=5)  # how long a freed place is kept for the queue's head
+    offers: int = 4  # how many offers an offer set makes at most, by default
+    offer_hold: timedelta = timedelta(minutes=5)  # how long offers are held for their user
+    max_offer_windows: int = 16  # start windows in one offer request
     warn_before_minutes: list = field(default_factory=lambda: [15, 5])
     hub: object = None  # HubClient: users' levels, stopping servers
     # the largest booking by resources, and the largest package footprint (millicores, MiB)

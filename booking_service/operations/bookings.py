@@ -9,6 +9,12 @@ from sqlalchemy import select
 
 from .. import orm
 from ..domain import (
+    ACCEPTED,
+    CANCELLED,
+    EXPIRED,
+    LIVE,
+    OFFERED,
+    REJECTED,
     Caller,
     Conflict,
     Forbidden,
@@ -29,11 +35,18 @@ from ..engine import Resources
 from ..policy import NOW_GRACE, check_booking, check_length
 from ..store import locked_pool
 from . import Context, find_pool, footprint, package_named
+from .phases import expire_offers, history, move, record
 
 MAX_LISTED = 1000
 
 
+# offers that never became bookings: GET /offersets shows them, GET /bookings does not
+NEVER_BOOKED = (OFFERED, EXPIRED, REJECTED)
+
+
 def booking_status(row, now: datetime) -> str:
+    if row.state == "offered":
+        return "offered"
     if row.state == "cancelled":
         return "cancelled"
     if now < row.start:
@@ -56,6 +69,9 @@ def booking_json(row, pool_name: str, package, now: datetime) -> dict:
         "created_by": row.created_by,
         "cancelled": None if row.cancelled is None else format_time(row.cancelled),
         "cancel_reason": row.cancel_reason,
+        "phase": row.phase,
+        "expires": None if row.expires is None else format_time(row.expires),
+        "offer_set": None if row.offer_set_id is None else {"id": row.offer_set_id, "index": row.offer_index},
     }
 
 
@@ -110,6 +126,7 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
             raise no_such_pool(pool_name)
         if pool.kind != "reserved":
             raise Invalid(f"Pool '{pool.name}' is a shared (walk-in) pool and cannot be booked; book a reserved pool.")
+        await expire_offers(change, now)
         s, e = epoch(start), epoch(end)
         free = timeline.min_free(s, e)
         if not need.fits_in(free):
@@ -127,10 +144,11 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
             )
         values = dict(
             user=user, package_id=None if package is None else package.id,
-            start=start, end=end, millicores=need.millicores, mib=need.mib, state="booked",
-            created=now, created_by=caller.name, cancelled=None,
+            start=start, end=end, millicores=need.millicores, mib=need.mib, state="booked", phase=ACCEPTED,
+            created=now, created_by=caller.name, cancelled=None, offer_set_id=None, offer_index=None, expires=None,
         )
         booking = await change.insert(orm.Booking, **values)
+        await record(change.conn, booking.id, None, ACCEPTED, now, "booked", caller.name)
     return booking_json(orm.Booking(id=booking.id, **values), pool.name, package, now)
 
 
@@ -161,8 +179,8 @@ def _check_owner(caller: Caller, row, booking_id) -> None:
 async def get_booking(ctx: Context, caller: Caller, booking_id: int, now: datetime) -> dict:
     async with ctx.engine.connect() as conn:
         row, package = await _load(conn, booking_id)
-    _check_owner(caller, row, booking_id)
-    return booking_json(row, row.pool_name, package, now)
+        _check_owner(caller, row, booking_id)
+        return {**booking_json(row, row.pool_name, package, now), "transitions": await history(conn, booking_id)}
 
 
 async def list_bookings(ctx: Context, caller: Caller, start, end, user, pool, now: datetime) -> dict:
@@ -178,7 +196,7 @@ async def list_bookings(ctx: Context, caller: Caller, start, end, user, pool, no
                orm.PackageTemplate.version.label("package_version"))
         .join(orm.Pool, orm.Pool.id == orm.Booking.pool_id)
         .outerjoin(orm.PackageTemplate, orm.PackageTemplate.id == orm.Booking.package_id)
-        .where(orm.Booking.start < end, orm.Booking.end > start)
+        .where(orm.Booking.start < end, orm.Booking.end > start, orm.Booking.phase.not_in(NEVER_BOOKED))
         .order_by(orm.Booking.start, orm.Booking.id)
         .limit(MAX_LISTED + 1)
     )
@@ -210,6 +228,7 @@ async def _change(ctx: Context, caller: Caller, booking_id: int, now: datetime, 
     async with locked_pool(ctx.engine, ctx.cache, row.pool_name) as change:
         conn = change.conn
         row, package = await _load(conn, booking_id)  # as of the lock: nobody else changes it now
+        await expire_offers(change, now)  # what expired offers held is free for an extension
         changes = decide(row, package, change.timeline)
         await change.update(orm.Booking, orm.Booking.id == booking_id, **changes)
         row, package = await _load(conn, booking_id)
@@ -217,14 +236,24 @@ async def _change(ctx: Context, caller: Caller, booking_id: int, now: datetime, 
 
 
 async def cancel_booking(ctx: Context, caller: Caller, booking_id: int, now: datetime) -> dict:
-    def decide(row, package, timeline):
+    """Cancel a booking (CANCELLED) or decline an offer (REJECTED); either frees what it held."""
+    async with ctx.engine.connect() as conn:
+        row, _ = await _load(conn, booking_id)
+    _check_owner(caller, row, booking_id)
+    async with locked_pool(ctx.engine, ctx.cache, row.pool_name) as change:
+        row, package = await _load(change.conn, booking_id)  # as of the lock
         if row.state == "cancelled":
-            raise Conflict(f"Booking {booking_id} was cancelled already, at {format_time(row.cancelled)}.")
+            raise Conflict(f"Booking {booking_id} was {row.phase.lower()} already"
+                           + (f", at {format_time(row.cancelled)}." if row.cancelled else "."))
         if row.end <= now:
             raise Conflict(f"Booking {booking_id} ended at {format_time(row.end)}; it is kept as history.")
-        return {"state": "cancelled", "cancelled": now}
-
-    return await _change(ctx, caller, booking_id, now, decide)
+        if row.phase == OFFERED:
+            await move(change, row, REJECTED, now=now, cause=f"declined by {caller.name}", by=caller.name)
+        else:
+            await move(change, row, CANCELLED, now=now, cause=f"cancelled by {caller.name}", by=caller.name,
+                       cancelled=now)
+        row, package = await _load(change.conn, booking_id)
+    return booking_json(row, row.pool_name, package, now)
 
 
 async def move_end(ctx: Context, caller: Caller, booking_id: int, body, now: datetime) -> dict:
@@ -233,7 +262,10 @@ async def move_end(ctx: Context, caller: Caller, booking_id: int, body, now: dat
 
     def decide(row, package, timeline):
         if row.state == "cancelled":
-            raise Conflict(f"Booking {booking_id} is cancelled; make a new booking instead.")
+            raise Conflict(f"Booking {booking_id} is {row.phase}; make a new booking instead.")
+        if row.phase not in LIVE:
+            raise Conflict(f"Booking {booking_id} is {row.phase}: an offer's end cannot move; accept it first "
+                           f"(POST /offersets/{row.offer_set_id}/offers/{row.offer_index}).")
         if row.end <= now:
             raise Conflict(f"Booking {booking_id} ended at {format_time(row.end)}; make a new booking instead.")
         if new_end <= row.start:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, union
+from sqlalchemy import select, union, update
 
 from .. import orm
-from ..domain import FORGET_SCOPE, Caller, Conflict, Forbidden, Invalid, format_time
-from ..store import locked_pools
+from ..domain import CANCELLED, FORGET_SCOPE, Caller, Conflict, Forbidden, Invalid, format_time
+from ..store import HOLDING, locked_pools
 from . import Context
+from .phases import move
 from .sessions import OPEN, offer_places
 
 TABLES = (orm.Booking, orm.Session, orm.QueueEntry)
@@ -70,9 +71,12 @@ async def forget_user(ctx: Context, caller: Caller, user, reason: str, now: date
 
 
 async def _end_and_rename(ctx, change, user, reason, kept_as, counts, now) -> None:
-    counts["bookings_cancelled"] += len(await change.update(
-        orm.Booking, orm.Booking.user == user, orm.Booking.state == "booked", orm.Booking.end > now,
-        state="cancelled", cancelled=now, cancel_reason=reason))
+    held = (await change.conn.execute(select(orm.Booking.id, orm.Booking.phase).where(
+        orm.Booking.pool_id == change.pool.id, orm.Booking.user == user, orm.Booking.state.in_(HOLDING),
+        orm.Booking.end > now))).all()
+    for booking in held:  # bookings and held offers alike
+        await move(change, booking, CANCELLED, now=now, cause=reason, by="hub", cancelled=now, cancel_reason=reason)
+    counts["bookings_cancelled"] += len(held)
     counts["sessions_stopped"] += len(await change.update(
         orm.Session, orm.Session.user == user, orm.Session.state == "running",
         state="stopped", stopped=now, stop_reason=reason))
@@ -80,6 +84,8 @@ async def _end_and_rename(ctx, change, user, reason, kept_as, counts, now) -> No
         orm.QueueEntry, orm.QueueEntry.user == user, orm.QueueEntry.state.in_(OPEN), state="left", end_reason=reason))
     for table in TABLES:
         await change.update(table, table.user == user, user=kept_as)
+    # offer sets belong to no pool: renamed with the first pool's change (later ones find none)
+    await change.conn.execute(update(orm.OfferSet).where(orm.OfferSet.user == user).values(user=kept_as))
     await offer_places(ctx, change, now)  # what they held is free for the head of the queue
 
 

@@ -11,11 +11,12 @@ from sqlalchemy import func, select
 from aglais_common.facts import FLAVOURS, WALK_IN
 
 from .. import orm
-from ..domain import Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
+from ..domain import RUNNING, Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
 from ..engine import Resources
 from ..entitlement import Decision, decide, warning
 from ..store import locked_pool
 from . import Context, footprint, package_json, package_named
+from .phases import advance
 
 OPEN = ("waiting", "offered")
 NEXT_BOOKINGS = 5  # the entitlement lists the bookings on now and this many to come
@@ -321,6 +322,8 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
                     await change.update(orm.QueueEntry, orm.QueueEntry.id == mine.id, state="claimed")
             session = await change.insert(orm.Session, user=user, server_name=server_name, flavour=flavour,
                                           state="running", started=now, stop_reason="", **values)
+            if booking is not None:  # its booking is RUNNING from its first server on
+                await advance(change, booking, RUNNING, now=now, cause=f"server '{server_name}' started", by=caller.name)
             row, package = await _load_session(conn, session.id)
     if answer is not None:
         raise answer

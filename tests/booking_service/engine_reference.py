@@ -132,3 +132,86 @@ def zone_boundaries(start: int, end: int, grain: str, zone) -> list[int]:
             found.append(moment)
         moment += QUARTER_HOUR
     return found + [end]
+
+
+# -- the offer search -------------------------------------------------------------------------
+
+def fits_throughout(model: Model, need: Resources, start: int, end: int) -> bool:
+    return need.fits_in(min_free(model, start, end))
+
+
+def offer_starts(request, cursor: int, after: int, before: int):
+    """Every start on the grain in [after, before) at or after `cursor`, earliest first."""
+    s = max(after, cursor, request.earliest if request.earliest is not None else after)
+    s = -(-s // request.grain) * request.grain
+    while s < before:
+        yield s
+        s += request.grain
+
+
+def longest_fitting(model: Model, request, start: int) -> int | None:
+    """The longest duration that fits from `start`: `longest`, else the whole minutes (grain
+    multiples) in between, else `shortest`; None if not even `shortest` fits."""
+    candidates = {request.longest, request.shortest}
+    d = request.longest // request.grain * request.grain
+    while d > request.shortest:
+        candidates.add(d)
+        d -= request.grain
+    for d in sorted(candidates, reverse=True):
+        if request.shortest <= d <= request.longest and fits_throughout(model, request.need, start, start + d):
+            return d
+    return None
+
+
+def largest_resources(model: Model, request, start: int, duration: int) -> Resources:
+    """Try every amount from the most down: whole steps above the minimum, or the minimum."""
+    free = min_free(model, start, start + duration)
+    best = []
+    for have, least, most, step in zip(free, request.need, request.most, request.step):
+        options = [least, most, *range(least - least % step, most + 1, step)]
+        best.append(max(v for v in options if least <= v <= most and v <= have))
+    return Resources(*best)
+
+
+def pool_offers(name: str, model: Model, request) -> list:
+    """Walk the starts minute by minute: the first that fits (in any window, not before the
+    end of the previous offer) is the next offer, with the longest duration, then the most."""
+    from booking_service.engine.offers import Offer
+
+    offers = []
+    cursor = min(a for a, _ in request.windows)
+    while len(offers) < request.count:
+        found = None
+        for a, b in request.windows:
+            for s in offer_starts(request, cursor, a, b):
+                if found is not None and s >= found:
+                    break
+                if longest_fitting(model, request, s) is not None:
+                    found = s
+                    break
+        if found is None:
+            return offers
+        duration = longest_fitting(model, request, found)
+        window = min(i for i, (a, b) in enumerate(request.windows) if a <= found < b)
+        offers.append(Offer(name, found, duration, largest_resources(model, request, found, duration), window))
+        cursor = found + duration
+    return offers
+
+
+def search(models: Mapping[str, Model], request) -> list:
+    offers = [o for name, model in models.items() for o in pool_offers(name, model, request)]
+    return sorted(offers, key=lambda o: o.key())[: request.count]
+
+
+def nearest_start(models: Mapping[str, Model], request, after: int):
+    """(pool, start) of the first start on the grain in [after, after + horizon) where the
+    least resources fit for the shortest duration; None if there is none."""
+    best = None
+    for name, model in sorted(models.items()):
+        after = max(after, request.earliest if request.earliest is not None else after)
+        for s in offer_starts(request, after, after, after + request.horizon):
+            if fits_throughout(model, request.need, s, s + request.shortest):
+                if best is None or s < best[1]:
+                    best = (name, s)
+                break
+    return best

@@ -22,7 +22,9 @@ async def test_book_a_package_and_read_it_back(api, admin, user):
     assert booking["resources"] == SMALL
     assert (booking["start"], booking["end"]) == (iso(start), iso(start + timedelta(hours=3)))
     assert (booking["state"], booking["status"]) == ("booked", "upcoming")
-    assert await api.ok("GET", f"bookings/{booking['id']}", user) == booking
+    read = await api.ok("GET", f"bookings/{booking['id']}", user)
+    assert read == {**booking, "transitions": [{"from": None, "to": "ACCEPTED", "at": booking["created"],
+                                                "cause": "booked", "by": user.name}]}
     listed = await api.ok("GET", f"bookings?start={iso(start)}&end={iso(start + timedelta(days=1))}", user)
     assert [b["id"] for b in listed["bookings"]] == [booking["id"]]
 

@@ -92,3 +92,24 @@ async def test_forgetting_refuses_what_is_no_hub_name_and_reports_failure(api):
     assert_error(await api.call("DELETE", "users/someone?reason=", forgetter(api)), 400, "'reason'")
     with pytest.raises(BookingServiceError, match="403"):
         await forget_user("someone", url=api.hub.url + api.base, token="not-a-token")
+
+
+async def test_a_forgotten_users_offers_end_and_their_sets_are_not_the_next_owners(api):
+    hub, admin = api.hub, api.hub.booking_admin
+    victim = await hub.new_user(groups=["level-1"])
+    pool = await api.new_pool(admin, cores=1, memory_gib=4)
+    start = day_start(3)
+    offers = await api.ok("POST", "offersets", victim, {
+        "what": {"package": "small"}, "pools": [pool], "duration": {"min": "PT1H"},
+        "when": {"start": [f"{iso(start)}/PT1H"]}})
+    held = offers["offers"][0]
+    forgotten = await forget_user(victim.name, url=hub.url + api.base, token=forgetter(api).token)
+    assert forgotten["bookings_cancelled"] == 1  # the held offer
+    offer = await api.ok("GET", f"bookings/{held['id']}", admin)
+    assert (offer["phase"], offer["user"], offer["transitions"][-1]["cause"]) == (
+        "CANCELLED", forgotten["kept_as"], "account deleted")
+    stranger = await same_name_again(hub, victim.name)
+    assert_error(await api.call("GET", f"offersets/{offers['id']}", stranger), 404, "no offer set")
+    # what the offer held is free: the stranger may book it
+    await api.ok("POST", "bookings", stranger, {"pool": pool, "package": "small", "start": held["start"],
+                                                "end": held["end"]})

@@ -204,6 +204,24 @@ async def test_real_answers_match_the_documented_schemas(api, doc, admin, user):
     await call("DELETE", "/sessions/{session_id}", admin, status=400, session_id=session["id"],
                query="?reason=" + "x" * 201)
 
+    # offer sets: offers held, one accepted, a booking with its phases; a NO; bad input
+    ask = {"what": {"package": "small"}, "when": {"start": [f"{iso(start + 8 * HOUR)}/PT1H"]},
+           "duration": {"min": "PT1H", "max": "PT2H"}, "pools": [pool]}
+    offered = await call("POST", "/offersets", user, ask, status=201)
+    assert offered["result"] == "YES"
+    await call("GET", "/offersets/{set_id}", user, status=200, set_id=offered["id"])
+    await call("GET", "/offersets/{set_id}", admin, status=404, set_id=999999999)
+    accepted = await call("POST", "/offersets/{set_id}/offers/{index}", user, {"phase": "ACCEPTED"}, status=200,
+                          set_id=offered["id"], index=0)
+    await call("GET", "/bookings/{booking_id}", user, status=200, booking_id=accepted["id"])
+    await call("POST", "/offersets/{set_id}/offers/{index}", user, {"phase": "ACCEPTED"}, status=409,
+               set_id=offered["id"], index=0)
+    await call("POST", "/offersets/{set_id}/offers/{index}", user, {"phase": "RUNNING"}, status=400,
+               set_id=offered["id"], index=0)
+    refused = await call("POST", "/offersets", user, {**ask, "duration": {"min": "PT3H"}}, status=201)
+    assert refused["result"] == "NO"
+    await call("POST", "/offersets", user, {**ask, "duration": "PT1H"}, status=400)
+
     # errors
     await call("GET", "/bookings/{booking_id}", user, status=404, booking_id=999999999)
     await call("GET", "/pools/{pool}/availability", user, status=400, pool=pool, query=day + "&grain=fortnight")
