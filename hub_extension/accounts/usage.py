@@ -11,6 +11,8 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
+from aglais_common.layout import TEMP
+
 from ..retention.files import scan_home
 from ..retention.rules import Entry
 
@@ -20,13 +22,13 @@ MB = 1024 * 1024
 def usage(entries: list[Entry]) -> dict:
     """The quota keys' current values, from a listing of the home (retention_files.scan_home)."""
     files = [e for e in entries if not e.is_dir]
-    temp = [e for e in files if e.path.startswith("tmp/")]
-    notebooks = [e for e in files if e.path.endswith(".ipynb") and not e.path.startswith("tmp/")
+    temp = [e for e in files if e.path.startswith(TEMP + "/")]
+    notebooks = [e for e in files if e.path.endswith(".ipynb") and not e.path.startswith(TEMP + "/")
                  and "/.ipynb_checkpoints/" not in f"/{e.path}"]
     return {
         "notebooks": len(notebooks),
         "notebook_mb": round(max((e.size for e in notebooks), default=0) / MB, 1),
-        "saved_mb": round(sum(e.size for e in files if not e.path.startswith("tmp/")) / MB, 1),
+        "saved_mb": round(sum(e.size for e in files if not e.path.startswith(TEMP + "/")) / MB, 1),
         "temp_mb": round(sum(e.size for e in temp) / MB, 1),
     }
 
