@@ -35,21 +35,18 @@ SAVED_RULE, TEMP_RULE = "saved", "temp"  # which retention rule acts on an area 
 
 @dataclass(frozen=True)
 class Area:
-    key: str  # its name in the home, and in AGLAIS_<KEY>
+    key: str  # its name in the home
+    variable: str  # how a notebook finds it
     title: str  # for people
     retention: str | None  # SAVED_RULE, TEMP_RULE, or None (read-only: nothing of the user's)
 
-    @property
-    def variable(self) -> str:
-        return "AGLAIS_" + self.key.upper()
-
 
 AREAS = (
-    Area(NOTEBOOKS, "Your notebooks", SAVED_RULE),
-    Area(SAVED, "Your saved data", SAVED_RULE),
-    Area(TEMP, "Temp data", TEMP_RULE),
-    Area(DATA, "Shared data (read-only)", None),
-    Area(EXAMPLES, "Example notebooks (read-only)", None),
+    Area(NOTEBOOKS, "AGLAIS_NOTEBOOKS", "Your notebooks", SAVED_RULE),
+    Area(SAVED, "AGLAIS_SAVED", "Your saved data", SAVED_RULE),
+    Area(TEMP, "AGLAIS_TEMP", "Temp data", TEMP_RULE),
+    Area(DATA, "AGLAIS_DATA", "Shared data (read-only)", None),
+    Area(EXAMPLES, "AGLAIS_EXAMPLES", "Example notebooks (read-only)", None),
 )
 VARIABLES = tuple(area.variable for area in AREAS)
 
