@@ -142,7 +142,7 @@ class Examples:
         try:
             return os.open(name, flags, dir_fd=fd)
         except OSError as e:
-            if e.errno == errno.ELOOP:
+            if e.errno == errno.ELOOP or _is_link(fd, name):  # O_DIRECTORY on a link says ENOTDIR
                 raise Refused(400, f"{path} goes through a link: only the examples themselves can be copied.") from None
             if e.errno in (errno.ENOENT, errno.ENOTDIR):
                 raise Refused(404, f"There is no example {path}.") from None
@@ -176,3 +176,10 @@ class Examples:
             raise Refused(409, f"{name} has been copied 999 times already: rename some copies.")
         finally:
             os.close(fd)
+
+
+def _is_link(fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
