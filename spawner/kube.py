@@ -208,7 +208,8 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
     examples_git_ref = Unicode("", config=True, help="The branch or tag of `examples_git_url` (empty: its default branch).")
     examples_git_image = Unicode(
         "", config=True,
-        help="Image of the init container that clones `examples_git_url`. Empty: the server's own image.",
+        help="""Image of the init container that clones `examples_git_url` (it needs git). Empty:
+        the Jupyter flavour's image (`flavour_images`), whichever flavour the server is.""",
     )
     examples_size_mb = Integer(
         200, config=True, help="Size limit (MiB) of the emptyDir `examples_git_url` is cloned into.",
@@ -346,7 +347,7 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         examples, clone = self.examples_volume or None, []
         if not examples and self.examples_git_url:
             examples, container = storage.examples_clone(
-                url=self.examples_git_url, ref=self.examples_git_ref, image=self.examples_git_image or self.image,
+                url=self.examples_git_url, ref=self.examples_git_ref, image=self.examples_git_image or self.flavour_images.get("jupyter") or self.image,
                 uid=self.uid if isinstance(self.uid, int) else None, size_mb=self.examples_size_mb)
             clone = [container]
         volumes, mounts = storage.volumes(

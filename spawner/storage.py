@@ -85,14 +85,23 @@ def volumes(*, saved_mb: int, temp_mb: int, persistent: bool, home: str,
     return vols, mounts
 
 
+def literal(text: str) -> str:
+    """`text` as a KubeSpawner template that formats to `text` itself."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 def examples_clone(*, url: str, ref: str, image: str, uid: int | None, size_mb: int) -> tuple[dict, dict]:
     """(the examples' emptyDir, the init container that clones `url` at `ref` into it):
-    the only container that can write it; the notebook container mounts it read-only."""
+    the only container that can write it; the notebook container mounts it read-only.
+    KubeSpawner formats its init containers' strings as templates ({username} and so on:
+    get_pod_manifest's _expand_all, kubespawner 7.1.0 spawner.py), so every brace here is
+    doubled: the script's and the URL's reach the container as they are."""
     container = {
         "name": CLONE,
-        "image": image,
-        "command": ["sh", "-c", CLONE_SCRIPT],
-        "env": [{"name": "AGLAIS_EXAMPLES_GIT", "value": url}, {"name": "AGLAIS_EXAMPLES_REF", "value": ref},
+        "image": literal(image),
+        "command": ["sh", "-c", literal(CLONE_SCRIPT)],
+        "env": [{"name": "AGLAIS_EXAMPLES_GIT", "value": literal(url)},
+                {"name": "AGLAIS_EXAMPLES_REF", "value": literal(ref)},
                 {"name": "AGLAIS_EXAMPLES_PATH", "value": CLONE_PATH}],
         "volumeMounts": [{"name": EXAMPLES, "mountPath": CLONE_PATH}],
         "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
