@@ -82,6 +82,10 @@ class Layout:
         return [(area, "~/" + area.key) for area in AREAS if self.path(area.key)]
 
 
+def _count(n: int, unit: str) -> str:
+    return f"{n} {unit}" + ("" if n == 1 else "s")
+
+
 def retention_text(area: Area, rule: dict | None) -> str:
     """How long the level's retention rule (group properties' "retention") keeps `area`."""
     if area.retention is None:
@@ -90,9 +94,10 @@ def retention_text(area: Area, rule: dict | None) -> str:
         return "kept (your level has no retention rule)"
     if area.retention == TEMP_RULE:
         days = rule.get("temp_days")
-        return "kept" if days is None else f"deleted {days} days after a file's last change"
+        return "kept" if days is None else f"deleted {_count(days, 'day')} after a file's last change"
     months = rule.get("saved_months")
     if months is None:
         return "kept permanently"
     warn = rule.get("warn_days")
-    return f"deleted {months} months after your last activity" + (f", with a mail {warn} days before" if warn else "")
+    when = "as soon as you are inactive" if months == 0 else f"{_count(months, 'month')} after your last activity"
+    return f"deleted {when}" + (f", with a mail {_count(warn, 'day')} before" if warn else "")
