@@ -179,3 +179,26 @@ async def test_each_example_runs_in_the_users_kernel_on_the_packages_spark_worke
     if name == "03-word-count.ipynb":
         home = Path(account_of(layout_hub, running_user.name).pw_dir)
         assert json.loads((home / "tmp" / "word-counts.json").read_text())["stars"] == 4
+
+
+@pytest.mark.browser
+async def test_one_click_in_jupyterlab_copies_an_example_and_opens_it(layout_hub, running_user, page):
+    from playwright.async_api import expect
+
+    from tests.labextension.test_browser import open_lab
+
+    await open_lab(page, layout_hub, running_user)
+    await page.locator("#aglais-examples-item").click(timeout=60_000)
+    row = page.locator('.aglais-example[data-path="01-spark-session.ipynb"]')
+    await row.get_by_role("button", name="Copy to my notebooks").click()
+    # the copy opens in a tab of its own, from the notebooks
+    await expect(page.locator(".lm-TabBar-tab", has_text="01-spark-session.ipynb")).to_be_visible(timeout=60_000)
+    home = Path(account_of(layout_hub, running_user.name).pw_dir)
+    assert (home / "notebooks" / "01-spark-session.ipynb").read_bytes() == \
+        (layout_hub.examples_dir / "01-spark-session.ipynb").read_bytes()
+    # the page's own cookie, without the _xsrf header JupyterLab sends: refused
+    before = sorted((home / "notebooks").iterdir())
+    status = await page.evaluate("""async (url) => (await fetch(url, {method: 'POST', body: '{"path": "02-pi-estimate.ipynb"}',
+        credentials: 'same-origin'})).status""", f"/user/{running_user.name}/aglais/examples/copy")
+    assert status == 403
+    assert sorted((home / "notebooks").iterdir()) == before
