@@ -199,6 +199,16 @@ class _Handler(APIHandler):
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(data))
 
+    def refuse(self, error: BookingCallFailed | Refused) -> None:
+        self.reply({"status": error.status, "message": error.message}, error.status)
+
+    def json_body(self):
+        """The request's JSON (an empty body is {}); None when it is not JSON."""
+        try:
+            return json.loads(self.request.body or b"{}")
+        except ValueError:
+            return None
+
 
 class StatusHandler(_Handler):
     @web.authenticated
@@ -207,17 +217,14 @@ class StatusHandler(_Handler):
         try:
             self.reply(await self.lab.status())
         except BookingCallFailed as e:
-            self.reply({"status": e.status, "message": e.message}, e.status)
+            self.refuse(e)
 
 
 class ExtendHandler(_Handler):
     @web.authenticated
     @authorized
     async def post(self):
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            body = None
+        body = self.json_body()
         minutes = body.get("minutes") if isinstance(body, dict) else "?"
         if minutes is not None and (not isinstance(minutes, int) or isinstance(minutes, bool)
                                     or not 1 <= minutes <= 24 * 60):
@@ -226,7 +233,7 @@ class ExtendHandler(_Handler):
         try:
             self.reply(await self.lab.extend(minutes))
         except BookingCallFailed as e:
-            self.reply({"status": e.status, "message": e.message}, e.status)
+            self.refuse(e)
 
 
 class ExamplesHandler(_Handler):
@@ -238,7 +245,7 @@ class ExamplesHandler(_Handler):
         try:
             self.reply(self.settings["aglais_examples"].listing())
         except Refused as e:
-            self.reply({"status": e.status, "message": e.message}, e.status)
+            self.refuse(e)
 
 
 class CopyExampleHandler(_Handler):
@@ -248,16 +255,13 @@ class CopyExampleHandler(_Handler):
     @web.authenticated
     @authorized
     async def post(self):
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            body = None
+        body = self.json_body()
         try:
             if not isinstance(body, dict) or "path" not in body:
                 raise Refused(400, "Send {\"path\": <the example's path under the examples>}.")
             copied = self.settings["aglais_examples"].copy(body["path"])
         except Refused as e:
-            self.reply({"status": e.status, "message": e.message}, e.status)
+            self.refuse(e)
             return
         self.log.info("aglais_lab: copied the example %s to %s", copied["from"], copied["name"])
         self.reply(copied, 201)
