@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import posixpath
 import re
 
 from jupyterhub.spawner import SpawnException
@@ -16,6 +17,7 @@ from kubespawner import KubeSpawner
 from traitlets import Bool, Dict, Integer, List, Unicode, Union, default
 
 from . import package, spark_kube, storage
+from aglais_common import layout
 from aglais_common.facts import FLAVOUR_LABELS, FLAVOURS, LEVEL_GROUPS
 from aglais_common.quota import quantity_bytes
 
@@ -201,6 +203,28 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         """,
     )
     data_mount_path = Unicode("/data", config=True, help="Where `data_volume` is mounted, read-only.")
+    examples_volume = Union(
+        [Unicode(), Dict()], default_value="", config=True,
+        help="""Example notebooks for every server, mounted read-only at ~/examples: the
+        name of a PersistentVolumeClaim in the servers' namespace, or a volume spec without
+        its name (as `data_volume`). Takes precedence over `examples_git_url`.""",
+    )
+    examples_git_url = Unicode(
+        "", config=True,
+        help="""A git repository of example notebooks: an init container clones it (depth 1)
+        into an emptyDir at every start, which the notebook container mounts read-only at
+        ~/examples. A clone that fails leaves a note there instead, and the server starts.
+        The image must have git (the docker-stacks images do).""",
+    )
+    examples_git_ref = Unicode("", config=True, help="The branch or tag of `examples_git_url` (empty: its default branch).")
+    examples_git_image = Unicode(
+        "", config=True,
+        help="""Image of the init container that clones `examples_git_url` (it needs git). Empty:
+        the Jupyter flavour's image (`flavour_images`), whichever flavour the server is.""",
+    )
+    examples_size_mb = Integer(
+        200, config=True, help="Size limit (MiB) of the emptyDir `examples_git_url` is cloned into.",
+    )
     spark_conf_dir = Unicode(
         "/home/jovyan/.aglais/spark", config=True,
         help="""SPARK_CONF_DIR in the container, where a postStart hook writes the
@@ -399,9 +423,16 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
             raise SpawnException("Your account has no storage quota, so no server can start; ask an admin.",
                                  reason="no-storage", log_message=f"{self.user.name}: {e}", status_code=503) from None
         persistent = self.has_persistent_home()
+        examples, clone = self.examples_volume or None, []
+        if not examples and self.examples_git_url:
+            examples, container = storage.examples_clone(
+                url=self.examples_git_url, ref=self.examples_git_ref, image=self.examples_git_image or self.flavour_images.get("jupyter") or self.image,
+                uid=self.uid if isinstance(self.uid, int) else None, size_mb=self.examples_size_mb)
+            clone = [container]
         volumes, mounts = storage.volumes(
             saved_mb=saved_mb, temp_mb=temp_mb, persistent=persistent, home=self.home_mount_path,
-            data=self.data_volume or None, data_path=self.data_mount_path)
+            data=self.data_volume or None, data_path=self.data_mount_path, examples=examples)
+        self.init_containers = [c for c in self.init_containers if c.get("name") != storage.CLONE] + clone
         self.volumes = storage.without_ours(kubespawner_list_values(self, self.volumes)) + volumes
         self.volume_mounts = storage.without_ours(kubespawner_list_values(self, self.volume_mounts)) + mounts
         # KubeSpawner creates the claim (storage_pvc_ensure) at storage_capacity if it is missing
@@ -442,8 +473,21 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         self.log.info("Asked to grow %s's home claim %s from %s to %s", self.user.name, self.pvc_name, have,
                       self.storage_capacity)
 
+    def file_layout(self) -> layout.Layout | None:
+        """Where this user's notebooks, saved data, temp data, shared data and examples are
+        in the container (aglais_common.layout); None without `storage_by_level`, which
+        makes them."""
+        if not self.storage_by_level:
+            return None
+        examples = self.examples_volume or self.examples_git_url
+        return layout.Layout(self.home_mount_path, data=self.data_mount_path if self.data_volume else None,
+                             examples=posixpath.join(self.home_mount_path, layout.EXAMPLES) if examples else None)
+
     def get_env(self):
         env = super().get_env()
+        files = self.file_layout()
+        if files:
+            env.update(files.environment())
         if self.booking_session:
             # here rather than in `environment`, which KubeSpawner formats as a template
             extra = {}

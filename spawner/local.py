@@ -21,7 +21,9 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner, SpawnException
 from traitlets import Bool, Dict, Unicode, default, validate
 
-from . import package, spark_local, system_users
+from aglais_common import layout
+
+from . import homes, package, spark_local, system_users
 from .mixin import BookingSpawnerMixin
 
 
@@ -130,6 +132,19 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
         help="""Spark's home for the sessions' clusters: a directory with bin/spark-class and
         jars/, readable by every server's account. Default: the pyspark package of the
         environment `Spawner.cmd` runs from (the servers' Python).""",
+    )
+    examples_dir = Unicode(
+        "", config=True,
+        help="""A directory of example notebooks that every server sees, read-only, as
+        ~/examples (a link to it; $AGLAIS_EXAMPLES): readable by every server's account and
+        writable by none (the embedded default publishes the repository's examples/, or a
+        git repository, there: docs/layout.md). Empty: no examples.""",
+    )
+    shared_data_dir = Unicode(
+        "", config=True,
+        help="""A directory of shared data that every server sees, read-only, as ~/data (a
+        link to it; $AGLAIS_DATA): readable by every server's account and writable by none.
+        Empty: no shared data.""",
     )
     spark_state = Dict(help="The running Spark cluster's master, UI port, processes and cgroups (kept in the spawner's state).")
 
@@ -325,16 +340,32 @@ class BookingLocalProcessSpawner(BookingSpawnerMixin, LocalProcessSpawner):
             home.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.notebook_dir = str(home)
         owner = None if self.shared_os_user or os.getuid() != 0 else pwd.getpwnam(self.system_user)
+        files = self.file_layout(str(home))
+        links = {layout.DATA: self.shared_data_dir or None, layout.EXAMPLES: self.examples_dir or None}
+        for problem in homes.make(str(home), owner, links):
+            self.log.warning("%s's home: %s", self.user.name, problem)
         self._spark_plan = plan = self.spark_plan(grant, str(home))
         write_private(str(home), spark_local.CONF_PARTS, "spark-defaults.conf",
                       package.spark_defaults(grant, plan.settings() if plan else None), owner)
-        environment = {k: v for k, v in self.environment.items() if k not in spark_local.SERVER_VARIABLES}
+        environment = {k: v for k, v in self.environment.items()
+                       if k not in spark_local.SERVER_VARIABLES and k not in layout.VARIABLES}
+        environment.update(files.environment())
         environment["SPARK_CONF_DIR"] = str(home.joinpath(*spark_local.CONF_PARTS))
         if plan:
             write_private(str(home), spark_local.JUPYTER_PARTS, "jupyter_server_config.json",
                           json.dumps(plan.proxy_config(), indent=1), owner)
             environment.update(plan.server_environment())
         self.environment = environment
+
+    def file_layout(self, home: str | None = None) -> layout.Layout | None:
+        """Where this user's notebooks, saved data, temp data, shared data and examples
+        are (aglais_common.layout); None when the home is not known."""
+        home = home or self.user_home()
+        if not home:
+            return None
+        view = {key: os.path.join(home, key) for key, where in ((layout.DATA, self.shared_data_dir),
+                                                                (layout.EXAMPLES, self.examples_dir)) if where}
+        return layout.Layout(home, **view)
 
     # -- the session's Spark cluster: up before the server, down whenever it ends ----------
 

@@ -26,7 +26,7 @@ from .executors import argon2
 from .home import AglaisHomeHandler
 from .store import AccountError
 from .throttle import TooMany
-from .usage import home_of
+from .usage import home_of, layout_of, layout_rows
 from .workflows import LINK_COOKIE, PENDING_COOKIE
 
 
@@ -315,8 +315,10 @@ class AccountHandler(AccountPage):
         groups = [g for g in user.orm_user.groups]
         home = home_of(user)
         used = await self.accounts.settings.usage_figures.of(user.name, home) if home else None
+        grants = effective([g.properties for g in groups])
         await self.show("aglais-account.html", account=account, level=self.accounts.levels.level_of(user.orm_user),
-                        grants=effective([g.properties for g in groups]), groups=[g.name for g in groups], used=used,
+                        grants=grants, groups=[g.name for g in groups], used=used,
+                        places=layout_rows(layout_of(user), grants.get("retention"), used),
                         providers=self.providers(), allow_signup=self.signup_offered(),
                         has_email=any(i.provider == "email" for i in account.identities))
 

@@ -11,6 +11,9 @@ import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
+from aglais_common import layout
+from aglais_common.layout import TEMP
+
 from ..retention.files import scan_home
 from ..retention.rules import Entry
 
@@ -20,15 +23,40 @@ MB = 1024 * 1024
 def usage(entries: list[Entry]) -> dict:
     """The quota keys' current values, from a listing of the home (retention_files.scan_home)."""
     files = [e for e in entries if not e.is_dir]
-    temp = [e for e in files if e.path.startswith("tmp/")]
-    notebooks = [e for e in files if e.path.endswith(".ipynb") and not e.path.startswith("tmp/")
+    temp = [e for e in files if e.path.startswith(TEMP + "/")]
+    notebooks = [e for e in files if e.path.endswith(".ipynb") and not e.path.startswith(TEMP + "/")
                  and "/.ipynb_checkpoints/" not in f"/{e.path}"]
     return {
         "notebooks": len(notebooks),
         "notebook_mb": round(max((e.size for e in notebooks), default=0) / MB, 1),
-        "saved_mb": round(sum(e.size for e in files if not e.path.startswith("tmp/")) / MB, 1),
+        "saved_mb": round(sum(e.size for e in files if not e.path.startswith(TEMP + "/")) / MB, 1),
         "temp_mb": round(sum(e.size for e in temp) / MB, 1),
     }
+
+
+# What each area of the layout uses, in the usage figures' terms (saved_mb counts the notebooks)
+_USED = {layout.NOTEBOOKS: ("notebooks", "{} notebooks"), layout.SAVED: ("saved_mb", "{} MB, notebooks included"),
+         layout.TEMP: ("temp_mb", "{} MB")}
+
+
+def layout_rows(files: layout.Layout | None, retention: dict | None, used: dict | None) -> list[dict]:
+    """The account page's "Where your files are": each area the user's server has, where
+    it is, how a notebook finds it, the retention rule of the user's level that acts on it,
+    and what it uses (where the figures were measured)."""
+    rows = []
+    for area, where in files.areas() if files else []:
+        key, text = _USED.get(area.key, (None, ""))
+        rows.append({"key": area.key, "title": area.title, "where": where, "variable": area.variable,
+                     "rule": layout.retention_text(area, retention),
+                     "used": text.format(used[key]) if used and key in used else ""})
+    return rows
+
+
+def layout_of(user) -> layout.Layout | None:
+    """The user's file layout by their spawner (spawner/local.py, spawner/kube.py
+    `file_layout`); None for a spawner that has none."""
+    files = getattr(user.spawner, "file_layout", None)
+    return files() if callable(files) else None
 
 
 def home_of(user) -> str | None:

@@ -22,7 +22,7 @@ import secrets
 from hub_extension.config.accounts import configure_accounts
 from hub_extension.config.booking import configure_booking_service
 from hub_extension.config.retention import retention_service
-from hub_extension.embedded import server_env
+from hub_extension.embedded import examples, server_env
 from hub_extension.embedded.demo import demo_provider, maildir_mail_server
 
 c = get_config()  # noqa: F821 (provided by JupyterHub's config loader)
@@ -156,6 +156,13 @@ else:
     c.BookingLocalProcessSpawner.home_dir_template = homes
     if os.environ.get("AGLAIS_ALLOW_TRY"):
         c.AglaisAuthenticator.allow_try = True
+# The file layout (docs/layout.md): ~/notebooks, ~/saved, ~/tmp in each home, and read-only
+# links ~/examples (the repository's examples/, $AGLAIS_EXAMPLES_GIT pulled with nbgitpuller,
+# or an admin's $AGLAIS_EXAMPLES_DIR) and ~/data ($AGLAIS_SHARED_DATA_DIR, if set).
+c.BookingLocalProcessSpawner.examples_dir = examples.examples_dir(
+    data_dir, own=os.environ.get("AGLAIS_EXAMPLES_DIR", ""), git_url=os.environ.get("AGLAIS_EXAMPLES_GIT", ""),
+    git_ref=os.environ.get("AGLAIS_EXAMPLES_REF", ""))
+c.BookingLocalProcessSpawner.shared_data_dir = os.environ.get("AGLAIS_SHARED_DATA_DIR", "")
 retention_service(c, homes, state_dir=os.path.join(data_dir, "retention"),
                   system_user_prefix=system_user_prefix if os.geteuid() == 0 else None)
 

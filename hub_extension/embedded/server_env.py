@@ -5,7 +5,8 @@ checkout (CI clones into a folder of its own, perhaps under /root, mode 0700) no
 hub's venv and its interpreter (pyenv's, under /root, say). So `make` builds a second venv
 outside the checkout, under a world-readable prefix, from an interpreter every account can
 run, with what a server needs: jupyterhub-singleuser, JupyterLab, ipykernel, the
-aglais-hub-lab extension and jupyter-server-proxy, at the versions the hub's venv holds, and
+aglais-hub-lab extension, jupyter-server-proxy and nbgitpuller (a user's own copy of a git
+repository of notebooks: docs/layout.md), at the versions the hub's venv holds, and
 pyspark (Spark itself: its jars and launch scripts; spawner/spark_local.py runs a cluster
 from it). A hub that is not root runs servers as itself, from its own venv, into which this
 adds pyspark only.
@@ -28,13 +29,13 @@ LABEXTENSION = REPO / "frontend" / "labextension"
 # run from its jars and bin/spark-class). Pinned here, as the hub does not import it; Spark
 # 4.x runs on Java 17 (Debian's openjdk-17-jre-headless, `make java`).
 PYSPARK = "pyspark==4.3.0"
-REQUIREMENTS = ("jupyterhub", "jupyterlab", "ipykernel", "jupyter-server-proxy", PYSPARK)
+REQUIREMENTS = ("jupyterhub", "jupyterlab", "ipykernel", "jupyter-server-proxy", "nbgitpuller", PYSPARK)
 # Pinned to the hub's versions: the single-user protocol (jupyterhub), what the extension
 # was built against (jupyterlab) and what its server part runs on (jupyter-server-proxy: the
-# Spark UI's route, tested in the hub's venv). The rest resolves for the servers'
+# Spark UI's route, tested in the hub's venv; nbgitpuller, likewise). The rest resolves for the servers'
 # interpreter, which may be an older patch release than the hub's.
 PINNED = ("jupyterhub", "jupyterlab", "jupyter-server", "jupyterlab-server", "ipykernel", "tornado", "traitlets",
-          "jupyter-server-proxy")
+          "jupyter-server-proxy", "nbgitpuller")
 # Where the servers' venvs live when the hub is root: one per checkout, so that several
 # checkouts on one machine (worktrees, CI jobs) do not install into each other's.
 ROOT = Path("/opt/aglais-hub")

@@ -4,9 +4,11 @@ no clock; the retention service in retention.py does the reading, mailing and de
 
 A home holds temp data under ``tmp/`` (deleted when older than ``temp_days``) and saved
 data and notebooks everywhere else (deleted, the whole home's contents, ``saved_months``
-after the user's last activity, and only after a warning mailed ``warn_days`` ahead). A
-path is kept for good when marked: ``.aglais-keep`` inside a directory, or
-``<name>.aglais-keep`` next to a file or directory.
+after the user's last activity, and only after a warning mailed ``warn_days`` ahead): the
+areas of aglais_common.layout. A path is kept for good when marked: ``.aglais-keep``
+inside a directory, or ``<name>.aglais-keep`` next to a file or directory. The links to
+the read-only areas (``examples``, ``data`` in the home, which the spawner makes at every
+start) are not the user's data and are left alone.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from aglais_common import layout
+
 MARK = ".aglais-keep"
-TEMP = "tmp"
+TEMP = layout.TEMP
 MONTH = timedelta(days=30)  # saved_months are counted in 30-day months
 
 
@@ -132,7 +136,8 @@ def _protected(entries: dict[str, Entry]) -> set[str]:
     if MARK in entries:  # the home itself is marked
         return set(entries)
     kept = {p for p, e in entries.items()
-            if e.marked or p.endswith(MARK) or p + MARK in entries or p + "/" + MARK in entries}
+            if e.marked or p.endswith(MARK) or p + MARK in entries or p + "/" + MARK in entries
+            or (p in layout.READ_ONLY and not e.is_dir)}  # the spawner's links, not the user's data
     under = {p for p in entries if any(a in kept for a in _ancestors(p))}
     keep = kept | under
     return keep | {a for p in keep for a in _ancestors(p)}

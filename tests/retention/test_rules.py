@@ -21,7 +21,9 @@ from hub_extension.retention.rules import (
 
 NOW = datetime(2030, 6, 1, 12, 0, tzinfo=timezone.utc)
 KEEP = ".aglais-keep"
-NAMES = ["tmp", "tmp2", "a", "b", "a b", "<'&\">", "ü", KEEP, "a" + KEEP, "tmp" + KEEP, KEEP + KEEP]
+NAMES = ["tmp", "tmp2", "a", "b", "a b", "<'&\">", "ü", KEEP, "a" + KEEP, "tmp" + KEEP, KEEP + KEEP, "examples"]
+# docs/retention.md: the spawner's links to the read-only areas in the home are left alone
+LINKS = ("data", "examples")
 
 # ---------------------------------------------------------------- strategies
 
@@ -107,7 +109,8 @@ def reference(s):
     if rule is None or s["running"]:
         return {}, None
     entries = {e.path: e for e in s["entries"]}
-    paths, marked = set(entries), {e.path for e in s["entries"] if e.marked}
+    paths = set(entries)
+    marked = {e.path for e in s["entries"] if e.marked or (e.path in LINKS and not e.is_dir)}
     safe = {p for p in paths if not protected(p, paths, marked)}
 
     def temp(p):

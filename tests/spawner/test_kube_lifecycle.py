@@ -53,6 +53,7 @@ async def kube_hub(tmp_path_factory):
         c.BookingKubeSpawner.zeppelin_port = 8889
         c.BookingKubeSpawner.blazar_reservations = {{{LEASED_POOL!r}: {RESERVATION!r}}}
         c.BookingKubeSpawner.data_volume = 'survey-data'
+        c.BookingKubeSpawner.examples_git_url = 'https://git.example/aglais/examples.git'
     """ + SERVERS_CONFIG
     os.environ["KUBECONFIG"] = str(kubeconfig)  # the hub finds the stand-in's API as it finds a cluster's
     try:
@@ -203,6 +204,22 @@ async def test_a_trial_user_gets_an_ephemeral_home_and_no_claim(kube_hub, server
     await servers.stop(user)
     username = pod["metadata"]["labels"]["hub.jupyter.org/username"]
     assert not [c for c in kube_hub.cluster.pvcs() if c["metadata"]["labels"].get("hub.jupyter.org/username") == username]
+
+
+async def test_the_pod_has_the_file_layout_and_clones_the_examples_in_an_init_container(kube_hub, servers):
+    user = await new_user(kube_hub, "level-1")
+    server, pod, _ = await running(kube_hub, servers, user)
+    (clone,) = pod["spec"]["initContainers"]
+    assert clone["name"] == "aglais-examples-clone" and clone["image"] == "aglais/singleuser:test"
+    assert clone["securityContext"]["runAsUser"] == 65534 and clone["securityContext"]["runAsNonRoot"] is True
+    assert volumes(pod)["aglais-examples"] == {"emptyDir": {"sizeLimit": "200Mi"}}
+    mounts = {m["mountPath"]: (m["name"], m.get("readOnly", False)) for m in notebook(pod)["volumeMounts"]}
+    assert mounts["/home/jovyan/examples"] == ("aglais-examples", True)
+    assert mounts["/home/jovyan/tmp"] == ("aglais-tmp", False) and mounts["/home/jovyan/data"] == ("aglais-data", True)
+    variables = {e["name"]: e.get("value") for e in notebook(pod)["env"]}
+    assert variables["AGLAIS_EXAMPLES"] == "/home/jovyan/examples" and variables["AGLAIS_DATA"] == "/data"
+    assert variables["AGLAIS_TEMP"] == "/home/jovyan/tmp"
+    await servers.stop(user)
 
 
 async def test_a_registered_home_is_a_claim_that_grows_with_a_project_group_and_goes_with_the_user(kube_hub, servers):

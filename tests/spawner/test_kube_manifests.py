@@ -465,3 +465,70 @@ def test_storage_quantities_in_bytes():
     assert quantity_bytes("5G") == 5 * 10**9 and quantity_bytes("512") == 512
     with pytest.raises(ValueError):
         quantity_bytes("lots")
+
+
+# -- the file layout (aglais_common.layout) ------------------------------------------------
+
+from spawner.storage import CLONE_SCRIPT  # noqa: E402
+
+async def test_the_layout_is_in_the_home_with_temp_and_shared_data_as_the_same_volumes(make_spawner):
+    spawner = make_spawner(data_volume="gaia-dr3")
+    manifest = await pod_for(spawner, grant())
+    found = {path: (m["name"], m.get("readOnly", False)) for path, m in mounts(manifest).items()}
+    assert found["/tmp"] == found["/home/jovyan/tmp"] == ("aglais-tmp", False)  # the temp area is /tmp
+    assert found["/data"] == found["/home/jovyan/data"] == ("aglais-data", True)
+    assert "/home/jovyan/examples" not in found and not manifest["spec"].get("initContainers")
+    variables = env(manifest)
+    assert (variables["AGLAIS_NOTEBOOKS"], variables["AGLAIS_SAVED"], variables["AGLAIS_TEMP"]) == (
+        "/home/jovyan/notebooks", "/home/jovyan/saved", "/home/jovyan/tmp")
+    assert variables["AGLAIS_DATA"] == "/data" and "AGLAIS_EXAMPLES" not in variables
+
+
+async def test_examples_from_a_volume_are_mounted_read_only(make_spawner):
+    manifest = await pod_for(make_spawner(examples_volume={"nfs": {"server": "nfs.example", "path": "/examples"}},
+                                          examples_git_url="https://git.example/ignored.git"), grant())
+    assert volumes(manifest)["aglais-examples"] == {"nfs": {"server": "nfs.example", "path": "/examples"}}
+    assert mounts(manifest)["/home/jovyan/examples"] == {
+        "name": "aglais-examples", "mountPath": "/home/jovyan/examples", "readOnly": True}
+    assert not manifest["spec"].get("initContainers")  # the volume wins over the git repository
+    assert env(manifest)["AGLAIS_EXAMPLES"] == "/home/jovyan/examples"
+
+
+async def test_examples_from_git_are_cloned_by_an_init_container_only_it_can_write(make_spawner):
+    url = "https://git.example/{username}/examples.git; rm -rf ~"  # never read as shell, nor as a template
+    spawner = make_spawner(examples_git_url=url, examples_git_ref="v1", uid=1000,
+                           init_containers=[{"name": "theirs", "image": "busybox", "command": ["true"]}])
+    await pod_for(spawner, grant())
+    manifest = await pod_for(spawner, grant(id=8))  # a second session replaces ours, keeps theirs
+    theirs, clone = manifest["spec"]["initContainers"]
+    assert theirs["name"] == "theirs" and clone["name"] == "aglais-examples-clone"
+    assert clone["image"] == spawner.flavour_images["jupyter"] and url not in " ".join(clone["command"])
+    assert clone["command"] == ["sh", "-c", CLONE_SCRIPT]  # formatted by KubeSpawner back to itself
+    assert {e["name"]: e["value"] for e in clone["env"]} == {
+        "AGLAIS_EXAMPLES_GIT": url, "AGLAIS_EXAMPLES_REF": "v1", "AGLAIS_EXAMPLES_PATH": "/srv/examples"}
+    assert clone["volumeMounts"] == [{"name": "aglais-examples", "mountPath": "/srv/examples"}]
+    assert clone["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000, "allowPrivilegeEscalation": False,
+                                        "capabilities": {"drop": ["ALL"]}}
+    assert volumes(manifest)["aglais-examples"] == {"emptyDir": {"sizeLimit": "200Mi"}}
+    assert mounts(manifest)["/home/jovyan/examples"]["readOnly"] is True
+
+
+def test_the_clone_script_clones_or_leaves_a_note_and_never_fails(tmp_path):
+    import subprocess
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "a.ipynb").write_text("{}")
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    for url, ref, found in ((f"file://{repo}", "main", ["a.ipynb"]), (f"file://{repo}", "", ["a.ipynb"]),
+                            (f"file://{tmp_path}/gone", "", ["EXAMPLES-UNAVAILABLE.txt"])):
+        target = tmp_path / f"examples-{len(list(tmp_path.iterdir()))}"
+        target.mkdir()  # the emptyDir
+        done = subprocess.run(["sh", "-c", CLONE_SCRIPT], capture_output=True, text=True, env={
+            "PATH": "/usr/bin:/bin", "AGLAIS_EXAMPLES_GIT": url, "AGLAIS_EXAMPLES_REF": ref,
+            "AGLAIS_EXAMPLES_PATH": str(target)})
+        assert done.returncode == 0, done.stderr
+        assert sorted(p.name for p in target.iterdir()) == found

@@ -1,5 +1,6 @@
 """The server side of the JupyterLab extension: /aglais/status (the booking, and the
-offer to restart a walk-in server under a booking that has started) and /aglais/extend.
+offer to restart a walk-in server under a booking that has started), /aglais/extend, and
+/aglais/examples with /aglais/examples/copy (the read-only examples: examples.py).
 
 Both are ordinary jupyter-server API handlers (the hub's login for this server, XSRF
 for the POST). They call the booking service with the server's own token,
@@ -23,6 +24,8 @@ from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Float, Int, Unicode, default
 from traitlets.config import LoggingConfigurable
+
+from .examples import Examples, Refused, make_own_areas
 
 NOT_UNDER_A_HUB = "not under a hub"
 
@@ -196,6 +199,16 @@ class _Handler(APIHandler):
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(data))
 
+    def refuse(self, error: BookingCallFailed | Refused) -> None:
+        self.reply({"status": error.status, "message": error.message}, error.status)
+
+    def json_body(self):
+        """The request's JSON (an empty body is {}); None when it is not JSON."""
+        try:
+            return json.loads(self.request.body or b"{}")
+        except ValueError:
+            return None
+
 
 class StatusHandler(_Handler):
     @web.authenticated
@@ -204,17 +217,14 @@ class StatusHandler(_Handler):
         try:
             self.reply(await self.lab.status())
         except BookingCallFailed as e:
-            self.reply({"status": e.status, "message": e.message}, e.status)
+            self.refuse(e)
 
 
 class ExtendHandler(_Handler):
     @web.authenticated
     @authorized
     async def post(self):
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except ValueError:
-            body = None
+        body = self.json_body()
         minutes = body.get("minutes") if isinstance(body, dict) else "?"
         if minutes is not None and (not isinstance(minutes, int) or isinstance(minutes, bool)
                                     or not 1 <= minutes <= 24 * 60):
@@ -223,17 +233,53 @@ class ExtendHandler(_Handler):
         try:
             self.reply(await self.lab.extend(minutes))
         except BookingCallFailed as e:
-            self.reply({"status": e.status, "message": e.message}, e.status)
+            self.refuse(e)
+
+
+class ExamplesHandler(_Handler):
+    """GET: the examples, and where the examples and the notebooks are in the file browser."""
+
+    @web.authenticated
+    @authorized
+    async def get(self):
+        try:
+            self.reply(self.settings["aglais_examples"].listing())
+        except Refused as e:
+            self.refuse(e)
+
+
+class CopyExampleHandler(_Handler):
+    """POST {"path": <an example's path under the examples>}: copied into the notebooks;
+    201 with the copy's name and file-browser path."""
+
+    @web.authenticated
+    @authorized
+    async def post(self):
+        body = self.json_body()
+        try:
+            if not isinstance(body, dict) or "path" not in body:
+                raise Refused(400, "Send {\"path\": <the example's path under the examples>}.")
+            copied = self.settings["aglais_examples"].copy(body["path"])
+        except Refused as e:
+            self.refuse(e)
+            return
+        self.log.info("aglais_lab: copied the example %s to %s", copied["from"], copied["name"])
+        self.reply(copied, 201)
 
 
 def setup_handlers(serverapp) -> None:
     lab = AglaisLab(parent=serverapp, log=serverapp.log)
     web_app = serverapp.web_app
     web_app.settings["aglais_lab"] = lab
+    web_app.settings["aglais_examples"] = Examples.from_environment(serverapp.contents_manager.root_dir)
+    for problem in make_own_areas():
+        serverapp.log.warning("aglais_lab: could not make %s", problem)
     base = web_app.settings["base_url"]
     web_app.add_handlers(".*$", [
         (url_path_join(base, "aglais", "status"), StatusHandler),
         (url_path_join(base, "aglais", "extend"), ExtendHandler),
+        (url_path_join(base, "aglais", "examples"), ExamplesHandler),
+        (url_path_join(base, "aglais", "examples", "copy"), CopyExampleHandler),
     ])
     serverapp.log.info("aglais_lab: %s", "booking status from " + lab.booking_url
                        if lab.under_hub() and lab.booking_url else "not under a hub with a booking service")

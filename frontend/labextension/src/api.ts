@@ -82,3 +82,35 @@ export function extend(minutes?: number): Promise<IAnswer<IStatus & { message?: 
     body: JSON.stringify(minutes === undefined ? {} : { minutes })
   });
 }
+
+/** One example: its path under the examples, and its size in bytes. */
+export interface IExample {
+  path: string;
+  size: number;
+}
+
+/** GET /aglais/examples. */
+export interface IExamples {
+  examples: IExample[];
+  /** Where the file browser shows the examples and the notebooks (null: outside its root). */
+  examples_path: string | null;
+  notebooks_path: string | null;
+}
+
+/** POST /aglais/examples/copy: the copy's name and its file-browser path. */
+export interface ICopied {
+  name: string;
+  path: string | null;
+  from: string;
+}
+
+export function listExamples(): Promise<IAnswer<IExamples & { message?: string }>> {
+  return call<IExamples>('examples');
+}
+
+export function copyExample(path: string): Promise<IAnswer<ICopied & { message?: string }>> {
+  return call<ICopied>('examples/copy', {
+    method: 'POST',
+    body: JSON.stringify({ path })
+  });
+}

@@ -13,6 +13,7 @@ import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { Widget } from '@lumino/widgets';
 
 import { extend, getStatus, IRestart, IStatus } from './api';
+import examples from './examples';
 
 const PLUGIN_ID = 'aglais-hub-lab:plugin';
 /**
@@ -422,4 +423,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [plugin, examples];
