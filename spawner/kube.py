@@ -179,7 +179,8 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         quota of the user's groups: the home an emptyDir of ``quota.saved_mb`` MiB for
         users in none of `persistent_home_groups`, else a PersistentVolumeClaim of that
         size (KubeSpawner's `pvc_name_template`, grown when the quota grows); /tmp an
-        emptyDir of ``quota.temp_mb`` MiB. Turn off to configure KubeSpawner's storage
+        emptyDir of ``quota.temp_mb`` MiB, mounted at ~/tmp too, as /data is at ~/data
+        (the layout of aglais_common.layout). Turn off to configure KubeSpawner's storage
         yourself.
         """,
     )
