@@ -354,7 +354,7 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         # replace (not add to) a previous session's aglais.io/ and blazar.openstack.org/ entries
         reservation = self.blazar_reservations.get(grant["pool"])
         # the booking service's level if it sends one, else the hub's own (the user's groups)
-        labels = session_labels({**grant, "level": self.user_level()} if grant.get("level") is None else grant)
+        labels = self.session_labels(grant)
         if reservation:
             selector, tolerations = blazar_scheduling(reservation, self.blazar_project_id), []
             labels[BLAZAR_RESERVATION] = selector[BLAZAR_RESERVATION]
@@ -396,10 +396,21 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
             self.service_account, self.automount_service_account_token = self._configured_account, False
         self.volumes, self.volume_mounts = volumes, mounts
 
+    def session_labels(self, grant: dict) -> dict:
+        """The session's aglais.io/ labels: the booking service's level if it sends one, else
+        the hub's own (the user's groups); one place for the pod, its Secret and executors."""
+        return session_labels({**grant, "level": self.user_level()} if grant.get("level") is None else grant)
+
     async def start(self):
+        self._provisioned = {}
         try:
             return await super().start()
-        except ApiException as e:
+        except BaseException as e:
+            if self._provisioned:  # the session's Spark Secret, made before the pod that failed
+                await self.remove_spark(self._provisioned)
+            if not isinstance(e, ApiException):
+                raise
+
             # the cluster refused (a quota, an admission policy, RBAC): say so on the spawn
             # page, with the API server's own message, rather than the hub's "500"
             message = api_message(e)
@@ -447,8 +458,9 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         await super().provision(grant)
         if self.spark_session(grant):
             # before the pod, which mounts it (a pod waits for a missing Secret)
+            self._provisioned = grant  # start() removes it again if the server does not come up
             await spark_kube.create_secret(self.api, self.namespace, spark_kube.auth_secret(
-                self.pod_name, session_labels(grant)), self.k8s_api_request_timeout)
+                self.pod_name, self.session_labels(grant)), self.k8s_api_request_timeout)
         if not (self.storage_by_level and self.storage_pvc_ensure):
             return
         timeout = self.k8s_api_request_timeout
@@ -505,7 +517,7 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
         """The driver's settings for the current session's executors (when the pod is made:
         its name, namespace and image are settled by then)."""
         grant = self.booking_session
-        labels = session_labels({**grant, "level": self.user_level()} if grant.get("level") is None else grant)
+        labels = self.session_labels(grant)
         return spark_kube.settings(
             grant, master=self.spark_master, namespace=self.namespace, pod_name=self.pod_name,
             image=self.spark_executor_image or self.image, labels=labels,
@@ -514,7 +526,10 @@ class BookingKubeSpawner(BookingSpawnerMixin, KubeSpawner):
 
     async def remove_spark(self, grant: dict) -> None:
         """Delete the session's executors and auth Secret (spark_kube.remove)."""
-        if self.spark_session(grant):
+        # once a session: KubeSpawner.poll's own stop(now=True) may have removed them already
+        done = self.__dict__.setdefault("_spark_removed", set())
+        if self.spark_session(grant) and grant.get("id") not in done:
+            done.add(grant.get("id"))
             await spark_kube.remove(self.api, self.namespace, session_labels(grant)[PREFIX + "session"],
                                     self.pod_name, self.k8s_api_request_timeout, self.log)
 

@@ -193,7 +193,7 @@ class BookingSpawnerMixin(Configurable):
             options = {"flavour": (form_data.get("flavour") or ["jupyter"])[0]}
             if form_data.get("booking"):
                 booking = form_data["booking"][0]
-                options["booking"] = int(booking) if booking.isdigit() and len(booking) < 12 else booking
+                options["booking"] = int(booking) if booking.isascii() and booking.isdigit() and len(booking) < 12 else booking
             return options
         return parse
 

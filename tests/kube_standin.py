@@ -173,8 +173,9 @@ class Kubelet:
     def start_server(self, key, pod: dict, container: dict, address: str) -> subprocess.Popen:
         """The container's jupyterhub-singleuser, from the servers' Python, as the
         container's user (never root), listening on the pod's address."""
-        uid = ((container.get("securityContext") or {}).get("runAsUser")
-               or (pod["spec"].get("securityContext") or {}).get("runAsUser") or NOBODY)
+        # the container's, else the pod's, else nobody; a 0 is root, not "unset"
+        uid = next((u for u in ((container.get("securityContext") or {}).get("runAsUser"),
+                                (pod["spec"].get("securityContext") or {}).get("runAsUser")) if u is not None), NOBODY)
         if uid == 0:
             raise RuntimeError("the stand-in kubelet runs no container as root")
         gid = pwd.getpwuid(uid).pw_gid if _known_uid(uid) else uid

@@ -13,6 +13,7 @@ from sqlalchemy import insert, select
 
 from .. import orm
 from ..domain import (
+    state_of,
     ACCEPTED,
     EXPIRED,
     OFFERED,
@@ -197,7 +198,7 @@ async def update_offer(ctx: Context, caller: Caller, set_id: int, n: int, body, 
             raise NotFound(f"Offer set {set_id} has offers 0 to {len(offers) - 1}; there is no offer {n}.")
         offer = offers[n]
         if target == ACCEPTED:
-            taken = [o for o in offers if o.phase not in (OFFERED, EXPIRED, REJECTED)]
+            taken = [o for o in offers if state_of(o.phase) == "booked"]  # a cancelled offer took nothing
             if taken:
                 raise Conflict(f"Offer {taken[0].offer_index} of set {set_id} was accepted already "
                                f"(booking {taken[0].id}); the others were rejected.")

@@ -79,6 +79,8 @@ class AglaisHomeHandler(HomeHandler):
             if entitlement is None:
                 self._unavailable = "The booking service is not answering, so your bookings cannot be shown now."
             else:
+                if spawner.active:
+                    await spawner.poll_and_notify()  # a server that died is not offered a restart
                 running = spawner.booking_session if spawner.active and spawner.booking_session else None
                 self._choices = choices(entitlement, spawner.supported_flavours(), running)
                 self._choices["calendar_url"] = spawner.calendar_url

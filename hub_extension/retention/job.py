@@ -270,7 +270,7 @@ class RetentionJob(Application):
     def message(self, name: str, last_activity: datetime, notice: Notice) -> tuple[str, str]:
         """The warning's subject and text."""
         due = for_people(notice.due)
-        if self.pvc_name_template:  # one entry: the home's volume, which goes whole
+        if self.pvc_name_template and len(notice.paths) == 1:  # the home's volume, which goes whole
             (volume, size), = notice.paths
             what = (f"your home, with all the saved files and notebooks in it, will be\n"
                     f"deleted (its volume {show(volume)}, {size:,} bytes).\n\n")

@@ -97,7 +97,9 @@ class Examples:
         with os.scandir(fd) as listing:
             items = sorted(listing, key=lambda item: item.name)
         for item in items:
-            if item.name.startswith(".") or len(found) >= MAX_LISTED:
+            if len(found) >= MAX_LISTED:
+                break
+            if item.name.startswith("."):
                 continue
             st = item.stat(follow_symlinks=False)
             if stat.S_ISREG(st.st_mode):

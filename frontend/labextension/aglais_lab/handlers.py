@@ -12,6 +12,7 @@ booking-aware spawner passes to the server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from datetime import datetime, timedelta, timezone
@@ -243,7 +244,8 @@ class ExamplesHandler(_Handler):
     @authorized
     async def get(self):
         try:
-            self.reply(self.settings["aglais_examples"].listing())
+            # a walk of files off the server's event loop, which kernels' websockets share
+            self.reply(await asyncio.to_thread(self.settings["aglais_examples"].listing))
         except Refused as e:
             self.refuse(e)
 
@@ -259,7 +261,7 @@ class CopyExampleHandler(_Handler):
         try:
             if not isinstance(body, dict) or "path" not in body:
                 raise Refused(400, "Send {\"path\": <the example's path under the examples>}.")
-            copied = self.settings["aglais_examples"].copy(body["path"])
+            copied = await asyncio.to_thread(self.settings["aglais_examples"].copy, body["path"])
         except Refused as e:
             self.refuse(e)
             return
