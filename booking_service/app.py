@@ -154,6 +154,12 @@ class BookingService(Application):
         against the pool's capacity like bookings, and one of them can be accepted; then they expire.""",
     )
     max_offer_windows = Int(16, config=True, help="Most start windows one offer request may give.")
+    max_held_offer_sets = Int(
+        3, config=True,
+        help="""Most offer sets a user (not a hub admin) may hold unexpired offers of at once; one
+        more is refused (409) until they accept, reject or let one expire. Without a limit one
+        token could keep a pool's capacity held by offers nobody takes.""",
+    )
     warn_before_minutes = List(
         Int(), [15, 5], config=True,
         help="Minutes before a booking's end at which the entitlement carries a warning (for the frontend).",
@@ -194,7 +200,7 @@ class BookingService(Application):
     # Options that must be more than zero, and those that may be zero: checked when set,
     # so a bad value stops the service at start-up with the option's name.
     _positive = ("max_blocks", "max_query_days", "alternatives_horizon_days", "seed_pool_days", "hold_minutes",
-                 "offers", "offer_hold_minutes", "max_offer_windows",
+                 "offers", "offer_hold_minutes", "max_offer_windows", "max_held_offer_sets",
                  "lifecycle_interval", "max_booking_cores", "max_booking_memory_gib", "max_package_cores",
                  "max_package_memory_gib", "db_pool_size",
                  "readiness_timeout")
@@ -298,6 +304,7 @@ class BookingService(Application):
             offers=self.offers,
             offer_hold=timedelta(minutes=self.offer_hold_minutes),
             max_offer_windows=self.max_offer_windows,
+            max_held_offer_sets=self.max_held_offer_sets,
             max_booking=self._maximum("booking"),
             max_package=self._maximum("package"),
             warn_before_minutes=list(self.warn_before_minutes),

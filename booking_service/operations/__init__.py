@@ -35,6 +35,7 @@ class Context:
     offers: int = 4  # how many offers an offer set makes at most, by default
     offer_hold: timedelta = timedelta(minutes=5)  # how long offers are held for their user
     max_offer_windows: int = 16  # start windows in one offer request
+    max_held_offer_sets: int = 3  # offer sets with unexpired offers one (non-admin) user may hold
     warn_before_minutes: list = field(default_factory=lambda: [15, 5])
     hub: object = None  # HubClient: users' levels, stopping servers
     # the largest booking by resources, and the largest package footprint (millicores, MiB)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from .. import orm
 from ..domain import (
@@ -87,6 +87,8 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
         for change in changes:
             await expire_offers(change, now)  # what expired offers held is free for this set
             by_pool[change.pool.name] = change
+        if not caller.admin:
+            await _check_held_sets(changes[0].conn, caller.name, now, ctx.max_held_offer_sets)
         offers, empty = [], {}
         if parsed.windows:
             answer = search({name: change.timeline for name, change in by_pool.items()}, OfferRequest(
@@ -110,6 +112,17 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
                             f"POST /offersets/{{id}}/offers/{{n}} and {{\"phase\": \"ACCEPTED\"}}.")
         return await _record_set(changes[0].conn, caller, body, now, expires, offers, messages, package, by_pool,
                                  parsed.numbers)
+
+
+async def _check_held_sets(conn, user: str, now: datetime, most: int) -> None:
+    """Refuse a new set while the user holds unexpired offers of `most` sets (counted under
+    the pools' locks, so racing requests for the same pools cannot both pass)."""
+    held = (await conn.execute(
+        select(func.count(func.distinct(orm.Booking.offer_set_id))).where(
+            orm.Booking.user == user, orm.Booking.state == "offered", orm.Booking.expires > now))).scalar_one()
+    if held >= most:
+        raise Conflict(f"You hold the offers of {held} offer set(s), the most at once; accept or reject one "
+                       f"(POST /offersets/{{id}}/offers/{{n}}), or wait until they expire, then ask again.")
 
 
 async def _record_set(conn, caller, body, now, expires, offers, messages, package, by_pool, numbers=()) -> dict:

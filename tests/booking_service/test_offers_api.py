@@ -178,3 +178,31 @@ async def test_a_server_makes_its_booking_running(api, admin, user):
     assert [(t["to"], t["by"]) for t in seen["transitions"]][-1] == ("RUNNING", admin.name)
     await api.ok("DELETE", f"sessions/{session['id']}", admin)
     assert (await api.ok("GET", f"bookings/{booking['id']}", user))["phase"] == "RUNNING"  # until its end
+
+
+async def test_a_user_holds_the_offers_of_a_few_sets_at_most(api, admin, user):
+    """One token asking again and again cannot keep a pool held: past BookingService
+    .max_held_offer_sets (3) a new set is a 409 until one is answered; then it is granted."""
+    pool = await api.new_pool(admin, cores=64, memory_gib=256)
+    nine = day_start(3) + 9 * H
+    body = {"what": {"package": "small"}, "when": when(nine, nine + 5 * H), "duration": {"min": "PT1H"},
+            "pools": [pool], "count": 1}
+    sets = [await api.ok("POST", "offersets", user, body) for _ in range(3)]
+    assert all(s["result"] == "YES" for s in sets)
+    assert_error(await api.call("POST", "offersets", user, body), 409, "the most at once")
+    await api.ok("POST", f"offersets/{sets[0]['id']}/offers/0", user, {"phase": "REJECTED"}, status=200)
+    assert (await api.ok("POST", "offersets", user, body))["result"] == "YES"
+    # an admin is not limited
+    for _ in range(4):
+        await api.ok("POST", "offersets", admin, body)
+
+
+async def test_a_cancelled_offer_leaves_its_sibling_acceptable(api, admin, user):
+    pool = await api.new_pool(admin, cores=4, memory_gib=16)
+    nine = day_start(2) + 9 * H
+    answer = await api.ok("POST", "offersets", user, {"what": {"package": "small"}, "when": when(nine, nine + 5 * H),
+                                                     "duration": {"min": "PT1H"}, "pools": [pool]})
+    assert len(answer["offers"]) >= 2
+    await api.ok("DELETE", f"bookings/{answer['offers'][0]['id']}", user)
+    accepted = await api.ok("POST", f"offersets/{answer['id']}/offers/1", user, {"phase": "ACCEPTED"}, status=200)
+    assert accepted["phase"] == "ACCEPTED"
