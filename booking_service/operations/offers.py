@@ -79,8 +79,9 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
     expires = now + ctx.offer_hold
     if not pool_names:
         async with ctx.engine.begin() as conn:
-            return await _record_set(conn, caller, body, now, expires, [], parsed.messages + [
+            answer = await _record_set(conn, caller, body, now, expires, [], parsed.messages + [
                 "There is no reserved pool to make offers from."], package, {})
+            return {**answer, "nearest": None}
     start_now = epoch(now) + (-epoch(now)) % GRAIN
     async with locked_pools(ctx.engine, ctx.cache, pool_names) as changes:
         by_pool = {}
@@ -98,6 +99,7 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
                 horizon=int(ctx.alternatives_horizon.total_seconds())))
             offers, empty = answer.offers, answer.empty
         messages = list(parsed.messages)
+        nearest_start = _nearest_start(offers, empty)
         for index, nearest in sorted(empty.items()):
             start, end = parsed.windows[index]
             number = parsed.numbers[index]
@@ -110,8 +112,16 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
         if offers:
             messages.append(f"{len(offers)} offer(s), held until {format_time(expires)}; accept one with "
                             f"POST /offersets/{{id}}/offers/{{n}} and {{\"phase\": \"ACCEPTED\"}}.")
-        return await _record_set(changes[0].conn, caller, body, now, expires, offers, messages, package, by_pool,
-                                 parsed.numbers)
+        answer = await _record_set(changes[0].conn, caller, body, now, expires, offers, messages, package, by_pool,
+                                   parsed.numbers)
+        return {**answer, "nearest": nearest_start}
+
+
+def _nearest_start(offers, empty) -> str | None:
+    """For a NO: the earliest of the windows' nearest later starts that fit (what a client
+    can ask again from); None when there are offers or nothing fits within the horizon."""
+    starts = [found[1] for found in empty.values() if found is not None]
+    return None if offers or not starts else format_time(from_epoch(min(starts)))
 
 
 async def _check_held_sets(conn, user: str, now: datetime, most: int) -> None:
@@ -198,9 +208,16 @@ async def update_offer(ctx: Context, caller: Caller, set_id: int, n: int, body, 
     target = parse_update(body)
     async with ctx.engine.connect() as conn:
         await _load_set(conn, caller, set_id)
-        pools = {o.pool_name for o in await _offers(conn, set_id)}
+        seen = await _offers(conn, set_id)
+        pools = {o.pool_name for o in seen}
     if not pools:
         raise NotFound(f"Offer set {set_id} has no offers (its answer was NO).")
+    if any(o.state == "offered" and o.expires <= now for o in seen):
+        # Expire them in a transaction of its own, so that the 409 the accept then gets
+        # (it rolls its own transaction back) leaves them EXPIRED, not OFFERED until a sweep.
+        async with locked_pools(ctx.engine, ctx.cache, pools) as changes:
+            for change in changes:
+                await expire_offers(change, now)
     async with locked_pools(ctx.engine, ctx.cache, pools) as changes:
         conn = changes[0].conn
         by_pool = {change.pool.name: change for change in changes}

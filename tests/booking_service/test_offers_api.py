@@ -31,7 +31,7 @@ async def test_offers_are_held_and_accepting_one_frees_the_others(api, admin, us
     body = {"what": {"package": "small"}, "when": when(nine, nine + 4 * H, nine + 24 * H),
             "duration": {"min": "PT1H", "max": "PT2H"}, "pools": [pool]}
     answer = await api.ok("POST", "offersets", user, body)
-    assert answer["result"] == "YES" and answer["user"] == user.name
+    assert answer["result"] == "YES" and answer["user"] == user.name and answer["nearest"] is None
     offers = answer["offers"]
     # the earliest start in each window, the longest duration; small is 1 core, 4 GiB
     assert [(o["start"], o["end"], o["duration"]) for o in offers] == [
@@ -83,9 +83,32 @@ async def test_a_full_window_is_no_with_the_nearest_later_start(api, admin, hub)
     answer = await api.ok("POST", "offersets", user, {
         "what": {"resources": {"cores": {"min": 0.5}, "memory_gib": {"min": 1}}}, "when": when(nine),
         "duration": {"min": "PT1H"}, "pools": [pool]})
-    assert (answer["result"], answer["offers"]) == ("NO", [])
+    assert (answer["result"], answer["offers"], answer["nearest"]) == ("NO", [], iso(nine + 3 * H))
     assert any(f"the nearest later start that fits is {iso(nine + 3 * H)} in pool '{pool}'" in m
                for m in answer["messages"]), answer["messages"]
+
+
+async def test_nearest_is_the_first_start_the_availability_has_room_for(api, admin, hub):
+    """A NO's `nearest` skips a gap too short for the duration: it is the first hour from
+    which the pool's availability has room for the whole duration, and asking from it
+    gets an offer that starts there."""
+    user = await hub.new_user(groups=["level-n"])
+    pool = await api.new_pool(admin, cores=2, memory_gib=16)
+    nine = day_start(1) + 9 * H
+    for start, end in ((nine, nine + 2 * H), (nine + 3 * H, nine + 4 * H)):  # a 1-hour gap between
+        await api.ok("POST", "bookings", admin, {"pool": pool, "resources": {"cores": 2, "memory_gib": 1},
+                                                 "start": iso(start), "end": iso(end)})
+    what = {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 1}}}
+    body = {"what": what, "when": {"start": [f"{iso(nine)}/PT30M"]}, "duration": {"min": "PT2H"}, "pools": [pool]}
+    answer = await api.ok("POST", "offersets", user, body)
+    assert answer["result"] == "NO"
+    free = await hour_free(api, pool, user, nine, 12)
+    first = next(k for k in range(11) if min(free[k:k + 2]) >= 1)  # room for 2 hours from hour k
+    assert answer["nearest"] == iso(nine + first * H) == iso(nine + 4 * H)
+    again = await api.ok("POST", "offersets", user, {**body, "when": {"start": [f"{answer['nearest']}/PT1M"]}})
+    assert again["result"] == "YES" and again["nearest"] is None
+    assert again["offers"][0]["start"] == answer["nearest"]
+    assert "nearest" not in await api.ok("GET", f"offersets/{answer['id']}", user)
 
 
 async def test_declining_an_offer_and_the_execution_brokers_update_form(api, admin, user):

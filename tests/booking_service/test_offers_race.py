@@ -17,7 +17,7 @@ from booking_service.domain import BookingError, Caller
 from booking_service.lifecycle import Lifecycle
 from booking_service.operations import Context, pools
 from booking_service.operations.bookings import create_booking, get_booking
-from booking_service.operations.offers import create_offer_set, update_offer
+from booking_service.operations.offers import create_offer_set, get_offer_set, update_offer
 from booking_service.policy import LevelPolicy
 from tests.booking_service.conftest import BookingAPI, day_start, iso
 from tests.booking_service.test_queue_property import engine  # noqa: F401 (a fresh database on each)
@@ -127,3 +127,28 @@ async def test_an_expired_offer_frees_its_capacity_at_once_and_cannot_be_accepte
     await loop.tick(later + timedelta(minutes=5))
     offer = await get_booking(one, ADMIN, second["offers"][0]["id"], later)
     assert (offer["phase"], offer["state"]) == ("EXPIRED", "cancelled")
+
+
+async def test_accepting_an_expired_offer_is_a_409_and_the_expiry_sticks(engine):
+    """The accept's own transaction rolls back with its 409; the expiry it found must not:
+    the offer reads EXPIRED (with its transition) at once, not OFFERED until a sweep."""
+    ctx = Context(engine=engine, policy=LevelPolicy())
+    pool = f"p-{uuid.uuid4().hex[:8]}"
+    await pools.create_pool(ctx, {"name": pool, "kind": "reserved"}, T0)
+    await pools.add_capacity(ctx, pool, {"start": "2030-05-01T00:00:00Z", "end": "2030-06-01T00:00:00Z",
+                                         "cores": 4, "memory_gib": 16}, "admin", T0)
+    nine = T0 + H
+    offers = await create_offer_set(ctx, ADMIN, {
+        "what": {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 1}}}, "pools": [pool],
+        "when": {"start": [f"{iso(nine)}/PT1H", f"{iso(nine + 3 * H)}/PT1H"]}, "duration": {"min": "PT1H"}}, T0)
+    assert [o["phase"] for o in offers["offers"]] == ["OFFERED", "OFFERED"]
+    later = T0 + timedelta(minutes=6)
+    for target in ("ACCEPTED", "REJECTED"):
+        with pytest.raises(BookingError) as refused:
+            await update_offer(ctx, ADMIN, offers["id"], 0, {"phase": target}, later)
+        assert refused.value.status == 409 and "EXPIRED" in refused.value.message.upper()
+    assert [o["phase"] for o in (await get_offer_set(ctx, ADMIN, offers["id"], later))["offers"]] == [
+        "EXPIRED", "EXPIRED"]
+    seen = await get_booking(ctx, ADMIN, offers["offers"][0]["id"], later)
+    assert [(t["from"], t["to"], t["by"]) for t in seen["transitions"]] == [
+        (None, "OFFERED", "admin"), ("OFFERED", "EXPIRED", "lifecycle")]
