@@ -72,11 +72,13 @@ export interface Booking {
   resources: Resources;
   start: string;
   end: string;
-  state: "booked" | "cancelled";
-  status: "upcoming" | "active" | "finished" | "cancelled";
+  state: "booked" | "cancelled" | "offered";
+  status: "upcoming" | "active" | "finished" | "cancelled" | "offered";
   created: string;
   created_by: string;
   cancelled: string | null;
+  phase: string; // the lifecycle phase (seed 004): OFFERED, ACCEPTED, ... COMPLETED, CANCELLED, ...
+  expires: string | null; // an offer's hold
 }
 
 export interface Grant {

@@ -5,6 +5,7 @@
 import type { Booking } from "./api";
 import { canBook, type Context, resourcesLabel, zoneName } from "./context";
 import { field, fill, h, uid } from "./dom";
+import { historyToggle, phaseBadge } from "./lifecycle";
 import { addHours, dateValue, fromDateValue, iso, parse, rangeLabel } from "./time";
 
 const EXTEND_BY: [number, string][] = [
@@ -32,6 +33,8 @@ export function bookingCard(ctx: Context, b: Booking, showUser: boolean): HTMLEl
       { id: headingId },
       `${title(b)} `,
       h("span", { class: `badge ${b.status}` }, b.status),
+      " ",
+      phaseBadge(b.phase),
       h("span", { class: "booking-id" }, ` #${b.id}`),
     ),
     h(
@@ -45,6 +48,7 @@ export function bookingCard(ctx: Context, b: Booking, showUser: boolean): HTMLEl
       b.created_by !== b.user ? ` · booked by ${b.created_by}` : "",
     ),
     live ? actions : null,
+    historyToggle(ctx, b.id),
   );
   if (!live) return card;
 

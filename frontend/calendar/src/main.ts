@@ -6,9 +6,10 @@ import { AllBookingsPanel, MyBookingsPanel } from "./bookings";
 import { PackagesPanel, PoolsPanel } from "./admin";
 import { Api } from "./api";
 import { CalendarPanel } from "./calendar";
-import type { Context } from "./context";
+import { bookablePackages, type Context } from "./context";
 import { fill, h } from "./dom";
 import { Messages } from "./messages";
+import { SlotFinder } from "./slot";
 import { initialZone, zonePicker } from "./zonepicker";
 
 interface Panel {
@@ -96,16 +97,20 @@ async function start(): Promise<void> {
     hub: document.body.dataset.hub ?? "/hub/",
     async changed() {
       calendar.syncPools();
+      slots?.syncPools();
       await Promise.all([...loaded].map((p) => p.load()));
     },
   };
   const calendar = new CalendarPanel(ctx);
+  // "Find me a slot" for a level that may book packages, when there is a pool to book
+  const slots = bookablePackages(ctx).length && pools.some((p) => p.kind === "reserved") ? new SlotFinder(ctx) : null;
   // A new zone: every name of it in the text, the calendar's dates, and whatever shows times.
   const picker = zonePicker(ctx.zone, (zone) => {
     const before = ctx.zone;
     ctx.zone = zone;
     for (const el of document.querySelectorAll(".zone-name")) el.textContent = zone.name;
     calendar.zoneChanged(before);
+    slots?.zoneChanged(before);
     void ctx.changed();
   });
   const mine = new MyBookingsPanel(ctx);
@@ -114,7 +119,7 @@ async function start(): Promise<void> {
     element: h(
       "div",
       { class: "calendar-layout" },
-      h("div", { class: "calendar-main" }, calendar.element),
+      h("div", { class: "calendar-main" }, calendar.element, slots?.element),
       h("aside", { class: "my-bookings", "aria-label": "My bookings" }, mine.element),
     ),
     async load() {
