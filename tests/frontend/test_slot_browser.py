@@ -31,8 +31,8 @@ def wall(moment) -> str:
 
 async def ask(page: Page, pool: str, package: str, start, end, shortest: str, longest: str) -> None:
     form = page.locator("form.find-slot")
-    await form.get_by_label("Package").select_option(package)
-    await form.get_by_label("Pool").select_option(pool)
+    await form.get_by_label("Which package").select_option(package)
+    await form.get_by_label("Which pool").select_option(pool)
     await form.get_by_label("Start from").fill(wall(start))
     await form.get_by_label("Start by").fill(wall(end))
     await form.get_by_label("At least (hours)").fill(shortest)
