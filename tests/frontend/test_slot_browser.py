@@ -134,3 +134,34 @@ async def test_a_window_with_no_room_says_no_and_searches_again_from_the_nearest
     set_id = int(await page.locator(".offer-set").get_attribute("data-offer-set"))
     assert [o["phase"] for o in (await booking.ok("GET", f"offersets/{set_id}", admin))["offers"]] == ["REJECTED"]
     assert console_errors == []
+
+
+@pytest.mark.parametrize("context_options", [{"timezone_id": "Asia/Kolkata"}])
+async def test_the_window_is_read_on_the_pages_clock(hub, booking, admin, page, console_errors):
+    """Typed on Kolkata's clock (UTC+5:30), the window goes to the API in UTC, the offers
+    read on Kolkata's clock, and choosing UTC redraws both the window and the offers."""
+    pool = await booking.new_pool(admin, cores=8, memory_gib=32)
+    name = new_name("kolkata")
+    await log_in(page, hub, name)
+    await show_pool(page, pool)
+    nine = day_start(1) + 9 * HOUR  # 14:30 in Kolkata
+    form = page.locator("form.find-slot")
+    await expect(form.get_by_label("Start from")).to_have_accessible_name("Start from (Asia/Kolkata)")
+    await form.get_by_label("Which package").select_option("small")
+    await form.get_by_label("Which pool").select_option(pool)
+    await form.get_by_label("Start from").fill(wall(nine + 5.5 * HOUR))
+    await form.get_by_label("Start by").fill(wall(nine + 6.5 * HOUR))
+    await form.get_by_label("At least (hours)").fill("1")
+    await form.get_by_label("At most (hours)").fill("1")
+    await form.get_by_role("button", name="Find slots").click()
+    offers = page.locator(".offer-card")
+    await expect(offers.first).to_contain_text(f"Offer 1: {date_label(nine)}, 14:30 to 15:30 Asia/Kolkata")
+    set_id = int(await page.locator(".offer-set").get_attribute("data-offer-set"))
+    held = await booking.ok("GET", f"offersets/{set_id}", admin)
+    assert (held["offers"][0]["start"], held["offers"][0]["end"]) == (iso(nine), iso(nine + HOUR))
+
+    await page.get_by_label("Time zone").select_option("UTC")
+    await expect(offers.first).to_contain_text(f"Offer 1: {date_label(nine)}, 09:00 to 10:00 UTC")
+    await expect(form.get_by_label("Start from")).to_have_value(wall(nine))
+    await expect(form.get_by_label("Start from")).to_have_accessible_name("Start from (UTC)")
+    assert console_errors == []

@@ -30,6 +30,7 @@ export class SlotFinder {
   private readonly results: HTMLElement;
   private timer: number | undefined;
   private asked: { from: Date; to: Date } | null = null;
+  private shown: { set: OfferSet; nearest: string | null } | null = null; // the answer on the page
 
   constructor(private readonly ctx: Context) {
     const may = ctx.me.may_book;
@@ -84,12 +85,14 @@ export class SlotFinder {
     this.poolSelect.value = current;
   }
 
-  /** The zone changed from `before`: the window keeps its moments, now on the new clock. */
+  /** The zone changed from `before`: the window keeps its moments, now on the new clock,
+   * and the offers shown are redrawn on it. */
   zoneChanged(before: Zone): void {
     for (const input of [this.from, this.to]) {
       const moment = fromDateTimeValue(input.value, before);
       if (moment) input.value = dateTimeValue(moment, this.ctx.zone);
     }
+    if (this.shown) this.show(this.shown.set, this.shown.nearest);
   }
 
   async load(): Promise<void> {
@@ -125,6 +128,7 @@ export class SlotFinder {
     if (!asked) return;
     this.asked = { from: asked.from, to: asked.to };
     this.stopTimer();
+    this.shown = null;
     fill(this.results, h("p", { class: "loading" }, "Asking for offers…"));
     try {
       const set = await findOffers(this.ctx.api, asked.request);
@@ -150,6 +154,7 @@ export class SlotFinder {
 
   private show(set: OfferSet, nearest: string | null): void {
     this.stopTimer();
+    this.shown = { set, nearest };
     const zone = this.ctx.zone;
     const messages = this.messagesOf(set);
     const notes = messages.length ? h("ul", { class: "offer-messages" }, messages.map((m) => h("li", {}, m))) : null;
