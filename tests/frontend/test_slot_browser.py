@@ -112,6 +112,13 @@ async def test_a_window_with_no_room_says_no_and_searches_again_from_the_nearest
     name = new_name("nofit")
     await log_in(page, hub, name)
     await show_pool(page, pool)
+    # the page's own checks first: a window that ends before it starts, lengths upside down
+    await ask(page, pool, "small", nine, nine - HOUR, "1", "1")
+    await expect(page.get_by_role("alert")).to_have_text("The latest start must be after the earliest.")
+    await ask(page, pool, "small", nine, nine + HOUR, "2", "1")
+    await expect(page.get_by_role("alert")).to_have_text("The longest length must be at least the shortest.")
+    await expect(page.locator(".offer-set")).to_have_count(0)  # nothing was asked
+
     await ask(page, pool, "small", nine, nine + HOUR, "1", "1")
 
     answer = page.locator(".offer-set.result-no")
