@@ -19,6 +19,7 @@ from aglais_common.limits import Limit, WindowCounter
 from booking_service import store
 from booking_service.domain import Caller
 from booking_service.operations import Context, bookings, ical, pools
+from booking_service.operations.packages import create_package
 from booking_service.policy import LevelPolicy
 
 START = datetime(2030, 3, 4, 9, tzinfo=timezone.utc)
@@ -80,6 +81,8 @@ async def test_the_feed_is_what_the_model_says(engine, steps):
     await pools.create_pool(ctx, {"name": pool, "kind": "reserved"}, now)
     await pools.add_capacity(ctx, pool, {"start": "2030-01-01T00:00:00Z", "end": "2031-01-01T00:00:00Z",
                                          "cores": 1000, "memory_gib": 1000}, "admin", now)
+    package = f"small-{run}"
+    await create_package(ctx, {"name": package, "notebook_cores": 1, "notebook_memory_gib": 2}, now)
     users = [f"u{i}-{run}" for i in range(2)]
     tokens = {}
     for user in users:
@@ -95,13 +98,7 @@ async def test_the_feed_is_what_the_model_says(engine, steps):
         if kind == "book":
             _, who, offset, hours, zone, by_package = step
             start = now + offset * H
-            what = {"package": "small"} if by_package else {"resources": {"cores": 1, "memory_gib": 2}}
-            if by_package and not model:
-                from booking_service.operations.packages import create_package
-                try:
-                    await create_package(ctx, {"name": "small", "notebook_cores": 1, "notebook_memory_gib": 2}, now)
-                except Exception:
-                    pass  # made by an earlier example
+            what = {"package": package} if by_package else {"resources": {"cores": 1, "memory_gib": 2}}
             made = await bookings.create_booking(ctx, ADMIN, {
                 "pool": pool, "user": users[who], "start": written_in(start, zone),
                 "end": written_in(start + hours * H, zone), **what}, now)
@@ -139,7 +136,7 @@ async def test_the_feed_is_what_the_model_says(engine, steps):
                 assert (event["start"], event["end"]) == (b["start"], b["end"])
                 assert event["start"].utcoffset() == timedelta(0)
                 assert event["status"] == ("CONFIRMED" if b["cancelled"] is None else "CANCELLED")
-                assert event["summary"].endswith(("small" if b["package"] else "1 cores, 2 GiB") + f" on {pool}")
+                assert event["summary"].endswith((package if b["package"] else "1 cores, 2 GiB") + f" on {pool}")
                 assert event["summary"].startswith("Cancelled: ") == (b["cancelled"] is not None)
                 if b["cancelled"] is not None:
                     assert event["modified"] == b["cancelled"]
