@@ -4,6 +4,7 @@ the user; only its sha256 is stored) and the feed it opens, their bookings as iC
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -30,7 +31,7 @@ class FeedSettings:
     public_url: str = ""  # the service's public address with its prefix; "" for the request's
     past: timedelta = timedelta(days=60)  # how long ended bookings stay in the feed
     keep_cancelled: timedelta = timedelta(days=14)  # how long cancelled ones stay, as CANCELLED
-    max_events: int = 2000
+    max_events: int = 500
     refresh: timedelta = timedelta(minutes=15)  # how often clients are asked to poll
 
 
@@ -143,7 +144,10 @@ async def feed(ctx: Context, token: str, settings: FeedSettings, now: datetime, 
     if user is None:
         return None
     events = await feed_events(ctx, user, settings, now)
-    return render(user, events, domain=domain, calendar_url=public_url, refresh=settings.refresh)
+    # icalendar takes about 0.3 ms an event: in a thread, so a long feed (hundreds of
+    # bookings: over 100 ms) lets the event loop, and everyone's requests, go on meanwhile
+    return await asyncio.to_thread(render, user, events, domain=domain, calendar_url=public_url,
+                                   refresh=settings.refresh)
 
 
 def feed_url(public_url: str, token: str) -> str:
