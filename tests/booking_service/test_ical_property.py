@@ -6,6 +6,7 @@ and only when, the booking changed."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -163,3 +164,15 @@ def test_the_window_counter_counts_per_key_and_window():
     assert all(counter.hit("c", 70.0) is None for _ in range(5))
     assert counter.hit("a", 119.0) == 1.0
     assert counter.hit("a", 120.0) is None  # a new window
+
+
+async def test_concurrent_renewals_leave_exactly_one_working_address(engine):
+    """Several renewals at once (two tabs, a retry): each answers, one address wins, and
+    every other stops working; the database holds one feed for the user."""
+    ctx = Context(engine=engine, policy=LevelPolicy())
+    user = Caller(name=f"racer-{uuid.uuid4().hex[:8]}", kind="user", level=1, admin=False, can_read=True,
+                  can_write=True)
+    for _round in range(3):
+        tokens = [token for token, _ in await asyncio.gather(*(ical.renew_feed(ctx, user, START) for _ in range(6)))]
+        owners = [await ical.feed_owner(ctx, token) for token in tokens]
+        assert owners.count(user.name) == 1 and owners.count(None) == 5, owners
