@@ -21,15 +21,19 @@ from tornado.httpserver import HTTPServer
 from traitlets import Bool, Dict, Float, Int, List, Unicode, default, validate
 from traitlets.config import Application
 
+from aglais_common.limits import Limit, WindowCounter
+
 from . import orm, store
 from .domain import MIB_PER_GIB, MILLICORES_PER_CORE, BookingError, format_time, parse_name
 from .engine import Resources
 from .handlers import routes
 from .handlers.base import NotFoundHandler
+from .handlers.ical import FeedLimits
 from .handlers.pages import static_settings
 from .hub_client import HubClient
 from .lifecycle import Lifecycle
 from .operations import Context
+from .operations.ical import FeedSettings
 from .operations.packages import parse_package
 from .policy import LevelPolicy
 
@@ -197,6 +201,100 @@ class BookingService(Application):
     )
     max_package_memory_gib = Float(100_000, config=True, help="Most memory, in GiB, a package's footprint may have.")
 
+    # The private calendar feed (handlers/ical.py, docs/calendar.md).
+    public_url = Unicode(
+        config=True,
+        help="""The booking service's public address with its prefix, e.g.
+        ``https://hub.example.org/services/booking/``: where calendar applications fetch the
+        private calendar feeds from, and the domain of the feed's event UIDs. Default:
+        $AGLAIS_BOOKING_PUBLIC_URL, else the address the request that makes a feed came
+        to (its Host header, chosen by the user making their own feed). Set it where the
+        hub is reached under several names, so every feed has the one that works outside.""",
+    )
+    ical_past_days = Int(
+        60, config=True,
+        help="How many days a booking stays in its user's calendar feed after it ended.",
+    )
+    ical_cancelled_days = Int(
+        14, config=True,
+        help="""How many days a cancelled or failed booking stays in its user's calendar feed
+        (with STATUS:CANCELLED, so calendar applications that had it drop or strike it out).""",
+    )
+    ical_max_events = Int(
+        500, config=True,
+        help="""Most bookings one calendar feed lists (the latest starts). Each costs about 0.3 ms
+        of the service's CPU per fetch.""",
+    )
+    ical_refresh_minutes = Int(
+        15, config=True,
+        help="How often, in minutes, a calendar feed asks calendar applications to fetch it again.",
+    )
+    ical_limit = Unicode(
+        "60/h", config=True,
+        help="""How often one calendar feed may be fetched, as N per window (``60/h``, ``10/m``),
+        counted per service process; more gets 429 with Retry-After. Calendar applications
+        poll every few minutes at most.""",
+    )
+    ical_limit_address = Unicode(
+        "3600/h", config=True,
+        help="""How many calendar feed requests one client address may make, as N per window,
+        per service process; more gets 429. Generous, as a calendar provider's servers
+        (Google's, Microsoft's) fetch all their users' feeds from a few addresses. The address
+        is the one `trusted_proxy_hops` says, never one a client wrote.""",
+    )
+    trusted_proxy_hops = Int(
+        1, config=True,
+        help="""How many proxies in front of the service append the client's address to
+        X-Forwarded-For, and are trusted to: the per-address limit keys on the
+        `trusted_proxy_hops`-th entry from the right. 1 is configurable-http-proxy alone; 2 with
+        an ingress in front of it; the same as AglaisAuthenticator.trusted_proxy_hops.""",
+    )
+
+    @default("public_url")
+    def _default_public_url(self):
+        return os.environ.get("AGLAIS_BOOKING_PUBLIC_URL", "")
+
+    @validate("public_url")
+    def _check_public_url(self, proposal):
+        url = proposal["value"]
+        if not url:
+            return url
+        parts = urlparse(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError(f"BookingService.public_url must be an http(s) address such as "
+                             f"https://hub.example.org/services/booking/, not {url!r}")
+        return url if url.endswith("/") else url + "/"
+
+    @validate("ical_past_days", "ical_cancelled_days", "ical_max_events", "ical_refresh_minutes",
+              "trusted_proxy_hops")
+    def _check_feed_numbers(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        least = 0 if name == "trusted_proxy_hops" else 1
+        if value < least or value > 100_000:
+            raise ValueError(f"BookingService.{name} must be between {least} and 100000, not {value}")
+        return value
+
+    @validate("ical_limit", "ical_limit_address")
+    def _check_feed_limit(self, proposal):
+        try:
+            Limit.parse(proposal["value"])
+        except ValueError as e:
+            raise ValueError(f"BookingService.{proposal['trait'].name}: {e}") from None
+        return proposal["value"]
+
+    def feed_settings(self) -> dict:
+        """The tornado settings of the calendar feed (handlers/ical.py)."""
+        return {
+            "ical": FeedSettings(
+                public_url=self.public_url, past=timedelta(days=self.ical_past_days),
+                keep_cancelled=timedelta(days=self.ical_cancelled_days), max_events=self.ical_max_events,
+                refresh=timedelta(minutes=self.ical_refresh_minutes)),
+            "ical_limits": FeedLimits(
+                per_feed=WindowCounter(Limit.parse(self.ical_limit)),
+                per_address=WindowCounter(Limit.parse(self.ical_limit_address)),
+                trusted_proxy_hops=self.trusted_proxy_hops),
+        }
+
     # Options that must be more than zero, and those that may be zero: checked when set,
     # so a bad value stops the service at start-up with the option's name.
     _positive = ("max_blocks", "max_query_days", "alternatives_horizon_days", "seed_pool_days", "hold_minutes",
@@ -323,6 +421,7 @@ class BookingService(Application):
             default_handler_class=NotFoundHandler,
             **static_settings(self.base_url),  # the calendar's scripts and styles
             log_function=self._log_request,
+            **self.feed_settings(),
         )
 
     def _log_request(self, handler):
@@ -331,7 +430,9 @@ class BookingService(Application):
         level = self.log.warning if status >= 500 else self.log.debug if quiet else self.log.info
         request = handler.request
         # what tornado's private RequestHandler._request_summary() says, from public fields
-        level("%d %s %s (%s) %.1fms", status, request.method, request.uri, request.remote_ip,
+        # a handler whose path holds a secret (the calendar feed's) names a stand-in for it
+        uri = getattr(handler, "log_uri", None) or request.uri
+        level("%d %s %s (%s) %.1fms", status, request.method, uri, request.remote_ip,
               1000 * request.request_time())
 
     async def seed(self, engine) -> None:

@@ -236,3 +236,16 @@ class Lease(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(255))
     expires: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CalendarFeed(Base):
+    """A user's private calendar feed (migration 0005_ical): the sha256 of its secret token,
+    never the token itself, so the database alone opens no one's feed. One per user;
+    renewing replaces the hash, revoking deletes the row."""
+
+    __tablename__ = "calendar_feeds"
+    user: Mapped[str] = mapped_column(String(255), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(255))
+    __table_args__ = (UniqueConstraint("token_hash", name="calendar_feed_token"),)

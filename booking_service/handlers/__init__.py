@@ -17,8 +17,10 @@ from .api import (
     UserSessionsHandler,
 )
 from .health import HealthHandler, ReadinessHandler
+from .ical import CalendarFeedHandler, CalendarFeedTokenHandler
 from .offers import OfferHandler, OfferSetHandler, OfferSetsHandler
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
+from ..operations.ical import TOKEN_PATTERN
 
 POOL = r"(?P<pool>[^/]+)"
 USER = r"(?P<user>[^/]+)"
@@ -48,4 +50,7 @@ def routes(prefix: str) -> list:
         (api + "/offersets", OfferSetsHandler),
         (api + r"/offersets/(?P<set_id>[0-9]{1,12})", OfferSetHandler),
         (api + r"/offersets/(?P<set_id>[0-9]{1,12})/offers/(?P<index>[0-9]{1,3})", OfferHandler),
+        # the private calendar feed: no login, the token in the address is the key
+        (api + "/me/ical", CalendarFeedTokenHandler),
+        (prefix + rf"ical/(?P<token>{TOKEN_PATTERN})\.ics", CalendarFeedHandler),
     ]

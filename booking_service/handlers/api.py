@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..domain import Invalid
-from ..operations import availability, bookings, forget, packages, pools, sessions
+from ..operations import availability, bookings, forget, ical, packages, pools, sessions
 from ..policy import allowance
 from .base import FORGET, APIHandler
 
@@ -102,6 +102,8 @@ class MeHandler(APIHandler):
             "admin": self.caller.admin,
             "can_write": self.caller.can_write,
             "may_book": allowance(level, admin=self.caller.admin),
+            # whether the private calendar feed is on; its address is shown only when made
+            "ical": await ical.feed_status(self.ctx, self.caller),
         })
 
 

@@ -12,6 +12,7 @@ from .. import orm
 from ..domain import CANCELLED, FORGET_SCOPE, Caller, Conflict, Forbidden, Invalid, format_time
 from ..store import HOLDING, locked_pools
 from . import Context
+from .ical import forget_feed
 from .phases import move
 from .sessions import OPEN, offer_places
 
@@ -47,6 +48,9 @@ async def forget_user(ctx: Context, caller: Caller, user, reason: str, now: date
     if not reason or len(reason) > 200:
         raise Invalid("'reason' must be text of 1 to 200 characters")
     kept_as = forgotten_name(user, now)
+    # first, and whether they hold anything or not: the old feed address must not show
+    # the bookings of whoever gets the name next
+    await forget_feed(ctx, user)
     counts = {"bookings_cancelled": 0, "sessions_stopped": 0, "queue_entries_left": 0}
     async with ctx.engine.connect() as conn:
         pools = await _pools_of(conn, user)

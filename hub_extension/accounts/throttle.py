@@ -8,40 +8,11 @@ so until the oldest of them ages out.
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass
 from datetime import timedelta
 
+from aglais_common.limits import Limit, say  # noqa: F401 (the throttles' names for them)
+
 from .store import AccountError, AccountStore, now
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
-
-
-@dataclass(frozen=True)
-class Limit:
-    count: int
-    window: timedelta
-
-    @classmethod
-    def parse(cls, text: str) -> Limit:
-        """'5/15m' -> 5 per 15 minutes; '20/h' -> 20 per hour; '0/h' forbids."""
-        match = _LIMIT.match(text or "")
-        if not match:
-            raise ValueError(f"{text!r} is not a limit such as '5/15m' (N per window, in s, m, h or d)")
-        count, size, unit = match.groups()
-        return cls(int(count), timedelta(seconds=int(size or 1) * _UNITS[unit]))
-
-
-def say(delay: timedelta) -> str:
-    """A wait as a person reads it: 'in 3 minutes', 'in 40 seconds'."""
-    seconds = max(1, math.ceil(delay.total_seconds()))
-    if seconds < 90:
-        return f"in {seconds} seconds"
-    if seconds < 90 * 60:
-        return f"in {math.ceil(seconds / 60)} minutes"
-    return f"in {math.ceil(seconds / 3600)} hours"
 
 
 class TooMany(AccountError):

@@ -15,8 +15,11 @@ from tornado import web
 
 from booking_service.handlers import routes
 from tests.booking_service.conftest import day_start, iso
+from tests.hub import User
 
 HEALTH = ("healthz", "readyz")  # probes, under the service's prefix (tests/booking_service/test_health.py)
+# the calendar feed, also under the service's prefix (tests/booking_service/test_ical_api.py)
+FEED = r"ical/(?P<token>[A-Za-z0-9_-]{43})\.ics"
 METHODS = ("get", "post", "patch", "delete")  # what the handlers may implement
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 HOUR = timedelta(hours=1)
@@ -42,6 +45,8 @@ def served_operations() -> set:
     for pattern, handler in routes("/x/"):
         if pattern.removeprefix("/x/") in HEALTH:  # documented with the service's prefix as their server
             path = pattern.removeprefix("/x")
+        elif pattern.removeprefix("/x/") == FEED:
+            path = "/ical/{token}.ics"
         elif pattern.startswith("/x/api/v1/"):
             path = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern.removeprefix("/x/api/v1"))
         else:
@@ -222,6 +227,13 @@ async def test_real_answers_match_the_documented_schemas(api, doc, admin, user):
     assert refused["result"] == "NO"
     await call("POST", "/offersets", user, {**ask, "duration": "PT1H"}, status=400)
 
+    # the calendar feed: made (its address once), shown, revoked; the feed itself is
+    # checked in tests/booking_service/test_ical_api.py
+    await call("GET", "/me/ical", user, status=200)
+    await call("POST", "/me/ical", user, status=201)
+    await call("DELETE", "/me/ical", user, status=200)
+    await call("POST", "/me/ical", User(f"{api.service}-accounts", api.hub.forget_tokens[api.service]), status=403)
+
     # errors
     await call("GET", "/bookings/{booking_id}", user, status=404, booking_id=999999999)
     await call("GET", "/pools/{pool}/availability", user, status=400, pool=pool, query=day + "&grain=fortnight")
@@ -231,8 +243,8 @@ async def test_real_answers_match_the_documented_schemas(api, doc, admin, user):
     await call("POST", "/pools", admin, raw=b'{"name": "' + b"x" * 70_000 + b'"}', status=413)
     await call("POST", "/bookings", user, {**slot, "package": "small", "resources": {}}, status=400)
 
-    assert call.tried == documented_operations(doc) - {(f"/{path}", "get") for path in HEALTH}
+    outside = {(f"/{path}", "get") for path in HEALTH} | {("/ical/{token}.ics", "get")}
+    assert call.tried == documented_operations(doc) - outside
     # Leaving the walk-in queue answers 200 only with a walk-in pool, which these services
     # lack; tests/spawner/test_local_spawner.py leaves the queue for real.
-    assert documented_operations(doc) - call.seen == {("/users/{user}/queue", "delete"),
-                                                      *((f"/{path}", "get") for path in HEALTH)}
+    assert documented_operations(doc) - call.seen == {("/users/{user}/queue", "delete"), *outside}

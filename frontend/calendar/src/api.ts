@@ -21,6 +21,17 @@ export interface Me {
   admin: boolean;
   can_write: boolean;
   may_book: Allowance;
+  ical: CalendarFeed;
+}
+
+/** Whether the private calendar feed is on; its address only when just made. */
+export interface CalendarFeed {
+  active: boolean;
+  created: string | null;
+}
+
+export interface NewCalendarFeed extends CalendarFeed {
+  url: string;
 }
 
 export interface Pool {
@@ -211,5 +222,13 @@ export class Api {
 
   createPackage(spec: Record<string, string | number>): Promise<Package> {
     return this.call("POST", "packages", spec);
+  }
+
+  renewFeed(): Promise<NewCalendarFeed> {
+    return this.call("POST", "me/ical");
+  }
+
+  revokeFeed(): Promise<CalendarFeed> {
+    return this.call("DELETE", "me/ical");
   }
 }

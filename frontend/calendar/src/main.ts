@@ -8,6 +8,7 @@ import { Api } from "./api";
 import { CalendarPanel } from "./calendar";
 import { bookablePackages, type Context } from "./context";
 import { fill, h } from "./dom";
+import { FeedPanel } from "./feed";
 import { Messages } from "./messages";
 import { SlotFinder } from "./slot";
 import { initialZone, zonePicker } from "./zonepicker";
@@ -114,17 +115,18 @@ async function start(): Promise<void> {
     void ctx.changed();
   });
   const mine = new MyBookingsPanel(ctx);
+  const feed = new FeedPanel(ctx);
   const home: Panel = {
     // the calendar with my bookings beside it (below it on a phone)
     element: h(
       "div",
       { class: "calendar-layout" },
       h("div", { class: "calendar-main" }, calendar.element, slots?.element),
-      h("aside", { class: "my-bookings", "aria-label": "My bookings" }, mine.element),
+      h("aside", { class: "my-bookings", "aria-label": "My bookings" }, mine.element, feed.element),
     ),
     async load() {
       loaded.add(calendar).add(mine);
-      await Promise.all([calendar.load(), mine.load()]);
+      await Promise.all([calendar.load(), mine.load(), feed.load()]);
     },
   };
   if (!me.admin) {

@@ -1,0 +1,178 @@
+"""The calendar feed against a plain model, on SQLite and PostgreSQL: random bookings
+(their times written in random time zones), cancellations, end moves and the passing of
+time for two users; after every step each user's feed, parsed back with icalendar, has
+exactly the events the model says, with their UTC times, and a SEQUENCE that grows when,
+and only when, the booking changed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from icalendar import Calendar
+
+from aglais_common.limits import Limit, WindowCounter
+from booking_service import store
+from booking_service.domain import Caller
+from booking_service.operations import Context, bookings, ical, pools
+from booking_service.operations.packages import create_package
+from booking_service.policy import LevelPolicy
+
+START = datetime(2030, 3, 4, 9, tzinfo=timezone.utc)
+H = timedelta(hours=1)
+ADMIN = Caller(name="admin", kind="user", level=2, admin=True, can_read=True, can_write=True)
+SETTINGS = ical.FeedSettings(past=timedelta(days=2), keep_cancelled=timedelta(days=1), max_events=100)
+# zones with odd offsets, both hemispheres' summer time, and none
+ZONES = ["UTC", "Europe/London", "America/St_Johns", "Asia/Kathmandu", "Pacific/Chatham", "Australia/Lord_Howe",
+         "America/Los_Angeles", "Pacific/Kiritimati"]
+
+steps = st.lists(
+    st.one_of(
+        # user, hours from now, length in hours, the zone the start and end are written in, package or resources
+        st.tuples(st.just("book"), st.integers(0, 1), st.integers(0, 72), st.integers(1, 30), st.sampled_from(ZONES),
+                  st.booleans()),
+        st.tuples(st.just("cancel"), st.integers(0, 20)),
+        st.tuples(st.just("move"), st.integers(0, 20), st.integers(-3, 10)),
+        st.tuples(st.just("wait"), st.integers(1, 40)),  # hours
+    ),
+    min_size=1, max_size=12,
+)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def engine(request, tmp_path_factory, postgres_cluster):
+    url = (f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('ical')}/ical.sqlite" if request.param == "sqlite"
+           else postgres_cluster.url(postgres_cluster.create_database()))
+    engine = store.make_engine(url)
+    await store.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+def written_in(moment: datetime, zone: str) -> str:
+    return moment.astimezone(ZoneInfo(zone)).isoformat()
+
+
+def parse(document: bytes) -> dict[str, dict]:
+    """The feed's events by UID, as plain values."""
+    cal = Calendar.from_ical(document)
+    assert str(cal["version"]) == "2.0" and "aglais-hub" in str(cal["prodid"])
+    return {
+        str(e["uid"]): {
+            "start": e.decoded("dtstart"), "end": e.decoded("dtend"), "status": str(e["status"]),
+            "summary": str(e["summary"]), "sequence": int(e["sequence"]), "modified": e.decoded("last-modified"),
+            "created": e.decoded("created"),
+        }
+        for e in cal.walk("VEVENT")
+    }
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=steps)
+async def test_the_feed_is_what_the_model_says(engine, steps):
+    run = uuid.uuid4().hex[:10]  # examples share the database: names of their own
+    ctx = Context(engine=engine, policy=LevelPolicy())
+    now = START
+    pool = f"pool-{run}"
+    await pools.create_pool(ctx, {"name": pool, "kind": "reserved"}, now)
+    await pools.add_capacity(ctx, pool, {"start": "2030-01-01T00:00:00Z", "end": "2031-01-01T00:00:00Z",
+                                         "cores": 1000, "memory_gib": 1000}, "admin", now)
+    package = f"small-{run}"
+    await create_package(ctx, {"name": package, "notebook_cores": 1, "notebook_memory_gib": 2}, now)
+    users = [f"u{i}-{run}" for i in range(2)]
+    tokens = {}
+    for user in users:
+        caller = Caller(name=user, kind="user", level=1, admin=False, can_read=True, can_write=True)
+        tokens[user], _ = await ical.renew_feed(ctx, caller, now)
+
+    model: list[dict] = []  # every booking made, in order: user, id, start, end, cancelled (when)
+    sequences: dict[int, int] = {}
+    changed: set[int] = set()  # bookings changed since the feed was last read
+
+    for step in steps:
+        kind = step[0]
+        if kind == "book":
+            _, who, offset, hours, zone, by_package = step
+            start = now + offset * H
+            what = {"package": package} if by_package else {"resources": {"cores": 1, "memory_gib": 2}}
+            made = await bookings.create_booking(ctx, ADMIN, {
+                "pool": pool, "user": users[who], "start": written_in(start, zone),
+                "end": written_in(start + hours * H, zone), **what}, now)
+            model.append({"user": users[who], "id": made["id"], "start": start, "end": start + hours * H,
+                          "cancelled": None, "package": by_package})
+        elif kind == "cancel" and model:
+            booking = model[step[1] % len(model)]
+            if booking["cancelled"] is None and booking["end"] > now:
+                await bookings.cancel_booking(ctx, ADMIN, booking["id"], now)
+                booking["cancelled"] = now
+                changed.add(booking["id"])
+        elif kind == "move" and model:
+            booking = model[step[1] % len(model)]
+            new_end = booking["end"] + step[2] * H
+            if booking["cancelled"] is None and booking["end"] > now and new_end > booking["start"] \
+                    and new_end > now:
+                await bookings.move_end(ctx, ADMIN, booking["id"], {"end": written_in(new_end, "UTC")}, now)
+                booking["end"] = new_end
+                changed.add(booking["id"])
+        elif kind == "wait":
+            now += step[1] * H
+
+        for user in users:
+            document = await ical.feed(ctx, tokens[user], SETTINGS, now, public_url="https://hub.test/b/",
+                                       domain="hub.test")
+            events = parse(document)
+            expected = {
+                f"booking-{b['id']}@hub.test": b for b in model
+                if b["user"] == user and b["end"] > now - SETTINGS.past
+                and (b["cancelled"] is None or b["cancelled"] >= now - SETTINGS.keep_cancelled)
+            }
+            assert set(events) == set(expected), (user, now)
+            for key, b in expected.items():
+                event = events[key]
+                assert (event["start"], event["end"]) == (b["start"], b["end"])
+                assert event["start"].utcoffset() == timedelta(0)
+                assert event["status"] == ("CONFIRMED" if b["cancelled"] is None else "CANCELLED")
+                assert event["summary"].endswith((package if b["package"] else "1 cores, 2 GiB") + f" on {pool}")
+                assert event["summary"].startswith("Cancelled: ") == (b["cancelled"] is not None)
+                if b["cancelled"] is not None:
+                    assert event["modified"] == b["cancelled"]
+                before = sequences.get(b["id"])
+                if before is not None:
+                    assert (event["sequence"] > before) == (b["id"] in changed), (b, before, event)
+                    assert event["sequence"] >= before
+                sequences[b["id"]] = event["sequence"]
+        changed.clear()
+
+    # another user's token opens only their own; a revoked one nothing
+    await ical.revoke_feed(ctx, Caller(name=users[0], kind="user", level=1, admin=False, can_read=True,
+                                       can_write=True))
+    assert await ical.feed(ctx, tokens[users[0]], SETTINGS, now, public_url="https://hub.test/b/",
+                           domain="hub.test") is None
+
+
+def test_the_window_counter_counts_per_key_and_window():
+    counter = WindowCounter(Limit.parse("3/m"), max_keys=2)
+    assert [counter.hit("a", 60.0) for _ in range(3)] == [None, None, None]
+    assert counter.hit("a", 70.0) == 50.0  # until the minute ends
+    assert counter.hit("b", 70.0) is None  # another key counts apart
+    # past max_keys, a new key passes uncounted; known ones keep counting
+    assert all(counter.hit("c", 70.0) is None for _ in range(5))
+    assert counter.hit("a", 119.0) == 1.0
+    assert counter.hit("a", 120.0) is None  # a new window
+
+
+async def test_concurrent_renewals_leave_exactly_one_working_address(engine):
+    """Several renewals at once (two tabs, a retry): each answers, one address wins, and
+    every other stops working; the database holds one feed for the user."""
+    ctx = Context(engine=engine, policy=LevelPolicy())
+    user = Caller(name=f"racer-{uuid.uuid4().hex[:8]}", kind="user", level=1, admin=False, can_read=True,
+                  can_write=True)
+    for _round in range(3):
+        tokens = [token for token, _ in await asyncio.gather(*(ical.renew_feed(ctx, user, START) for _ in range(6)))]
+        owners = [await ical.feed_owner(ctx, token) for token in tokens]
+        assert owners.count(user.name) == 1 and owners.count(None) == 5, owners
