@@ -17,6 +17,7 @@ from .api import (
     UserSessionsHandler,
 )
 from .health import HealthHandler, ReadinessHandler
+from .notices import NoticeHandler, NoticesHandler
 from .offers import OfferHandler, OfferSetHandler, OfferSetsHandler
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
 
@@ -48,4 +49,6 @@ def routes(prefix: str) -> list:
         (api + "/offersets", OfferSetsHandler),
         (api + r"/offersets/(?P<set_id>[0-9]{1,12})", OfferSetHandler),
         (api + r"/offersets/(?P<set_id>[0-9]{1,12})/offers/(?P<index>[0-9]{1,3})", OfferHandler),
+        (api + f"/users/{USER}/notices", NoticesHandler),
+        (api + f"/users/{USER}/notices/(?P<notice_id>[0-9]{{1,12}})", NoticeHandler),
     ]

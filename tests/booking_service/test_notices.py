@@ -1,0 +1,208 @@
+"""Notices (operations.notices) on SQLite and PostgreSQL, with a clock the test moves: the
+lifecycle loop makes each time-based notice exactly once at its lead time, even when two
+processes make them at once; moves a user cares about (FAILED, cancelled by an admin,
+released by the lifecycle) make one, their own cancellation none; a freed walk-in place
+makes one; mail is tried again after a failure and given up after MAIL_TRIES; and the API
+lists them unread first, marks them read, and keeps each user to their own."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from booking_service.domain import EXPIRED, FAILED, Caller
+from booking_service.lifecycle import SYSTEM, Lifecycle
+from booking_service.operations import Context, notices, pools
+from booking_service.operations.bookings import cancel_booking, create_booking
+from booking_service.operations.offers import create_offer_set
+from booking_service.operations.packages import create_package
+from booking_service.operations.phases import move
+from booking_service.operations.sessions import start_session, stop_session
+from booking_service.policy import LevelPolicy
+from booking_service.store import locked_pool
+from tests.booking_service.conftest import iso
+from tests.booking_service.test_queue_property import StandInHub, engine  # noqa: F401 (a fresh database on each)
+
+T0 = datetime(2030, 7, 1, 8, tzinfo=timezone.utc)
+M = timedelta(minutes=1)
+ADMIN = Caller(name="admin", kind="user", level=2, admin=True, can_read=True, can_write=True)
+
+
+def person(name: str) -> Caller:
+    return Caller(name=name, kind="user", level=2, admin=False, can_read=True, can_write=True)
+
+
+async def new_pool(ctx, kind="reserved", cores=4) -> str:
+    name = f"p-{uuid.uuid4().hex[:8]}"
+    await pools.create_pool(ctx, {"name": name, "kind": kind}, T0)
+    await pools.add_capacity(ctx, name, {"start": "2030-06-01T00:00:00Z", "end": "2030-09-01T00:00:00Z",
+                                         "cores": cores, "memory_gib": 16}, "admin", T0)
+    return name
+
+
+async def kinds(ctx, user: str) -> list[str]:
+    return sorted(n["kind"] for n in (await notices.list_notices(ctx, ADMIN, user, T0))["notices"])
+
+
+async def test_time_based_notices_come_once_at_their_lead_times(engine):
+    ctx = Context(engine=engine, policy=LevelPolicy(), notify_before_start=60 * M, notify_before_end=15 * M,
+                  notify_before_offer_expiry=2 * M)
+    pool = await new_pool(ctx)
+    alice = f"alice-{uuid.uuid4().hex[:6]}"
+    start = T0 + 3 * 60 * M
+    booking = await create_booking(ctx, ADMIN, {"pool": pool, "user": alice, "resources": {"cores": 1, "memory_gib": 1},
+                                                "start": iso(start), "end": iso(start + 60 * M)}, T0)
+    loop = Lifecycle(ctx, interval=60, clock=lambda: T0, holder="test")
+
+    await loop.tick(start - 61 * M)
+    assert await kinds(ctx, alice) == []
+    for minutes in (60, 59, 30, 1):  # every round inside the lead time: still one
+        await loop.tick(start - minutes * M)
+    listed = (await notices.list_notices(ctx, ADMIN, alice, T0))["notices"]
+    assert [n["kind"] for n in listed] == ["starting"]
+    assert listed[0]["booking_id"] == booking["id"] and "starts in 60 minutes" in listed[0]["text"]
+    assert listed[0]["mail"] == "off"  # no hub to mail through
+
+    await loop.tick(start + 44 * M)
+    assert await kinds(ctx, alice) == ["starting"]
+    await loop.tick(start + 45 * M)
+    await loop.tick(start + 50 * M)
+    assert await kinds(ctx, alice) == ["ending", "starting"]
+
+    # offers: one notice per set, 2 minutes before they expire (5 minutes' hold)
+    later = start + 2 * 60 * M
+    request = {"what": {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 1}}}, "pools": [pool],
+               "when": {"start": [f"{iso(later + 60 * M)}/PT1H"]}, "duration": {"min": "PT1H"}}
+    offered = await create_offer_set(ctx, person(alice), request, later)
+    assert offered["result"] == "YES"
+    await loop.tick(later + 2 * M)
+    assert "offer_expiring" not in await kinds(ctx, alice)
+    await loop.tick(later + 3 * M)
+    await loop.tick(later + 4 * M)
+    assert (await kinds(ctx, alice)).count("offer_expiring") == 1
+
+
+async def test_two_processes_at_once_make_one_notice(engine):
+    one, two = (Context(engine=engine, policy=LevelPolicy()) for _ in range(2))
+    pool = await new_pool(one)
+    bob = f"bob-{uuid.uuid4().hex[:6]}"
+    start = T0 + 30 * M
+    for k in range(3):
+        await create_booking(one, ADMIN, {"pool": pool, "user": bob, "resources": {"cores": 1, "memory_gib": 1},
+                                          "start": iso(start + k * M), "end": iso(start + 60 * M)}, T0)
+    leads = notices.Leads(before_start=60 * M)
+    made = await asyncio.gather(*(notices.emit_due(ctx, leads, T0) for ctx in (one, two, one, two)))
+    assert sum(made) == 3
+    assert await kinds(one, bob) == ["starting"] * 3
+
+
+async def test_moves_a_user_cares_about_make_a_notice(engine):
+    ctx = Context(engine=engine, policy=LevelPolicy())
+    pool = await new_pool(ctx)
+    carol = f"carol-{uuid.uuid4().hex[:6]}"
+
+    async def book(hours):
+        return await create_booking(ctx, ADMIN, {
+            "pool": pool, "user": carol, "resources": {"cores": 1, "memory_gib": 1},
+            "start": iso(T0 + hours * 60 * M), "end": iso(T0 + (hours + 1) * 60 * M)}, T0)
+
+    mine, theirs, failing, released = [await book(h) for h in (10, 12, 14, 16)]
+    await cancel_booking(ctx, person(carol), mine["id"], T0)
+    assert await kinds(ctx, carol) == []  # their own doing: nothing new to them
+    await cancel_booking(ctx, ADMIN, theirs["id"], T0)
+    for booking, target, cause, by in ((failing, FAILED, "the data set could not be staged", SYSTEM.name),
+                                       (released, EXPIRED, "not started within 15 minutes of its start",
+                                        SYSTEM.name)):
+        async with locked_pool(ctx.engine, ctx.cache, pool) as change:
+            row = type("Row", (), {"id": booking["id"], "phase": booking["phase"]})
+            try:
+                await move(change, row, target, now=T0, cause=cause, by=by)
+            except Exception as e:  # EXPIRED from ACCEPTED needs the reclaim topic's move
+                assert target == EXPIRED and getattr(e, "status", None) == 409
+                await move(change, row, "CANCELLED", now=T0, cause=cause, by=by)
+    listed = {n["kind"]: n for n in (await notices.list_notices(ctx, ADMIN, carol, T0))["notices"]}
+    assert sorted(listed) == ["cancelled", "failed", "reclaimed"]
+    assert "cancelled by admin" in listed["cancelled"]["text"]
+    assert "could not be staged" in listed["failed"]["text"]
+    assert "not started within" in listed["reclaimed"]["text"]
+
+
+async def test_a_freed_walk_in_place_makes_a_notice(engine):
+    run = uuid.uuid4().hex[:8]
+    walk_in = f"walk-{run}"
+    ctx = Context(engine=engine, policy=LevelPolicy(levels={1: {"name": "basic", "walk_in": walk_in}}),
+                  walk_in_pool=None, hub=StandInHub())
+    pool = await new_pool(ctx, kind="shared", cores=1)
+    ctx.walk_in_pool = pool
+    await create_package(ctx, {"name": walk_in, "notebook_cores": 1, "notebook_memory_gib": 1}, T0)
+    first, second = f"first-{run}", f"second-{run}"
+    ctx.hub.groups = {first: ["level-1"], second: ["level-1"]}
+    _, session = await start_session(ctx, SYSTEM, first, {}, T0)
+    with pytest.raises(Exception):
+        await start_session(ctx, SYSTEM, second, {}, T0)  # queued
+    assert await kinds(ctx, second) == []
+    await stop_session(ctx, SYSTEM, session["id"], T0 + M)
+    (notice,) = (await notices.list_notices(ctx, ADMIN, second, T0))["notices"]
+    assert notice["kind"] == "queue_place" and "until 2030-07-01T08:06:00Z" in notice["text"]
+
+
+async def test_mail_is_tried_again_and_given_up(engine):
+    ctx = Context(engine=engine, policy=LevelPolicy())
+    dave, erin = f"dave-{uuid.uuid4().hex[:6]}", f"erin-{uuid.uuid4().hex[:6]}"
+    async with engine.begin() as conn:
+        for user in (dave, erin):
+            await notices.add(conn, user=user, kind="starting", key=f"test:{user}", text="soon", now=T0)
+    calls = []
+
+    async def send(user, subject, text):
+        calls.append(user)
+        if user == dave and calls.count(dave) < 3:
+            raise OSError("the hub is restarting")
+        if user == erin:
+            raise OSError("never")
+        return "sent"
+
+    for _ in range(notices.MAIL_TRIES + 2):
+        await notices.mail_pending(ctx, send, T0 + M)
+    states = {u: (await notices.list_notices(ctx, ADMIN, u, T0))["notices"][0]["mail"] for u in (dave, erin)}
+    assert states == {dave: "sent", erin: "failed"}
+    assert calls.count(dave) == 3 and calls.count(erin) == notices.MAIL_TRIES
+
+
+# -- the API, over HTTP through the hub, on both databases
+
+
+async def test_notices_api(api, admin, hub):
+    pool = await api.new_pool(admin)
+    user = await hub.new_user(groups=["level-2"])
+    other = await hub.new_user(groups=["level-2"])
+    soon = datetime.now(timezone.utc).replace(microsecond=0) + 20 * M
+    booking = await api.ok("POST", "bookings", admin, {"pool": pool, "user": user.name, "resources": {
+        "cores": 1, "memory_gib": 1}, "start": iso(soon), "end": iso(soon + 60 * M)})
+    await api.ok("DELETE", f"bookings/{booking['id']}", admin)
+    listed = await api.ok("GET", f"users/{user.name}/notices", user)
+    assert listed["unread"] == 1
+    (notice,) = [n for n in listed["notices"] if n["kind"] == "cancelled"]
+    assert notice["booking_id"] == booking["id"] and notice["read"] is None
+
+    for who, path in ((other, f"users/{user.name}/notices"), (other, f"users/{user.name}/notices/{notice['id']}")):
+        resp = await api.call("GET" if path.endswith("notices") else "POST", path, who, {"read": True})
+        assert resp.status == 403 and resp.json()["message"], resp.body
+    resp = await api.call("POST", f"users/{other.name}/notices/{notice['id']}", other, {"read": True})
+    assert resp.status == 404 and "no notice" in resp.json()["message"]
+    for body in ({}, {"read": "yes"}, {"read": True, "extra": 1}):
+        resp = await api.call("POST", f"users/{user.name}/notices/{notice['id']}", user, body)
+        assert resp.status == 400, (body, resp.body)
+    resp = await api.call("POST", f"users/{user.name}/notices/99999999999", user, {"read": True})
+    assert resp.status == 404
+
+    marked = await api.ok("POST", f"users/{user.name}/notices/{notice['id']}", user, {"read": True}, status=200)
+    assert marked["read"] is not None
+    again = await api.ok("POST", f"users/{user.name}/notices/{notice['id']}", user, {"read": True}, status=200)
+    assert again["read"] == marked["read"]  # the first reading stays
+    listed = await api.ok("GET", f"users/{user.name}/notices", user)
+    assert listed["unread"] == 0
+    assert (await api.ok("GET", f"users/{user.name}/notices", admin))["notices"][0]["id"] == notice["id"]
