@@ -9,6 +9,7 @@ import { CalendarPanel } from "./calendar";
 import type { Context } from "./context";
 import { fill, h } from "./dom";
 import { Messages } from "./messages";
+import { NoticesPanel } from "./notices";
 import { initialZone, zonePicker } from "./zonepicker";
 
 interface Panel {
@@ -109,17 +110,18 @@ async function start(): Promise<void> {
     void ctx.changed();
   });
   const mine = new MyBookingsPanel(ctx);
+  const notices = new NoticesPanel(ctx);
   const home: Panel = {
     // the calendar with my bookings beside it (below it on a phone)
     element: h(
       "div",
       { class: "calendar-layout" },
       h("div", { class: "calendar-main" }, calendar.element),
-      h("aside", { class: "my-bookings", "aria-label": "My bookings" }, mine.element),
+      h("aside", { class: "my-bookings", "aria-label": "My bookings" }, notices.element, mine.element),
     ),
     async load() {
-      loaded.add(calendar).add(mine);
-      await Promise.all([calendar.load(), mine.load()]);
+      loaded.add(calendar).add(mine).add(notices);
+      await Promise.all([calendar.load(), mine.load(), notices.load()]);
     },
   };
   if (!me.admin) {
