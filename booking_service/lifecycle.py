@@ -70,6 +70,8 @@ class Lifecycle:
     async def release(self) -> None:
         """Give the lease up if this process holds it (it is stopping): another process
         takes the loop over at its next round rather than when the lease lapses."""
+        if self._mailing is not None:
+            self._mailing.cancel()  # a notice cut off mid-mail is tried again by the next holder
         async with self.ctx.engine.begin() as conn:
             await conn.execute(delete(orm.Lease).where(orm.Lease.name == LEASE, orm.Lease.holder == self.holder))
 

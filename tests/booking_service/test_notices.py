@@ -2,8 +2,10 @@
 lifecycle loop makes each time-based notice exactly once at its lead time, even when two
 processes make them at once; moves a user cares about (FAILED, cancelled by an admin,
 released by the lifecycle) make one, their own cancellation none; a freed walk-in place
-makes one; mail is tried again after a failure and given up after MAIL_TRIES; and the API
-lists them unread first, marks them read, and keeps each user to their own."""
+makes one; mail is tried again after a failure and given up after MAIL_TRIES; forgetting a
+user keeps theirs as history, unmailed; over random rounds of the loop (hypothesis, against
+a slow obvious reference) each lead-time notice comes once iff a round fell in its lead; and
+the API lists them unread first, marks them read, and keeps each user to their own."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from booking_service.domain import EXPIRED, FAILED, Caller
 from booking_service.lifecycle import SYSTEM, Lifecycle
@@ -206,3 +210,46 @@ async def test_notices_api(api, admin, hub):
     listed = await api.ok("GET", f"users/{user.name}/notices", user)
     assert listed["unread"] == 0
     assert (await api.ok("GET", f"users/{user.name}/notices", admin))["notices"][0]["id"] == notice["id"]
+
+
+async def test_forgetting_a_user_keeps_their_notices_as_history_and_mails_nothing(engine):
+    from booking_service.operations.forget import forget_user
+
+    ctx = Context(engine=engine, policy=LevelPolicy())
+    pool = await new_pool(ctx)
+    fay = f"fay-{uuid.uuid4().hex[:6]}"
+    made = await create_booking(ctx, ADMIN, {"pool": pool, "user": fay, "resources": {"cores": 1, "memory_gib": 1},
+                                             "start": iso(T0 + 60 * M), "end": iso(T0 + 120 * M)}, T0)
+    await cancel_booking(ctx, ADMIN, made["id"], T0)
+    await create_booking(ctx, ADMIN, {"pool": pool, "user": fay, "resources": {"cores": 1, "memory_gib": 1},
+                                      "start": iso(T0 + 180 * M), "end": iso(T0 + 240 * M)}, T0)
+    forgotten = await forget_user(ctx, ADMIN, fay, "account deleted", T0)
+    assert forgotten["bookings_cancelled"] == 1
+    assert await kinds(ctx, fay) == []  # whoever gets the name next hears nothing of theirs
+    kept = (await notices.list_notices(ctx, ADMIN, forgotten["kept_as"], T0))["notices"]
+    assert [(n["kind"], n["mail"]) for n in kept] == [("cancelled", "off")]  # and the forgetting told nobody
+
+
+# -- a property: over random rounds of the loop, each lead-time notice comes exactly once,
+# -- if and only if some round fell inside its lead time (the slow obvious reference)
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(start=st.integers(1, 180), length=st.integers(1, 120), lead_start=st.integers(1, 90),
+       lead_end=st.integers(1, 90), rounds=st.lists(st.integers(0, 400), min_size=1, max_size=12))
+async def test_lead_time_notices_come_once_iff_a_round_fell_in_their_lead(engine, start, length, lead_start,
+                                                                          lead_end, rounds):
+    ctx = Context(engine=engine, policy=LevelPolicy())
+    pool = await new_pool(ctx)  # examples share the database: a pool and a user of their own
+    user = f"h-{uuid.uuid4().hex[:8]}"
+    begins, ends = T0 + start * M, T0 + (start + length) * M
+    await create_booking(ctx, ADMIN, {"pool": pool, "user": user, "resources": {
+        "cores": 1, "memory_gib": 1}, "start": iso(begins), "end": iso(ends)}, T0)
+    leads = notices.Leads(before_start=lead_start * M, before_end=lead_end * M, before_offer_expiry=None)
+    times = [T0 + r * M for r in sorted(rounds)]
+    for now in times:
+        await notices.emit_due(ctx, leads, now)
+    # the reference: told of the start by a round in [start - lead, start); of the end by
+    # a round while it is under way and within the lead of its end
+    expect_start = any(begins - leads.before_start <= t < begins for t in times)
+    expect_end = any(begins <= t < ends and ends - leads.before_end <= t for t in times)
+    assert await kinds(ctx, user) == sorted(["starting"] * expect_start + ["ending"] * expect_end)
