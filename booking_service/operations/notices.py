@@ -12,6 +12,7 @@ Users read them (the notebook's status item, the calendar) and mark them read.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +36,7 @@ SUBJECTS = {
     "cancelled": "Your booking was cancelled",
     "queue_place": "A walk-in place is free for you",
 }
+MAX_TEXT = 1000  # characters of a notice's text
 MAX_LISTED = 100  # the newest notices a list answers (unread first)
 MAIL_TRIES = 5  # mail attempts (one per lifecycle round) before a notice's mail is given up
 MAIL_BATCH = 50  # notices mailed per round at most
@@ -54,6 +56,11 @@ class Leads:
 async def add(conn, *, user: str, kind: str, key: str, text: str, now: datetime, booking_id: int | None = None) -> bool:
     """Make the notice unless its event has one already (the unique key decides, in the
     database, so concurrent writers make one); whether this call made it."""
+    # one line of at most MAX_TEXT characters: a cause may come from elsewhere (a worker's
+    # message), and the hub mails only text without control characters
+    text = " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in text).split())
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT - 1] + "…"
     values = dict(user=user, kind=kind, key=key[:255], booking_id=booking_id, text=text, created=now,
                   read=None, mail_state="pending", mail_tries=0)
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite

@@ -218,6 +218,15 @@ class NoticeMailAPI(AccountAPI):
         if not address or not mailer.enabled:
             self.finish({"sent": False, "reason": "no confirmed address" if not address else "this hub sends no mail"})
             return
+        # a bound on what a leaked booking-service token could send anyone (the throttle's
+        # counts are in the account database, so every hub process shares them)
+        key = f"notice:to:{account.name}"
+        try:
+            self.accounts.throttle.check([(key, self.accounts.settings.limit("notice_limit_recipient"))],
+                                         "Too many notices mailed to this account; try again {wait}.")
+        except AccountError as e:
+            raise web.HTTPError(e.status, e.message) from None
+        self.accounts.throttle.hit(key)
         footer = f"\n\n-- \nSent to {account.name} by the booking service of {self.request.host}."
         try:
             await mailer.send(address, body["subject"], body["text"] + footer)

@@ -2,7 +2,8 @@
 (lifecycle every second) and a real SMTP server (aiosmtpd). A booking about to start makes a
 notice that the booking service hands to the hub (POST /hub/api/accounts/{name}/notices,
 scope custom:accounts:notify), and the hub mails the account's confirmed address; a user
-with no address gets none and the notice says so. The hub's endpoint keeps to its scope.
+with no address gets none and the notice says so. The hub's endpoint keeps to its scope
+and to AglaisAuthenticator.notice_limit_recipient.
 Also: the embedded default's order of configuration grants the booking service that scope."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tests.booking_service.conftest import BookingAPI, iso
 from tests.hub_extension.conftest import READER_TOKEN, own_accounts_hub
 
 EXTRA = """
+c.AglaisAuthenticator.notice_limit_recipient = '3/h'
 for _role in c.JupyterHub.load_roles:
     if _role['name'] == 'booking-service':  # configure_accounts ran after the booking service here
         _role['scopes'] = sorted(set(_role['scopes']) | {'custom:accounts:notify'})
@@ -99,6 +101,10 @@ def test_the_hub_mails_a_notice_only_with_its_scope(hub, mailbox):
     resp = hub_api(hub, "POST", f"accounts/{nina}/notices", json=notice)
     assert resp.json() == {"sent": True}
     mailbox.wait_for(f"{nina}@example.org", "Your booking ends soon", after=before)
+    for _ in range(2):  # AglaisAuthenticator.notice_limit_recipient, 3 an hour here
+        assert hub_api(hub, "POST", f"accounts/{nina}/notices", json=notice).json() == {"sent": True}
+    resp = hub_api(hub, "POST", f"accounts/{nina}/notices", json=notice)
+    assert resp.status_code == 429 and "Too many notices" in resp.json()["message"]
 
 
 def test_the_embedded_order_grants_the_booking_service_the_notify_scope():
