@@ -262,3 +262,10 @@ class Notice(Base):
         Index("ix_notices_user", "user", "id"),
         Index("ix_notices_mail", "mail_state", "id"),
     )
+
+
+# The lifecycle loop asks each round which bookings start or end soon, across every pool
+# (notices at their lead times, phases at their start and end): by state and time, not by
+# pool (migration 0005_notices). Without these, a scan of every booking each round.
+Index("ix_bookings_state_start", Booking.state, Booking.start)
+Index("ix_bookings_state_end", Booking.state, Booking.end)

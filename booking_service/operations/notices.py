@@ -120,25 +120,23 @@ async def emit_due(ctx: Context, leads: Leads, now: datetime) -> int:
     """Make the notices whose lead time has come: bookings about to start, bookings under
     way about to end, offer sets about to expire. The key carries the moment, so a booking
     whose end moves is told again of its new end. Returns how many were made."""
-    made = 0
+    due = []  # (key, the rest of the notice)
     async with ctx.engine.begin() as conn:
         if leads.before_start:
             rows = (await conn.execute(_booking_query().where(
                 orm.Booking.state == "booked", orm.Booking.phase.in_(NOT_YET),
                 orm.Booking.start > now, orm.Booking.start <= now + leads.before_start))).all()
-            for row in rows:
-                made += await add(conn, user=row.user, kind="starting", booking_id=row.id, now=now,
-                                  key=f"starting:{row.id}:{format_time(row.start)}",
-                                  text=f"Booking {describe(row)} starts in {_minutes(row.start - now)}.")
+            due += [(f"starting:{row.id}:{format_time(row.start)}",
+                     dict(user=row.user, kind="starting", booking_id=row.id,
+                          text=f"Booking {describe(row)} starts in {_minutes(row.start - now)}.")) for row in rows]
         if leads.before_end:
             rows = (await conn.execute(_booking_query().where(
                 orm.Booking.state == "booked", orm.Booking.phase.in_(LIVE), orm.Booking.start <= now,
                 orm.Booking.end > now, orm.Booking.end <= now + leads.before_end))).all()
-            for row in rows:
-                made += await add(conn, user=row.user, kind="ending", booking_id=row.id, now=now,
-                                  key=f"ending:{row.id}:{format_time(row.end)}",
-                                  text=f"Booking {describe(row)} ends in {_minutes(row.end - now)}: "
-                                       f"save your work; its servers stop at its end.")
+            due += [(f"ending:{row.id}:{format_time(row.end)}",
+                     dict(user=row.user, kind="ending", booking_id=row.id,
+                          text=f"Booking {describe(row)} ends in {_minutes(row.end - now)}: "
+                               f"save your work; its servers stop at its end.")) for row in rows]
         if leads.before_offer_expiry:
             held = (select(func.count()).where(orm.Booking.offer_set_id == orm.OfferSet.id,
                                                orm.Booking.state == "offered").scalar_subquery())
@@ -146,13 +144,21 @@ async def emit_due(ctx: Context, leads: Leads, now: datetime) -> int:
                                               held.label("held")).where(
                 orm.OfferSet.expires > now, orm.OfferSet.expires <= now + leads.before_offer_expiry,
                 held > 0))).all()
-            for row in rows:
-                offers = "1 offer" if row.held == 1 else f"{row.held} offers"
-                made += await add(conn, user=row.user, kind="offer_expiring", now=now,
-                                  key=f"offer_expiring:{row.id}:{format_time(row.expires)}",
-                                  text=f"Offer set {row.id} holds {offers} for you until {format_time(row.expires)} "
-                                       f"(in {_minutes(row.expires - now)}); accept one before then, "
-                                       f"or they go back to everyone.")
+            due += [(f"offer_expiring:{row.id}:{format_time(row.expires)}",
+                     dict(user=row.user, kind="offer_expiring",
+                          text=f"Offer set {row.id} holds {'1 offer' if row.held == 1 else f'{row.held} offers'} "
+                               f"for you until {format_time(row.expires)} (in {_minutes(row.expires - now)}); "
+                               f"accept one before then, or they go back to everyone.")) for row in rows]
+        # Each round sees the same events again until they pass: one look for the keys made
+        # already, so a round that makes nothing new costs a query, not an insert per event.
+        known = set()
+        for i in range(0, len(due), 500):
+            keys = [key for key, _ in due[i:i + 500]]
+            known |= set((await conn.execute(select(orm.Notice.key).where(orm.Notice.key.in_(keys)))).scalars())
+        made = 0
+        for key, notice in due:
+            if key not in known:
+                made += await add(conn, key=key, now=now, **notice)
     return made
 
 
