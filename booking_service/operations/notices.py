@@ -56,6 +56,8 @@ class Leads:
 async def add(conn, *, user: str, kind: str, key: str, text: str, now: datetime, booking_id: int | None = None) -> bool:
     """Make the notice unless its event has one already (the unique key decides, in the
     database, so concurrent writers make one); whether this call made it."""
+    if kind not in KINDS:
+        raise ValueError(f"no such kind of notice: {kind!r}")  # a bug, not a request
     # one line of at most MAX_TEXT characters: a cause may come from elsewhere (a worker's
     # message), and the hub mails only text without control characters
     text = " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in text).split())
