@@ -125,12 +125,14 @@ async def emit_due(ctx: Context, leads: Leads, now: datetime) -> int:
     due = []  # (key, the rest of the notice)
     async with ctx.engine.begin() as conn:
         if leads.before_start:
-            rows = (await conn.execute(_booking_query().where(
+            rows = (await conn.execute(_booking_query().add_columns(orm.Booking.created, orm.Booking.created_by).where(
                 orm.Booking.state == "booked", orm.Booking.phase.in_(NOT_YET),
                 orm.Booking.start > now, orm.Booking.start <= now + leads.before_start))).all()
+            # not those the user made themselves once the lead time had begun: they know
             due += [(f"starting:{row.id}:{format_time(row.start)}",
                      dict(user=row.user, kind="starting", booking_id=row.id,
-                          text=f"Booking {describe(row)} starts in {_minutes(row.start - now)}.")) for row in rows]
+                          text=f"Booking {describe(row)} starts in {_minutes(row.start - now)}.")) for row in rows
+                    if row.created_by != row.user or row.created <= row.start - leads.before_start]
         if leads.before_end:
             rows = (await conn.execute(_booking_query().where(
                 orm.Booking.state == "booked", orm.Booking.phase.in_(LIVE), orm.Booking.start <= now,

@@ -70,6 +70,14 @@ async def test_time_based_notices_come_once_at_their_lead_times(engine):
     assert listed[0]["booking_id"] == booking["id"] and "starts in 60 minutes" in listed[0]["text"]
     assert listed[0]["mail"] == "off"  # no hub to mail through
 
+    # a booking alice makes herself, already inside its lead time: she knows; none
+    own = await create_booking(ctx, person(alice), {"pool": pool, "resources": {"cores": 1, "memory_gib": 1},
+                                                     "start": iso(start + 10 * M), "end": iso(start + 20 * M)},
+                               start - M)
+    await loop.tick(start - M)
+    assert [n["booking_id"] for n in (await notices.list_notices(ctx, ADMIN, alice, T0))["notices"]] == [booking["id"]]
+    await cancel_booking(ctx, person(alice), own["id"], start - M)
+
     await loop.tick(start + 44 * M)
     assert await kinds(ctx, alice) == ["starting"]
     await loop.tick(start + 45 * M)
