@@ -182,6 +182,37 @@ class BookingService(Application):
         """,
     )
 
+    notify_before_start = Float(
+        60, config=True,
+        help="""Minutes before a booking's start at which its user gets a notice (in the notebook,
+        on the calendar, and by mail where the hub knows their address); 0: none.""",
+    )
+    notify_before_end = Float(
+        30, config=True,
+        help="""Minutes before the end of a booking under way at which its user gets a notice, as
+        OpenStack Blazar's ``before_end_lease``; 0: none.""",
+    )
+    notify_before_offer_expiry = Float(
+        2, config=True,
+        help="""Minutes before the held offers of an offer set expire at which their user gets a
+        notice; 0: none. Keep it below `offer_hold_minutes`.""",
+    )
+    mail_notices = Bool(
+        True, config=True,
+        help="""Mail each notice to its user through the hub (``POST <hub API>/accounts/<name>/notices``,
+        which needs the scope ``custom:accounts:notify``; the hub mails the user's confirmed
+        address with its own mail settings, so this service never sees addresses). Off, or
+        without a hub API token, notices are only shown.""",
+    )
+
+    @validate("notify_before_start", "notify_before_end", "notify_before_offer_expiry")
+    def _check_notify_minutes(self, proposal):
+        value = proposal["value"]
+        if not math.isfinite(value) or not 0 <= value <= 7 * 24 * 60:
+            raise ValueError(f"BookingService.{proposal['trait'].name} must be minutes from 0 to a week "
+                             f"(10080), not {value}")
+        return value
+
     max_blocks = Int(10_000, config=True, help="Most blocks one availability query answers (a year in hours is 8,784).")
     max_query_days = Int(3 * 366, config=True, help="Longest range, in days, that a query (availability, capacity, bookings) answers.")
     alternatives = Int(3, config=True, help="How many alternative times a refused booking (409) suggests.")
@@ -408,6 +439,10 @@ class BookingService(Application):
             warn_before_minutes=list(self.warn_before_minutes),
             hub=HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
             if os.environ.get("JUPYTERHUB_API_TOKEN") else None,
+            notify_before_start=self._lead("notify_before_start"),
+            notify_before_end=self._lead("notify_before_end"),
+            notify_before_offer_expiry=self._lead("notify_before_offer_expiry"),
+            mail_notices=self.mail_notices,
         )
         hub_auth = HubOAuth(parent=self)  # configured from the JUPYTERHUB_* environment
         return web.Application(
@@ -423,6 +458,10 @@ class BookingService(Application):
             log_function=self._log_request,
             **self.feed_settings(),
         )
+
+    def _lead(self, name: str) -> timedelta | None:
+        minutes = getattr(self, name)
+        return timedelta(minutes=minutes) if minutes else None
 
     def _log_request(self, handler):
         status = handler.get_status()

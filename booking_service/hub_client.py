@@ -1,8 +1,10 @@
 """The booking service's calls to the hub's REST API, with the service's own token:
-a user's groups (their level) and stopping a server when its booking ends.
+a user's groups (their level), stopping a server when its booking ends, and mailing
+a notice (the hub knows the addresses; this service does not).
 
 The token's role needs only `read:users:groups`, `read:users:name`, `list:users`,
-`read:servers` and `delete:servers` (hub_extension/config/booking.py grants exactly these).
+`read:servers` and `delete:servers` (hub_extension/config/booking.py grants exactly these),
+and `custom:accounts:notify` to mail notices, granted where the hub has the accounts.
 """
 
 from __future__ import annotations
@@ -67,3 +69,18 @@ class HubClient:
         except HTTPClientError as e:
             if e.code != 400:  # 400: a named server on a hub without them, so not running
                 raise
+
+    async def send_notice(self, name: str, subject: str, text: str) -> str:
+        """Ask the hub to mail a notice to the user (the accounts API's notices endpoint, scope
+        ``custom:accounts:notify``): 'sent', or 'no-address' when the hub knows no confirmed
+        address (or no account) for them. Anything else raises, to be tried again."""
+        request = HTTPRequest(self.api_url + f"accounts/{quote(name, safe='')}/notices", method="POST",
+                              headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+                              body=json.dumps({"subject": subject, "text": text}), request_timeout=60)
+        try:
+            response = await self.http.fetch(request)
+        except HTTPClientError as e:
+            if e.code == 404:
+                return "no-address"
+            raise
+        return "sent" if json.loads(response.body).get("sent") else "no-address"

@@ -1,7 +1,8 @@
 """The lifecycle loop: lets held offers expire, moves bookings through their phases as
 time passes (WAITING at their start, RELEASING and COMPLETED at their end), stops servers
-whose booking has ended (through the hub's API), and moves the walk-in queues on (holds
-that ran out, places that freed).
+whose booking has ended (through the hub's API), moves the walk-in queues on (holds
+that ran out, places that freed), and tells users what is about to happen (notices, mailed
+through the hub beside the loop, never in its way).
 
 With several service processes, one runs it: a lease row in the database says who,
 and lapses if that process dies, so another takes over.
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from . import orm
 from .domain import ACCEPTED, COMPLETED, LIVE, RELEASING, WAITING, Caller
 from .operations import Context
+from .operations import notices
 from .operations.phases import advance, expire_offers
 from .operations.sessions import offer_places, stop_session
 from .store import locked_pool
@@ -68,6 +70,8 @@ class Lifecycle:
     async def release(self) -> None:
         """Give the lease up if this process holds it (it is stopping): another process
         takes the loop over at its next round rather than when the lease lapses."""
+        if self._mailing is not None:
+            self._mailing.cancel()  # a notice cut off mid-mail is tried again by the next holder
         async with self.ctx.engine.begin() as conn:
             await conn.execute(delete(orm.Lease).where(orm.Lease.name == LEASE, orm.Lease.holder == self.holder))
 
@@ -80,6 +84,7 @@ class Lifecycle:
         await self.move_phases(now)  # COMPLETED once their servers stopped
         await self.end_orphans(now)
         await self.move_queues(now)
+        await self.tell(now)
 
     async def _in_pools(self, where, work) -> None:
         """`work(change)` under the lock of each pool that has bookings matching `where`."""
@@ -174,3 +179,31 @@ class Lifecycle:
                 offered = await offer_places(self.ctx, change, now)
             if offered:
                 log.info("Offered %d place(s) in pool %s", offered, name)
+
+    # -- notices: made each round, mailed beside the loop ----------------------------------
+
+    _mailing: asyncio.Task | None = None
+
+    async def tell(self, now: datetime) -> None:
+        """Make the notices whose time has come, then mail what is unmailed in a task of its
+        own: a slow or failing mail server never holds the loop up, and a round that finds
+        the last one still at work leaves it be."""
+        ctx = self.ctx
+        leads = notices.Leads(ctx.notify_before_start, ctx.notify_before_end, ctx.notify_before_offer_expiry)
+        made = await notices.emit_due(ctx, leads, now)
+        if made:
+            log.info("Made %d notice(s)", made)
+        if not (ctx.mail_notices and ctx.hub is not None):
+            await notices.mail_pending(ctx, None, now)  # no mail: marks them so, at once
+        elif self._mailing is None or self._mailing.done():
+            self._mailing = asyncio.ensure_future(self.mail_notices(now))
+
+    async def mail_notices(self, now: datetime) -> dict:
+        try:
+            counts = await notices.mail_pending(self.ctx, self.ctx.hub.send_notice, now)
+        except Exception:
+            log.exception("Mailing notices failed; trying again next round")
+            return {}
+        if counts.get("sent") or counts.get("failed"):
+            log.info("Notices mailed: %s", counts)
+        return counts

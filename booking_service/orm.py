@@ -249,3 +249,36 @@ class CalendarFeed(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(255))
     __table_args__ = (UniqueConstraint("token_hash", name="calendar_feed_token"),)
+
+
+class Notice(Base):
+    """Something a user should hear of (a booking about to start, a failed one, a freed walk-in
+    place; migration 0006_notices): shown in the notebook and on the calendar until read, and
+    mailed where the user has an address. `key` names the event (kind, what and when), and is
+    unique, so an event makes one notice however many processes or rounds see it."""
+
+    __tablename__ = "notices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"), nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    read: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # 'pending' until the hub took it ('sent'), had no address for the user ('no-address'),
+    # or it was given up on ('failed', after `mail_tries`) or not to be mailed ('off')
+    mail_state: Mapped[str] = mapped_column(String(16))
+    mail_tries: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (
+        CheckConstraint("mail_state IN ('pending', 'sent', 'no-address', 'failed', 'off')", name="notice_mail_state"),
+        Index("ix_notices_user", "user", "id"),
+        Index("ix_notices_mail", "mail_state", "id"),
+    )
+
+
+# The lifecycle loop asks each round which bookings start or end soon, across every pool
+# (notices at their lead times, phases at their start and end): by state and time, not by
+# pool (migration 0006_notices). Without these, a scan of every booking each round.
+Index("ix_bookings_state_start", Booking.state, Booking.start)
+Index("ix_bookings_state_end", Booking.state, Booking.end)

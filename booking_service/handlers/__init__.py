@@ -18,6 +18,7 @@ from .api import (
 )
 from .health import HealthHandler, ReadinessHandler
 from .ical import CalendarFeedHandler, CalendarFeedTokenHandler
+from .notices import NoticeHandler, NoticesHandler
 from .offers import OfferHandler, OfferSetHandler, OfferSetsHandler
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
 from ..operations.ical import TOKEN_PATTERN
@@ -53,4 +54,6 @@ def routes(prefix: str) -> list:
         # the private calendar feed: no login, the token in the address is the key
         (api + "/me/ical", CalendarFeedTokenHandler),
         (prefix + rf"ical/(?P<token>{TOKEN_PATTERN})\.ics", CalendarFeedHandler),
+        (api + f"/users/{USER}/notices", NoticesHandler),
+        (api + f"/users/{USER}/notices/(?P<notice_id>[0-9]{{1,12}})", NoticeHandler),
     ]

@@ -41,6 +41,12 @@ class Context:
     # the largest booking by resources, and the largest package footprint (millicores, MiB)
     max_booking: Resources = Resources(10_000_000, 100_000 * 1024)
     max_package: Resources = Resources(10_000_000, 100_000 * 1024)
+    # notices (operations.notices): how long before a start, an end or an offer's expiry
+    # its user is told (None: not told), and whether notices are mailed through the hub
+    notify_before_start: timedelta | None = timedelta(minutes=60)
+    notify_before_end: timedelta | None = timedelta(minutes=30)
+    notify_before_offer_expiry: timedelta | None = timedelta(minutes=2)
+    mail_notices: bool = True
 
 
 async def find_pool(conn: AsyncConnection, name: str):

@@ -10,12 +10,15 @@ from datetime import datetime
 from sqlalchemy import insert, select
 
 from .. import orm
+from . import notices
 from ..domain import EXPIRED, MOVES, check_move, format_time, state_of
 
 
 async def record(conn, booking_id: int, before: str | None, after: str, now: datetime, cause: str, by: str) -> None:
     await conn.execute(insert(orm.BookingTransition).values(
         booking_id=booking_id, from_phase=before, to_phase=after, at=now, cause=cause, by=by))
+    # the one place every move passes: the moves a user hears of make their notice here
+    await notices.on_transition(conn, booking_id, before, after, now, cause, by)
 
 
 async def move(change, booking, target: str, *, now: datetime, cause: str, by: str, **values) -> None:

@@ -16,6 +16,7 @@ from ..engine import Resources
 from ..entitlement import Decision, decide, warning
 from ..store import locked_pool
 from . import Context, footprint, package_json, package_named
+from . import notices
 from .phases import advance
 
 OPEN = ("waiting", "offered")
@@ -355,7 +356,7 @@ async def offer_places(ctx: Context, change, now: datetime) -> int:
     conn, pool = change.conn, change.pool
     entries = (await conn.execute(
         select(orm.QueueEntry.id, orm.QueueEntry.state, orm.QueueEntry.hold_until, orm.QueueEntry.millicores,
-               orm.QueueEntry.mib)
+               orm.QueueEntry.mib, orm.QueueEntry.user)
         .where(orm.QueueEntry.pool_id == pool.id, orm.QueueEntry.state.in_(OPEN)).order_by(orm.QueueEntry.id)
     )).all()
     for entry in entries:
@@ -372,6 +373,7 @@ async def offer_places(ctx: Context, change, now: datetime) -> int:
         free = free - need
         await change.update(orm.QueueEntry, orm.QueueEntry.id == entry.id, state="offered", offered=now,
                             hold_until=now + ctx.hold)
+        await notices.queue_place(conn, entry.user, entry.id, pool.name, now + ctx.hold, now)
         offered += 1
     return offered
 

@@ -4,6 +4,7 @@ Scopes (declared by configure_accounts, granted through roles):
   custom:accounts:read         read an account: level, identities, address, attributes
   custom:accounts:write        create accounts, change their level and attributes, delete them
   custom:accounts:login-links  ask for a one-time login link for a user
+  custom:accounts:notify       mail a user a notice (the booking service's), never seeing the address
 
 Each can be filtered to users or groups like the hub's own scopes
 (custom:accounts:read!user=alice); every user's default role holds
@@ -36,9 +37,10 @@ from .executors import argon2
 from .store import AccountError
 
 READ, WRITE, LINKS = "custom:accounts:read", "custom:accounts:write", "custom:accounts:login-links"
+NOTIFY = "custom:accounts:notify"
 # hub admins (admin:users: they can already create, delete and impersonate users through
 # the hub's API) hold the account scopes too
-EQUIVALENT = {READ: "admin:users", WRITE: "admin:users", LINKS: "admin:users"}
+EQUIVALENT = {READ: "admin:users", WRITE: "admin:users", LINKS: "admin:users", NOTIFY: "admin:users"}
 
 
 class AccountAPI(APIHandler):
@@ -202,6 +204,38 @@ class LoginLinkAPI(AccountAPI):
         self.finish({"url": url, "expires": isoformat(expires), "user": account.name})
 
 
+class NoticeMailAPI(AccountAPI):
+    """Mail a user a notice: the booking service tells people what happens to their
+    bookings (booking_service/operations/notices.py) without ever holding their addresses
+    or the hub's mail settings. The hub mails the account's confirmed address, if any."""
+
+    async def post(self, name):
+        self.require(NOTIFY, credentials.normalise_name(name))
+        body = self.body(Body({"subject": Text(200, 1), "text": Text(4000, 1)}, required=("subject", "text")))
+        account, _ = self.found(name)
+        address = self.accounts.store.email_of(account.name)
+        mailer = self.accounts.mailer
+        if not address or not mailer.enabled:
+            self.finish({"sent": False, "reason": "no confirmed address" if not address else "this hub sends no mail"})
+            return
+        # a bound on what a leaked booking-service token could send anyone (the throttle's
+        # counts are in the account database, so every hub process shares them)
+        key = f"notice:to:{account.name}"
+        try:
+            self.accounts.throttle.check([(key, self.accounts.settings.limit("notice_limit_recipient"))],
+                                         "Too many notices mailed to this account; try again {wait}.")
+        except AccountError as e:
+            raise web.HTTPError(e.status, e.message) from None
+        self.accounts.throttle.hit(key)
+        footer = f"\n\n-- \nSent to {account.name} by the booking service of {self.request.host}."
+        try:
+            await mailer.send(address, body["subject"], body["text"] + footer)
+        except Exception as e:  # SMTP and socket errors alike: the caller tries again later
+            self.log.warning("Could not mail a notice to %s: %s", for_log(account.name), type(e).__name__)
+            raise web.HTTPError(502, "The hub could not mail the notice just now; try again later.") from None
+        self.finish({"sent": True})
+
+
 def identity_model(identity) -> dict:
     return {"provider": identity.provider, "label": identity.label, "email": identity.email,
             "confirmed": identity.confirmed, "created": isoformat(identity.created)}
@@ -235,6 +269,7 @@ def routes() -> list[tuple[str, type]]:
         (r"/api/accounts/([^/]+)", AccountItemAPI),
         (r"/api/accounts/([^/]+)/identities", IdentitiesAPI),
         (r"/api/accounts/([^/]+)/login-links", LoginLinkAPI),
+        (r"/api/accounts/([^/]+)/notices", NoticeMailAPI),
     ]
 
 

@@ -87,6 +87,9 @@ class AglaisAuthenticator(Authenticator):
                "account (so that a refusal tells nobody which addresses are registered). Formerly "
                "mail_limit_account, which counted per account.")
     mail_limit_address = _limit_trait("10/h", "Sign-up, resend and reset requests per client address.")
+    notice_limit_recipient = _limit_trait(
+        "20/h", "Notices the booking service may have the hub mail to one account (POST /hub/api/accounts/{name}/"
+                "notices); beyond, the notice shows in the notebook and on the calendar only.")
 
     name_reuse_days = Integer(
         90, min=0,
@@ -176,7 +179,7 @@ class AglaisAuthenticator(Authenticator):
         return os.geteuid() != 0 and isinstance(spawner, type) and issubclass(spawner, LocalProcessSpawner)
 
     @validate("try_limit", "login_limit_account", "login_limit_address", "signup_limit_address",
-              "mail_limit_recipient", "mail_limit_address")
+              "mail_limit_recipient", "mail_limit_address", "notice_limit_recipient")
     def _valid_limit(self, proposal):
         try:
             Limit.parse(proposal["value"])

@@ -22,6 +22,9 @@ CUSTOM_SCOPES = {
     "custom:accounts:login-links": {
         "description": "Ask for one-time login links for users.",
     },
+    "custom:accounts:notify": {
+        "description": "Mail users notices through the hub (the booking service's), without reading their addresses.",
+    },
 }
 
 
@@ -35,9 +38,9 @@ def configure_accounts(
     """Use AglaisAuthenticator on a JupyterHub config object `c`.
 
     - the authenticator, and its templates ahead of the hub's own;
-    - the custom scopes ``custom:accounts:{read,write,login-links}``; every user may read
-      their own account (``custom:accounts:read!user``); the role ``accounts-admin``
-      holds all three, for people or services an admin chooses;
+    - the custom scopes ``custom:accounts:{read,write,login-links,notify}``; every user may
+      read their own account (``custom:accounts:read!user``); the role ``accounts-admin``
+      holds them all, for people or services an admin chooses;
     - the level groups, with their properties (Levels.properties);
     - jupyterhub-idle-culler for trial accounts: its token reaches only users in the trial
       group (``!group=level-0``), so it deletes idle trial users and nobody else

@@ -13,6 +13,7 @@ from ..booking_client import forget_user
 from . import configured, merge_role
 
 SERVICE_NAME = "booking"
+NOTIFY_SCOPE = "custom:accounts:notify"  # declared by configure_accounts (hub_extension/config/accounts.py)
 
 CUSTOM_SCOPES = {
     "custom:booking:read": {
@@ -59,7 +60,8 @@ def configure_booking_service(
       its environment (``$AGLAIS_BOOKING_DB_URL``, never on its command line) and the
       level groups set so far in ``c.Levels.groups`` (set them first); otherwise it
       runs elsewhere with `api_token`. Its own token may read users' groups (their level)
-      and stop servers (when a booking ends), nothing more;
+      and stop servers (when a booking ends), and, if `configure_accounts` ran first, ask
+      the hub to mail users their notices (``custom:accounts:notify``), nothing more;
     - the service ``<name>-spawner``, whose token the booking-aware spawner uses to
       start and stop sessions (``custom:booking:sessions``), and the spawner's
       settings (``BookingSpawnerMixin.booking_api_url`` and ``booking_api_token``);
@@ -90,6 +92,10 @@ def configure_booking_service(
     # stop those whose booking ended; nothing else (scoped as jupyterhub-idle-culler's is).
     merge_role(roles, f"{name}-service", ["read:users:name", "read:users:groups", "list:users",
                                            "read:servers", "delete:servers"], services=[name])
+    # and, where the hub has the accounts (configure_accounts ran first), ask it to mail
+    # users their notices: the hub holds the addresses and the mail settings, not the service
+    if NOTIFY_SCOPE in configured(hub, "custom_scopes", {}):
+        merge_role(roles, f"{name}-service", [NOTIFY_SCOPE], services=[name])
 
     service = {
         "name": name,

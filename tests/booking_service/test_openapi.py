@@ -233,6 +233,20 @@ async def test_real_answers_match_the_documented_schemas(api, doc, admin, user):
     await call("POST", "/me/ical", user, status=201)
     await call("DELETE", "/me/ical", user, status=200)
     await call("POST", "/me/ical", User(f"{api.service}-accounts", api.hub.forget_tokens[api.service]), status=403)
+    # notices: an admin cancels the user's booking, and the user hears of it
+    told = await call("POST", "/bookings", admin, {"pool": pool, "resources": {"cores": 0.5, "memory_gib": 1},
+                                                    "user": user.name, "start": iso(start + 20 * HOUR),
+                                                    "end": iso(start + 21 * HOUR)}, status=201)
+    await call("DELETE", "/bookings/{booking_id}", admin, status=200, booking_id=told["id"])
+    heard = await call("GET", "/users/{user}/notices", user, status=200, user=user.name)
+    (notice,) = [n for n in heard["notices"] if n["booking_id"] == told["id"]]
+    await call("POST", "/users/{user}/notices/{notice_id}", user, {"read": True}, status=200, user=user.name,
+               notice_id=notice["id"])
+    await call("POST", "/users/{user}/notices/{notice_id}", user, {"read": 1}, status=400, user=user.name,
+               notice_id=notice["id"])
+    await call("POST", "/users/{user}/notices/{notice_id}", admin, {"read": True}, status=404, user=admin.name,
+               notice_id=notice["id"])
+    await call("GET", "/users/{user}/notices", user, status=403, user=admin.name)
 
     # errors
     await call("GET", "/bookings/{booking_id}", user, status=404, booking_id=999999999)

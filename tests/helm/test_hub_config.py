@@ -132,7 +132,8 @@ def test_the_spawner_and_the_accounts_reach_the_booking_service_with_their_own_t
 def test_the_hub_hands_out_least_privilege(hub):
     app, found = hub["app"], roles(hub["app"])
     assert found["booking-service"] == {"name": "booking-service", "services": ["booking"], "scopes": sorted(
-        ["read:users:name", "read:users:groups", "list:users", "read:servers", "delete:servers"])}
+        ["read:users:name", "read:users:groups", "list:users", "read:servers", "delete:servers",
+         "custom:accounts:notify"])}
     assert found["booking-spawner"]["services"] == ["booking-spawner"]
     assert set(found["booking-spawner"]["scopes"]) == {"custom:booking:sessions", "access:services!service=booking"}
     assert set(found["booking-accounts"]["scopes"]) == {"custom:booking:forget", "access:services!service=booking"}

@@ -109,6 +109,10 @@ def test_real_answers_match_the_document(accounts_hub, doc):
     call("POST", "/accounts/{name}/login-links", status=201, body={"next": "/hub/token", "lifetime_minutes": 5},
          name=name)
     call("POST", "/accounts/{name}/login-links", status=400, body={"lifetime_minutes": 10**300}, name=name)
+    notice = {"subject": "Your booking starts soon", "text": "Booking 7 starts in 60 minutes."}
+    call("POST", "/accounts/{name}/notices", status=200, body=notice, name=name)
+    call("POST", "/accounts/{name}/notices", status=400, body={**notice, "text": ""}, name=name)
+    call("POST", "/accounts/{name}/notices", status=404, body=notice, name="nobody-" + name)
     user_token = requests.post(accounts_hub.url + f"hub/api/users/{name}/tokens", json={},
                                headers={"Authorization": f"token {accounts_hub.admin_token}"}).json()["token"]
     call("GET", "/accounts", status=403, token=user_token)

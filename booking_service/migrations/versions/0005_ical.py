@@ -1,7 +1,7 @@
 """Private calendar feeds (issue 12, "Telling people"): one row per user with the sha256
 of the feed's secret token.
 
-Revision ID: 0005_ical
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-02
 """
@@ -12,7 +12,7 @@ from alembic import op
 # Frozen: UTCDateTime (aglais_common.db) is plain DateTime in the schema; no live code here.
 UTCDateTime = sa.DateTime
 
-revision = "0005_ical"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None

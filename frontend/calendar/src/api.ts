@@ -92,6 +92,23 @@ export interface Booking {
   expires: string | null; // an offer's hold
 }
 
+/** What the service tells the user about their bookings (GET /users/{user}/notices). */
+export interface Notice {
+  id: number;
+  kind: string; // starting, ending, offer_expiring, failed, reclaimed, cancelled, queue_place
+  booking_id: number | null;
+  text: string;
+  created: string;
+  read: string | null; // null while unread
+  mail: string;
+}
+
+export interface Notices {
+  user: string;
+  unread: number;
+  notices: Notice[];
+}
+
 export interface Grant {
   id: number;
   start: string;
@@ -230,5 +247,13 @@ export class Api {
 
   revokeFeed(): Promise<CalendarFeed> {
     return this.call("DELETE", "me/ical");
+  }
+
+  notices(user: string): Promise<Notices> {
+    return this.call("GET", `users/${encodeURIComponent(user)}/notices`);
+  }
+
+  markNotice(user: string, id: number, read: boolean): Promise<Notice> {
+    return this.call("POST", `users/${encodeURIComponent(user)}/notices/${id}`, { read });
   }
 }

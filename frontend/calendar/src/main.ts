@@ -11,6 +11,7 @@ import { fill, h } from "./dom";
 import { FeedPanel } from "./feed";
 import { Messages } from "./messages";
 import { SlotFinder } from "./slot";
+import { NoticesPanel } from "./notices";
 import { initialZone, zonePicker } from "./zonepicker";
 
 interface Panel {
@@ -116,17 +117,18 @@ async function start(): Promise<void> {
   });
   const mine = new MyBookingsPanel(ctx);
   const feed = new FeedPanel(ctx);
+  const notices = new NoticesPanel(ctx);
   const home: Panel = {
     // the calendar with my bookings beside it (below it on a phone)
     element: h(
       "div",
       { class: "calendar-layout" },
       h("div", { class: "calendar-main" }, calendar.element, slots?.element),
-      h("aside", { class: "my-bookings", "aria-label": "My bookings" }, mine.element, feed.element),
+      h("aside", { class: "my-bookings", "aria-label": "My bookings" }, notices.element, mine.element, feed.element),
     ),
     async load() {
-      loaded.add(calendar).add(mine);
-      await Promise.all([calendar.load(), mine.load(), feed.load()]);
+      loaded.add(calendar).add(mine).add(notices);
+      await Promise.all([calendar.load(), mine.load(), notices.load(), feed.load()]);
     },
   };
   if (!me.admin) {

@@ -1,6 +1,7 @@
 """The server side of the JupyterLab extension: /aglais/status (the booking, and the
-offer to restart a walk-in server under a booking that has started), /aglais/extend, and
-/aglais/examples with /aglais/examples/copy (the read-only examples: examples.py).
+offer to restart a walk-in server under a booking that has started), /aglais/extend,
+/aglais/examples with /aglais/examples/copy (the read-only examples: examples.py), and
+/aglais/notices with /aglais/notices/{id} (the user's notices, marked read).
 
 Both are ordinary jupyter-server API handlers (the hub's login for this server, XSRF
 for the POST). They call the booking service with the server's own token,
@@ -187,6 +188,24 @@ class AglaisLab(LoggingConfigurable):
         return await self.status()
 
 
+    # -- notices (the booking service's GET /users/{user}/notices) ---------------------------
+
+    async def notices(self) -> dict:
+        """The user's notices, unread first (at most `NOTICES_SHOWN`), with the unread count."""
+        if not self.under_hub() or not self.booking_url:
+            return {"hub": self.under_hub(), "unread": 0, "notices": []}
+        answer = await self.call("GET", f"/users/{quote(self.user, safe='')}/notices")
+        return {"hub": True, "unread": answer.get("unread", 0), "notices": answer.get("notices", [])[:NOTICES_SHOWN]}
+
+    async def mark_read(self, notice_id: int) -> dict:
+        if not self.under_hub() or not self.booking_url:
+            raise BookingCallFailed(409, "This server does not run under a hub with a booking service.")
+        return await self.call("POST", f"/users/{quote(self.user, safe='')}/notices/{notice_id}", {"read": True})
+
+
+NOTICES_SHOWN = 20
+
+
 class _Handler(APIHandler):
     auth_resource = "aglais"
 
@@ -269,6 +288,33 @@ class CopyExampleHandler(_Handler):
         self.reply(copied, 201)
 
 
+class NoticesHandler(_Handler):
+    """GET: the user's notices, unread first, and how many are unread."""
+
+    @web.authenticated
+    @authorized
+    async def get(self):
+        try:
+            self.reply(await self.lab.notices())
+        except BookingCallFailed as e:
+            self.refuse(e)
+
+
+class NoticeReadHandler(_Handler):
+    """POST: mark one of the user's notices read."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, notice_id):
+        if len(notice_id) > 12:
+            self.reply({"status": 404, "message": "No such notice."}, 404)
+            return
+        try:
+            self.reply(await self.lab.mark_read(int(notice_id)))
+        except BookingCallFailed as e:
+            self.refuse(e)
+
+
 def setup_handlers(serverapp) -> None:
     lab = AglaisLab(parent=serverapp, log=serverapp.log)
     web_app = serverapp.web_app
@@ -282,6 +328,8 @@ def setup_handlers(serverapp) -> None:
         (url_path_join(base, "aglais", "extend"), ExtendHandler),
         (url_path_join(base, "aglais", "examples"), ExamplesHandler),
         (url_path_join(base, "aglais", "examples", "copy"), CopyExampleHandler),
+        (url_path_join(base, "aglais", "notices"), NoticesHandler),
+        (url_path_join(base, "aglais", "notices", "([0-9]+)"), NoticeReadHandler),
     ])
     serverapp.log.info("aglais_lab: %s", "booking status from " + lab.booking_url
                        if lab.under_hub() and lab.booking_url else "not under a hub with a booking service")

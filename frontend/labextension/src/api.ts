@@ -114,3 +114,30 @@ export function copyExample(path: string): Promise<IAnswer<ICopied & { message?:
     body: JSON.stringify({ path })
   });
 }
+
+/** One notice from the booking service (GET /aglais/notices). */
+export interface INotice {
+  id: number;
+  /** starting, ending, offer_expiring, failed, reclaimed, cancelled, queue_place */
+  kind: string;
+  booking_id: number | null;
+  text: string;
+  created: string;
+  /** When it was marked read; null while unread. */
+  read: string | null;
+}
+
+/** GET /aglais/notices: unread first, and how many are unread. */
+export interface INotices {
+  hub: boolean;
+  unread: number;
+  notices: INotice[];
+}
+
+export function getNotices(): Promise<IAnswer<INotices & { message?: string }>> {
+  return call<INotices>('notices');
+}
+
+export function markNoticeRead(id: number): Promise<IAnswer<INotice & { message?: string }>> {
+  return call<INotice>(`notices/${id}`, { method: 'POST', body: '{}' });
+}

@@ -1,7 +1,8 @@
 /**
  * aglais-hub in JupyterLab: the booking status item, the warnings with Extend, the
  * last notice, the notice that a booking has started under a walk-in server (with the
- * restart under it), and, for level-0 ("give it a try") users, Register and a logout warning.
+ * restart under it), and, for level-0 ("give it a try") users, Register and a logout warning;
+ * the booking service's notices are notices.ts.
  */
 import {
   JupyterFrontEnd,
@@ -14,6 +15,7 @@ import { Widget } from '@lumino/widgets';
 
 import { extend, getStatus, IRestart, IStatus } from './api';
 import examples from './examples';
+import notices from './notices';
 
 const PLUGIN_ID = 'aglais-hub-lab:plugin';
 /**
@@ -423,4 +425,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [plugin, examples];
+export default [plugin, examples, notices];
