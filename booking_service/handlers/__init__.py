@@ -17,7 +17,7 @@ from .api import (
     UserSessionsHandler,
 )
 from .health import HealthHandler, ReadinessHandler
-from .offers import OfferHandler, OfferSetHandler, OfferSetsHandler
+from .offers import OfferHandler, OfferSetHandler, OfferSetsHandler, PlatformsHandler
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
 
 POOL = r"(?P<pool>[^/]+)"
@@ -48,4 +48,5 @@ def routes(prefix: str) -> list:
         (api + "/offersets", OfferSetsHandler),
         (api + r"/offersets/(?P<set_id>[0-9]{1,12})", OfferSetHandler),
         (api + r"/offersets/(?P<set_id>[0-9]{1,12})/offers/(?P<index>[0-9]{1,3})", OfferHandler),
+        (api + "/platforms", PlatformsHandler),
     ]

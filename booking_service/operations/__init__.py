@@ -41,6 +41,15 @@ class Context:
     # the largest booking by resources, and the largest package footprint (millicores, MiB)
     max_booking: Resources = Resources(10_000_000, 100_000 * 1024)
     max_package: Resources = Resources(10_000_000, 100_000 * 1024)
+    # where offers come from (booking_service.platforms): by default the local platform
+    # "local", this service's reserved pools
+    platforms: list = field(default_factory=lambda: _default_platforms())
+
+
+def _default_platforms() -> list:
+    from ..platforms import build_platforms  # the plugins use operations' request model: import when needed
+
+    return build_platforms([])
 
 
 async def find_pool(conn: AsyncConnection, name: str):
