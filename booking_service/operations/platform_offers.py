@@ -148,7 +148,7 @@ def offer_json(row, now: datetime, *, history: bool = False) -> dict:
 
 async def rows_of(conn, set_id: int) -> list:
     return (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.offer_set_id == set_id)
-                               .order_by(orm.PlatformOffer.offer_index))).scalars().all()
+                               .order_by(orm.PlatformOffer.offer_index))).all()
 
 
 async def lock_set(conn, set_id: int) -> None:
@@ -224,12 +224,12 @@ async def accept(ctx, caller, set_id: int, row, now: datetime, local_siblings) -
     await local_siblings(now, row.offer_index)
     async with ctx.engine.begin() as conn:
         await lock_set(conn, set_id)
-        fresh = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id))).scalar_one()
+        fresh = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id))).one()
         await move(conn, fresh, ACCEPTED, now=now, cause=f"accepted by {caller.name}", by=caller.name,
                    remote=json.dumps(booking))
         gone = await reject_siblings(conn, set_id, row.offer_index, now=now, by=caller.name,
                                       cause=f"offer {row.offer_index} of the set was accepted")
-        fresh = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id))).scalar_one()
+        fresh = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id))).one()
         answer = offer_json(fresh, now, history=True)
     await release(ctx, gone)
     return answer
@@ -238,12 +238,12 @@ async def accept(ctx, caller, set_id: int, row, now: datetime, local_siblings) -
 async def decline(ctx, caller, set_id: int, row, now: datetime) -> dict:
     async with ctx.engine.begin() as conn:
         await lock_set(conn, set_id)
-        row = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id))).scalar_one()
+        row = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id))).one()
         if row.phase != OFFERED or row.expires <= now:
             raise Conflict(f"Offer {row.offer_index} of set {set_id} is {shown_phase(row, now)} and cannot be "
                            f"rejected.")
         await move(conn, row, REJECTED, now=now, cause=f"declined by {caller.name}", by=caller.name)
-        row = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id))).scalar_one()
+        row = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id))).one()
         answer = offer_json(row, now, history=True)
     await release(ctx, [row])
     return answer
@@ -254,7 +254,7 @@ async def sweep(ctx, now: datetime) -> int:
     Blazar lease held as an offer is deleted: Blazar would keep it)."""
     async with ctx.engine.begin() as conn:
         due = (await conn.execute(select(orm.PlatformOffer).where(
-            orm.PlatformOffer.phase == OFFERED, orm.PlatformOffer.expires <= now))).scalars().all()
+            orm.PlatformOffer.phase == OFFERED, orm.PlatformOffer.expires <= now))).all()
         for row in due:
             await move(conn, row, EXPIRED, now=now, by="lifecycle", cause=f"not accepted by {format_time(row.expires)}")
     await release(ctx, due)

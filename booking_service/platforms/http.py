@@ -9,9 +9,6 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from .model import PlatformError
 
-MAX_ANSWER = 4 * 1024 * 1024  # no platform's answer needs more
-
-
 async def call_json(platform: str, method: str, url: str, *, headers: dict, body=None,
                     timeout: float) -> tuple[int, object]:
     """(status, parsed JSON body or None) of any answer, 2xx or not; PlatformError if none came."""
@@ -19,8 +16,7 @@ async def call_json(platform: str, method: str, url: str, *, headers: dict, body
                                                        **({"Content-Type": "application/json"} if body is not None
                                                           else {})},
                           body=None if body is None else json.dumps(body), connect_timeout=timeout,
-                          request_timeout=timeout, follow_redirects=False, allow_nonstandard_methods=True,
-                          max_body_size=MAX_ANSWER)
+                          request_timeout=timeout, follow_redirects=False, allow_nonstandard_methods=True)
     try:
         response = await AsyncHTTPClient().fetch(request, raise_error=False)
     except HTTPClientError as e:  # raise_error=False still raises for a timeout (599)
