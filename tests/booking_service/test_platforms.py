@@ -274,3 +274,78 @@ async def test_every_platform_is_asked_by_default(api, sites):
         await api.ok("POST", f"offersets/{answer['id']}/offers/{offer['index']}", user, {"phase": "REJECTED"},
                      status=200)
     assert not [x for x in sites.blazar.leases() if x["name"].startswith(f"aglais-offer-{user.name}")]
+
+
+async def test_racing_accepts_of_a_remote_and_a_local_offer_make_one_booking(api, sites):
+    import asyncio
+
+    admin, user, pool = await setup(api, sites)
+    nine = day_start(next(DAYS)) + 9 * H
+    for _ in range(3):
+        answer = await api.ok("POST", "offersets", user, ask(nine, platforms=["local", "remote"], pool=pool,
+                                                             longest="PT1H", count=2))
+        assert [o["platform"] for o in answer["offers"]] == ["local", "remote"]
+        results = await asyncio.gather(*(api.call("POST", f"offersets/{answer['id']}/offers/{n}", user,
+                                                  {"phase": "ACCEPTED"}) for n in (0, 1)))
+        assert sorted(r.status for r in results) == [200, 409], [(r.status, r.body) for r in results]
+        view = await api.ok("GET", f"offersets/{answer['id']}", user)
+        assert sorted(o["phase"] for o in view["offers"]) == ["ACCEPTED", "REJECTED"]
+        won = next(o for o in view["offers"] if o["phase"] == "ACCEPTED")
+        if won["platform"] == "local":
+            await api.ok("DELETE", f"bookings/{won['id']}", user, status=200)
+        nine += 2 * H
+
+
+async def test_the_answers_match_the_documented_schemas(api, sites):
+    from jsonschema import Draft202012Validator
+
+    doc = (await api.call("GET", "openapi.json")).json()
+
+    def check(name: str, value) -> None:
+        Draft202012Validator({**doc, "$ref": f"#/components/schemas/{name}"}).validate(value)
+
+    admin, user, pool = await setup(api, sites)
+    nine = day_start(next(DAYS)) + 9 * H
+    answer = await api.ok("POST", "offersets", user, ask(nine, platforms=["local", "remote", "blazar"], pool=pool,
+                                                         hours=1, longest="PT1H"))
+    assert {o["platform"] for o in answer["offers"]} == {"local", "remote", "blazar"}
+    check("OfferSet", answer)
+    check("OfferSet", await api.ok("GET", f"offersets/{answer['id']}", user))
+    remote = next(o for o in answer["offers"] if o["platform"] == "remote")
+    check("PlatformOffer", await api.ok("POST", f"offersets/{answer['id']}/offers/{remote['index']}", user,
+                                        {"phase": "ACCEPTED"}, status=200))
+    check("OfferSet", await api.ok("GET", f"offersets/{answer['id']}", user))
+    check("Platforms", await api.ok("GET", "platforms", user))
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"name": "x", "kind": "cloud"}, "BookingService.platforms[0].kind must be one of"),
+    ({"name": "x", "kind": "remote", "url": "ftp://x", "token": "t"}, "BookingService.platforms[0].url"),
+    ({"name": "x", "kind": "remote", "url": "http://x/api/v1/"}, "needs exactly one of 'token'"),
+    ({"name": "x", "kind": "remote", "url": "http://x/", "token": "t", "tokne_file": "f"}, "unknown key(s) tokne_file"),
+    ({"name": "x", "kind": "remote", "url": "http://x/", "token_env": "NO_SUCH_VARIABLE_HERE"}, "is not set"),
+    ({"name": "x", "kind": "blazar", "url": "http://x/", "token": "t", "resource_type": "flavor:instance"},
+     "needs flavor_id, flavor_cores, flavor_memory_gib"),
+    ({"name": "x", "kind": "blazar", "url": "http://x/", "token": "t", "max_probes": 0}, "max_probes must be"),
+    ({"name": "Not a name!", "kind": "local"}, "platforms[0].name"),
+    ("local", "'platforms' trait"),
+])
+def test_a_wrong_platform_stops_the_start_naming_it(spec, message):
+    from booking_service.app import BookingService
+
+    with pytest.raises(Exception) as raised:
+        BookingService(platforms=[spec])
+    assert message in str(raised.value)
+
+
+def test_pools_belong_to_one_platform():
+    from booking_service.platforms import build_platforms
+
+    with pytest.raises(ValueError, match="the pool 'a' is in the local platforms 'one' and 'two'"):
+        build_platforms([{"name": "one", "kind": "local", "pools": ["a"]}, {"name": "two", "kind": "local",
+                                                                            "pools": ["a", "b"]}])
+    with pytest.raises(ValueError, match="two platforms are named 'one'"):
+        build_platforms([{"name": "one", "kind": "local"}, {"name": "one", "kind": "remote", "url": "http://x/",
+                                                            "token": "t"}])
+    gpu, rest = build_platforms([{"name": "gpu", "kind": "local", "pools": ["gpu"]}, {"name": "rest", "kind": "local"}])
+    assert gpu.owns("gpu") and not gpu.owns("cpu") and rest.owns("cpu") and not rest.owns("gpu")
