@@ -10,7 +10,7 @@ import json
 from contextlib import asynccontextmanager
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from .. import orm
 from ..domain import (
@@ -154,9 +154,11 @@ def _empty_messages(ctx: Context, parsed, local_answers, offers, *, several: boo
 async def _check_held_sets(conn, user: str, now: datetime, most: int) -> None:
     """Refuse a new set while the user holds unexpired offers of `most` sets (counted under
     the pools' locks, so racing requests for the same pools cannot both pass)."""
-    held = (await conn.execute(
-        select(func.count(func.distinct(orm.Booking.offer_set_id))).where(
-            orm.Booking.user == user, orm.Booking.state == "offered", orm.Booking.expires > now))).scalar_one()
+    held = set((await conn.execute(
+        select(orm.Booking.offer_set_id).distinct().where(
+            orm.Booking.user == user, orm.Booking.state == "offered", orm.Booking.expires > now))).scalars())
+    # offers held on other platforms count as well (a set may have only those)
+    held = len(held | await platform_offers.held_sets(conn, user, now))
     if held >= most:
         raise Conflict(f"You hold the offers of {held} offer set(s), the most at once; accept or reject one "
                        f"(POST /offersets/{{id}}/offers/{{n}}), or wait until they expire, then ask again.")
@@ -248,6 +250,8 @@ async def update_offer(ctx: Context, caller: Caller, set_id: int, n: int, body, 
         elsewhere = {r.offer_index: r for r in await platform_offers.rows_of(conn, set_id)}
     if not pools and not elsewhere:
         raise NotFound(f"Offer set {set_id} has no offers (its answer was NO).")
+    if n not in elsewhere and not pools:
+        raise NotFound(f"Offer set {set_id} has offers 0 to {len(elsewhere) - 1}; there is no offer {n}.")
     if n in elsewhere:
         if target == REJECTED:
             return await platform_offers.decline(ctx, caller, set_id, elsewhere[n], now)

@@ -121,6 +121,13 @@ async def record(conn, set_id: int, n: int, offer: PlatformOffer, *, user: str, 
     return offer_json(orm.PlatformOffer(id=row_id, **values), now)
 
 
+async def held_sets(conn, user: str, now: datetime) -> set:
+    """The ids of the user's offer sets with an unexpired offer held on another platform."""
+    return set((await conn.execute(select(orm.PlatformOffer.offer_set_id).distinct().where(
+        orm.PlatformOffer.user == user, orm.PlatformOffer.phase == OFFERED, orm.PlatformOffer.expires > now)))
+        .scalars())
+
+
 def shown_phase(row, now: datetime) -> str:
     if row.phase == ACCEPTING:
         return OFFERED

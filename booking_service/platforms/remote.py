@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..domain import MIB_PER_GIB, MILLICORES_PER_CORE, BookingError, epoch, parse_time
+from ..domain import MIB_PER_GIB, MILLICORES_PER_CORE, BookingError, epoch, parse_name, parse_time
 from ..engine import Resources
-from ..operations.offer_request import request_json
+from ..operations.offer_request import MAX_COUNT, request_json
 from .http import call_json, message_of
 from .model import OfferRequest, Platform, PlatformAnswer, PlatformError, PlatformOffer, window_of
 from .secret import read_secret
@@ -43,8 +43,10 @@ class RemotePlatform(Platform):
         if status != 201 or not isinstance(answer, dict):
             raise PlatformError(f"Platform '{self.name}' refused the request ({status}: {message_of(answer)}).")
         try:
-            offers = [self._offer(o, answer["id"], request) for o in answer["offers"]]
-            messages = [f"Platform '{self.name}': {m}" for m in answer["messages"] if isinstance(m, str)]
+            offers = [self._offer(o, answer["id"], request) for o in answer["offers"][:MAX_COUNT]]
+            # what it says for a person, but not how to accept there: that is done here
+            messages = [f"Platform '{self.name}': {m[:300]}" for m in answer["messages"][:20]
+                        if isinstance(m, str) and "POST /offersets" not in m]
         except (KeyError, TypeError, ValueError, BookingError) as e:
             raise PlatformError(f"Platform '{self.name}' answered an offer set this service cannot read ({e}).") \
                 from None
@@ -57,7 +59,7 @@ class RemotePlatform(Platform):
             return None
         resources = Resources(round(offer["resources"]["cores"] * MILLICORES_PER_CORE),
                               round(offer["resources"]["memory_gib"] * MIB_PER_GIB))
-        return PlatformOffer(self.name, str(offer["pool"]), epoch(start), epoch(end) - epoch(start), resources,
+        return PlatformOffer(self.name, parse_name(offer["pool"], "pool"), epoch(start), epoch(end) - epoch(start), resources,
                              window, ref={"offer_set": int(set_id), "index": int(offer["index"]),
                                           "booking": int(offer["id"])},
                              expires=epoch(parse_time(offer["expires"], "expires")))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import secrets
 import socket
 import urllib.error
 import urllib.request
@@ -349,3 +348,72 @@ def test_pools_belong_to_one_platform():
                                                             "token": "t"}])
     gpu, rest = build_platforms([{"name": "gpu", "kind": "local", "pools": ["gpu"]}, {"name": "rest", "kind": "local"}])
     assert gpu.owns("gpu") and not gpu.owns("cpu") and rest.owns("cpu") and not rest.owns("gpu")
+
+
+async def test_expired_blazar_offers_are_swept_and_their_leases_deleted(tmp_path):
+    """In-process, with the clock moved: an offer held as a Blazar lease and not accepted in
+    time becomes EXPIRED at the lifecycle's sweep, and its lease is deleted there."""
+    from datetime import datetime, timezone
+
+    from booking_service import store
+    from booking_service.engine import Resources
+    from booking_service.lifecycle import Lifecycle
+    from booking_service.operations import Context, platform_offers
+    from booking_service.platforms import PlatformOffer, build_platforms
+    from booking_service.policy import LevelPolicy
+    from booking_service.orm import OfferSet
+    from sqlalchemy import insert
+
+    engine = store.make_engine(f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite")
+    try:
+        await store.upgrade(engine)
+        with BlazarStandIn(hosts=[(4, 16384)], token="k") as blazar:
+            ctx = Context(engine=engine, policy=LevelPolicy(), platforms=build_platforms([
+                {"name": "cloud", "kind": "blazar", "url": blazar.url, "token": "k"}]))
+            now = datetime(2031, 1, 6, 8, 0, tzinfo=timezone.utc)
+            cloud = ctx.platforms[0]
+            lease = await cloud._lease(int(now.timestamp()) + 3600, 3600, 1, "ada")
+            assert [x["id"] for x in blazar.leases()] == [lease]
+            async with engine.begin() as conn:
+                set_id = (await conn.execute(insert(OfferSet).values(
+                    user="ada", created=now, created_by="ada", expires=now + 5 * timedelta(minutes=1), request="{}",
+                    result="YES", messages="[]").returning(OfferSet.id))).scalar_one()
+                await platform_offers.record(
+                    conn, set_id, 0, PlatformOffer("cloud", "cloud", int(now.timestamp()) + 3600, 3600,
+                                                   Resources(4000, 16384), 0, ref={"lease": lease}),
+                    user="ada", package=None, now=now, expires=now + timedelta(minutes=5), cause="offered")
+            lifecycle = Lifecycle(ctx, interval=1, clock=lambda: now)
+            await lifecycle.sweep_offers(now + timedelta(minutes=4))
+            assert [x["id"] for x in blazar.leases()] == [lease]  # still held
+            await lifecycle.sweep_offers(now + timedelta(minutes=5))
+            assert blazar.leases() == []
+            async with engine.connect() as conn:
+                (row,) = await platform_offers.rows_of(conn, set_id)
+            assert row.phase == "EXPIRED" and json.loads(row.history)[-1]["by"] == "lifecycle"
+            assert await platform_offers.sweep(ctx, now + timedelta(minutes=6)) == 0
+    finally:
+        await engine.dispose()
+
+
+async def test_sets_of_remote_offers_only_count_against_the_held_sets_cap(api, sites):
+    admin, user, pool = await setup(api, sites)
+    nine = day_start(next(DAYS)) + 9 * H
+    sets = []
+    for _ in range(3):  # BookingService.max_held_offer_sets
+        answer = await api.ok("POST", "offersets", user, ask(nine, platforms=["remote"], hours=4, longest="PT1H",
+                                                             count=1))
+        assert [o["platform"] for o in answer["offers"]] == ["remote"]
+        sets.append(answer)
+    assert_error(await api.call("POST", "offersets", user, ask(nine, platforms=["remote"], hours=4, count=1)), 409,
+                 "You hold the offers of 3 offer set(s)")
+    assert_error(await api.call("POST", f"offersets/{sets[0]['id']}/offers/5", user, {"phase": "ACCEPTED"}), 404,
+                 "offers 0 to 0; there is no offer 5")
+    for answer in sets:  # declining frees the cap and the remote's capacity
+        declined = await api.ok("POST", f"offersets/{answer['id']}/offers/0", user, {"phase": "REJECTED"},
+                                status=200)
+        assert declined["phase"] == "REJECTED" and [t["to"] for t in declined["transitions"]] == ["OFFERED",
+                                                                                                  "REJECTED"]
+        status, there = sites.remote_api("GET", f"offersets/{answer['offers'][0]['remote']['offer_set']}")
+        assert [o["phase"] for o in there["offers"]] == ["REJECTED"]
+    assert (await api.ok("POST", "offersets", user, ask(nine, platforms=["remote"], hours=4, count=1)))["result"] \
+        == "YES"
