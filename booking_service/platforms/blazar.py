@@ -66,6 +66,8 @@ class BlazarPlatform(Platform):
             return Resources(round(self.spec["flavor_cores"] * MILLICORES_PER_CORE),
                              round(self.spec["flavor_memory_gib"] * MIB_PER_GIB))
         status, answer = await self._call("GET", "v1/os-hosts")
+        if status in (401, 403):
+            raise PlatformError(f"Platform '{self.name}' refused the token ({status}: {message_of(answer)}).")
         if status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("hosts"), list):
             raise PlatformError(f"Platform '{self.name}' did not list its hosts ({status}: {message_of(answer)}).")
         try:

@@ -417,3 +417,51 @@ async def test_sets_of_remote_offers_only_count_against_the_held_sets_cap(api, s
         assert [o["phase"] for o in there["offers"]] == ["REJECTED"]
     assert (await api.ok("POST", "offersets", user, ask(nine, platforms=["remote"], hours=4, count=1)))["result"] \
         == "YES"
+
+
+def parsed_request(body: dict, now):
+    from booking_service.engine import Resources
+    from booking_service.operations.offer_request import apply_level, parse_offer_request
+    from booking_service.policy import LevelPolicy
+
+    parsed = parse_offer_request(body, max_windows=16, default_count=4, max_resources=Resources(10**9, 10**9),
+                                 max_window=timedelta(days=30))
+    policy = LevelPolicy()
+    from booking_service.domain import Caller
+
+    apply_level(parsed, policy.rules(2), Caller("ada", "user", 2, False, True, True), now)
+    return parsed
+
+
+async def test_a_flavor_platform_reserves_instances_and_a_wrong_token_is_its_no():
+    from datetime import datetime, timezone
+
+    from booking_service.platforms import PlatformError, build_platforms
+
+    now = datetime(2031, 1, 6, 8, 0, tzinfo=timezone.utc)
+    nine = now + H
+    body = {"what": {"resources": {"cores": {"min": 3}, "memory_gib": {"min": 4}}},
+            "when": {"start": [f"{iso(nine)}/PT1H"]}, "duration": {"min": "PT1H"}, "count": 2}
+    with BlazarStandIn(hosts=[(4, 16384), (4, 16384)], flavors={"m1": (2, 8192)}, token="k") as blazar:
+        flavor, wrong = build_platforms([
+            {"name": "cloud", "kind": "blazar", "url": blazar.url, "token": "k", "resource_type": "flavor:instance",
+             "flavor_id": "m1", "flavor_cores": 2, "flavor_memory_gib": 8},
+            {"name": "wrong", "kind": "blazar", "url": blazar.url, "token": "not-it"}])
+        answer = await flavor.can_i_do_this(parsed_request(body, now), now=now, user="ada")
+        # 3 cores are two instances of 2; both hosts' 8 cores hold four: two offers cannot
+        # overlap, so the second starts when the first ends, outside the one-hour window
+        assert [(o.start, o.duration, o.resources.millicores) for o in answer.offers] == [
+            (int(nine.timestamp()), 3600, 4000)]
+        (lease,) = blazar.leases()
+        assert lease["reservations"][0]["resource_type"] == "flavor:instance"
+        assert (lease["reservations"][0]["amount"], lease["reservations"][0]["flavor_id"]) == (2, "m1")
+        assert (lease["start_date"], lease["end_date"]) == ("2031-01-06 09:00", "2031-01-06 10:00")
+        # the other four cores are free: a second search gets them, a third finds no room
+        again = await flavor.can_i_do_this(parsed_request(body, now), now=now, user="ada")
+        assert len(again.offers) == 1 and len(blazar.leases()) == 2
+        full = await flavor.can_i_do_this(parsed_request(body, now), now=now, user="ada")
+        assert full.offers == [] and "no lease of 2 instance(s) of flavor m1 fits" in full.messages[0]
+        with pytest.raises(PlatformError, match="refused"):
+            await wrong.can_i_do_this(parsed_request(body, now), now=now, user="ada")
+        await flavor.release(answer.offers[0].ref)
+        assert len(blazar.leases()) == 1
