@@ -47,7 +47,7 @@ class RemotePlatform(Platform):
             # what it says for a person, but not how to accept there: that is done here
             messages = [f"Platform '{self.name}': {m[:300]}" for m in answer["messages"][:20]
                         if isinstance(m, str) and "POST /offersets" not in m]
-        except (KeyError, TypeError, ValueError, BookingError) as e:
+        except (KeyError, TypeError, ValueError, OverflowError, BookingError) as e:
             raise PlatformError(f"Platform '{self.name}' answered an offer set this service cannot read ({e}).") \
                 from None
         return PlatformAnswer(self.name, [o for o in offers if o is not None], messages)
@@ -57,8 +57,13 @@ class RemotePlatform(Platform):
         window = window_of(request.windows, start)
         if window is None:  # never trust a remote with our own rule: every offer starts in its window
             return None
-        resources = Resources(round(offer["resources"]["cores"] * MILLICORES_PER_CORE),
-                              round(offer["resources"]["memory_gib"] * MIB_PER_GIB))
+        resources = Resources(round(float(offer["resources"]["cores"]) * MILLICORES_PER_CORE),
+                              round(float(offer["resources"]["memory_gib"]) * MIB_PER_GIB))
+        duration = end - start
+        # nor with what was asked: at least the least and at most the most, for a duration asked
+        if not (request.need.fits_in(resources) and resources.fits_in(request.most)
+                and request.shortest <= duration <= request.longest):
+            return None
         return PlatformOffer(self.name, parse_name(offer["pool"], "pool"), epoch(start), epoch(end) - epoch(start), resources,
                              window, ref={"offer_set": int(set_id), "index": int(offer["index"]),
                                           "booking": int(offer["id"])},

@@ -465,3 +465,39 @@ async def test_a_flavor_platform_reserves_instances_and_a_wrong_token_is_its_no(
             await wrong.can_i_do_this(parsed_request(body, now), now=now, user="ada")
         await flavor.release(answer.offers[0].ref)
         assert len(blazar.leases()) == 1
+
+
+@pytest.mark.parametrize("change, kept, error", [
+    ({}, 1, None),
+    ({"start": "2031-01-06T07:00:00Z", "end": "2031-01-06T08:00:00Z"}, 0, None),  # before its window
+    ({"resources": {"cores": 1e30, "memory_gib": 4}}, 0, None),  # more than asked
+    ({"resources": {"cores": float("inf"), "memory_gib": 4}}, 0, "cannot read"),
+    ({"end": "2031-01-06T19:00:00Z"}, 0, None),  # longer than asked
+    ({"pool": "x" * 100}, 0, "cannot read"),
+    ({"start": "not a time"}, 0, "cannot read"),
+])
+async def test_a_remote_answer_is_checked_against_the_request(change, kept, error):
+    """A remote is another service: what it answers is checked like input."""
+    from datetime import datetime, timezone
+
+    from booking_service.platforms import PlatformError, RemotePlatform
+
+    now = datetime(2031, 1, 6, 8, 0, tzinfo=timezone.utc)
+    offer = {"id": 5, "index": 0, "pool": "far", "start": "2031-01-06T09:00:00Z", "end": "2031-01-06T10:00:00Z",
+             "resources": {"cores": 1, "memory_gib": 4}, "expires": "2031-01-06T08:05:00Z", **change}
+
+    class Canned(RemotePlatform):
+        async def _call(self, method, path, body=None):
+            return 201, {"id": 3, "offers": [offer], "messages": ["1 offer(s); accept one with POST /offersets/3",
+                                                                  "Durations are cut"]}
+
+    remote = Canned("far", {"url": "http://far.example/api/v1/", "token": "t"})
+    body = {"what": {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 4}}},
+            "when": {"start": [f"{iso(now + H)}/PT1H"]}, "duration": {"min": "PT1H"}}
+    if error:
+        with pytest.raises(PlatformError, match=error):
+            await remote.can_i_do_this(parsed_request(body, now), now=now, user="ada")
+        return
+    answer = await remote.can_i_do_this(parsed_request(body, now), now=now, user="ada")
+    assert len(answer.offers) == kept
+    assert answer.messages == ["Platform 'far': Durations are cut"]
