@@ -52,8 +52,11 @@ def _names(spec: dict, key: str, where: str) -> list[str] | None:
 def _url(spec: dict, where: str) -> None:
     url = spec.get("url")
     parts = urlparse(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{where}.url must be an http(s) URL, not {url!r}")
+    if parts.username or parts.password:  # GET /platforms shows the URL: no secret in it
+        raise ValueError(f"{where}.url must not hold a user or password; give the credential as 'token', "
+                         f"'token_env' or 'token_file'")
 
 
 def _one(i: int, spec, horizon: timedelta) -> Platform:

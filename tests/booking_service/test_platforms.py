@@ -321,6 +321,7 @@ async def test_the_answers_match_the_documented_schemas(api, sites):
     ({"name": "x", "kind": "cloud"}, "BookingService.platforms[0].kind must be one of"),
     ({"name": "x", "kind": "remote", "url": "ftp://x", "token": "t"}, "BookingService.platforms[0].url"),
     ({"name": "x", "kind": "remote", "url": "http://x/api/v1/"}, "needs exactly one of 'token'"),
+    ({"name": "x", "kind": "remote", "url": "http://me:secret@x/api/v1/", "token": "t"}, "must not hold a user"),
     ({"name": "x", "kind": "remote", "url": "http://x/", "token": "t", "tokne_file": "f"}, "unknown key(s) tokne_file"),
     ({"name": "x", "kind": "remote", "url": "http://x/", "token_env": "NO_SUCH_VARIABLE_HERE"}, "is not set"),
     ({"name": "x", "kind": "blazar", "url": "http://x/", "token": "t", "resource_type": "flavor:instance"},
