@@ -104,12 +104,13 @@ def sites(tmp_path_factory, postgres_cluster):
             ]
             config = here / "platforms_config.py"
             config.write_text(f"c.BookingService.platforms = {platforms!r}\n")
+            pg = postgres_cluster.url(postgres_cluster.create_database("platforms"))
+            # booking-pg2: a second process on the same database, as the service scales out
             local = start_hub(here, {
-                "booking": f"sqlite+aiosqlite:///{here}/booking.sqlite",
-                "booking-pg": postgres_cluster.url(postgres_cluster.create_database("platforms")),
+                "booking": f"sqlite+aiosqlite:///{here}/booking.sqlite", "booking-pg": pg, "booking-pg2": pg,
             }, extra_config=f"""
                 for service in c.JupyterHub.services:
-                    if service["name"] in {LOCAL_SERVICES!r}:
+                    if service["name"] in {LOCAL_SERVICES + ("booking-pg2",)!r}:
                         service["command"].append("--config={config}")
             """)
             yield Sites(local, remote, broker, blazar)
@@ -276,16 +277,19 @@ async def test_every_platform_is_asked_by_default(api, sites):
 
 
 async def test_racing_accepts_of_a_remote_and_a_local_offer_make_one_booking(api, sites):
+    """On PostgreSQL the two accepts go to two service processes of one database."""
     import asyncio
 
+    other = BookingAPI(sites.local, "booking-pg2") if api.service == "booking-pg" else api
     admin, user, pool = await setup(api, sites)
     nine = day_start(next(DAYS)) + 9 * H
-    for _ in range(3):
+    for i in range(4):
         answer = await api.ok("POST", "offersets", user, ask(nine, platforms=["local", "remote"], pool=pool,
                                                              longest="PT1H", count=2))
         assert [o["platform"] for o in answer["offers"]] == ["local", "remote"]
-        results = await asyncio.gather(*(api.call("POST", f"offersets/{answer['id']}/offers/{n}", user,
-                                                  {"phase": "ACCEPTED"}) for n in (0, 1)))
+        sides = ((0, api), (1, other)) if i % 2 else ((1, api), (0, other))
+        results = await asyncio.gather(*(side.call("POST", f"offersets/{answer['id']}/offers/{n}", user,
+                                                   {"phase": "ACCEPTED"}) for n, side in sides))
         assert sorted(r.status for r in results) == [200, 409], [(r.status, r.body) for r in results]
         view = await api.ok("GET", f"offersets/{answer['id']}", user)
         assert sorted(o["phase"] for o in view["offers"]) == ["ACCEPTED", "REJECTED"]
