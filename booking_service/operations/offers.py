@@ -34,7 +34,6 @@ from .offer_request import apply_level, iso_duration, parse_offer_request
 from .phases import expire_offers, history, move, record
 
 
-
 def offer_json(row, pool_name: str, package, now: datetime, platform: str | None = None) -> dict:
     seconds = int((row.end - row.start).total_seconds())
     answer = {**booking_json(row, pool_name, package, now), "index": row.offer_index, "duration": iso_duration(seconds)}
@@ -261,6 +260,8 @@ async def update_offer(ctx: Context, caller: Caller, set_id: int, n: int, body, 
                 return
             async with locked_pools(ctx.engine, ctx.cache, pools) as changes:
                 by_pool = {change.pool.name: change for change in changes}
+                for change in changes:
+                    await expire_offers(change, moment)  # an expired sibling stays EXPIRED
                 for sibling in await _offers(changes[0].conn, set_id):
                     if sibling.phase == OFFERED:
                         await move(by_pool[sibling.pool_name], sibling, REJECTED, now=moment, by=caller.name,
