@@ -35,6 +35,7 @@ from .lifecycle import Lifecycle
 from .operations import Context
 from .operations.ical import FeedSettings
 from .operations.packages import parse_package
+from .platforms import build_platforms
 from .policy import LevelPolicy
 
 
@@ -163,6 +164,22 @@ class BookingService(Application):
         help="""Most offer sets a user (not a hub admin) may hold unexpired offers of at once; one
         more is refused (409) until they accept, reject or let one expire. Without a limit one
         token could keep a pool's capacity held by offers nobody takes.""",
+    )
+    platforms = List(
+        Dict(), config=True,
+        help="""Where offers (POST /offersets) come from: platform plugins, asked in turn.
+
+        Each item is a dict with a `name` and a `kind`: ``local`` (this service's reserved
+        pools; `pools` lists them, default every pool no other local platform names),
+        ``remote`` (another aglais booking service: `url` of its API, ending ``/api/v1/``,
+        and its token there in `token`, `token_env` or `token_file`; optional `pools`
+        there and `timeout` seconds, 10) or ``blazar`` (OpenStack Blazar: `url` of its
+        endpoint, a Keystone token as above, `resource_type` ``physical:host`` or
+        ``flavor:instance`` with `flavor_id`, `flavor_cores` and `flavor_memory_gib`;
+        optional `pool`, `max_probes` 8, `max_amount` 16, `hypervisor_properties`,
+        `resource_properties`, `timeout`). Empty: the one local platform ``local``.
+        docs/platforms.md says more; a wrong entry stops the start naming it.
+        """,
     )
     warn_before_minutes = List(
         Int(), [15, 5], config=True,
@@ -346,6 +363,13 @@ class BookingService(Application):
             raise ValueError(f"BookingService.{name} must be at most {20 if name == 'offers' else 100}, not {value}")
         return value
 
+    @validate("platforms")
+    def _check_platforms(self, proposal):
+        from .platforms import build_platforms
+
+        build_platforms(proposal["value"])  # ValueError naming the entry stops the start
+        return proposal["value"]
+
     @validate("warn_before_minutes")
     def _check_warnings(self, proposal):
         if any(minutes <= 0 for minutes in proposal["value"]):
@@ -443,6 +467,7 @@ class BookingService(Application):
             notify_before_end=self._lead("notify_before_end"),
             notify_before_offer_expiry=self._lead("notify_before_offer_expiry"),
             mail_notices=self.mail_notices,
+            platforms=build_platforms(self.platforms, horizon=timedelta(days=self.alternatives_horizon_days)),
         )
         hub_auth = HubOAuth(parent=self)  # configured from the JUPYTERHUB_* environment
         return web.Application(

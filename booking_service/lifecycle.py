@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from . import orm
 from .domain import ACCEPTED, COMPLETED, LIVE, RELEASING, WAITING, Caller
 from .operations import Context
-from .operations import notices
+from .operations import notices, platform_offers
 from .operations.phases import advance, expire_offers
 from .operations.sessions import offer_places, stop_session
 from .store import locked_pool
@@ -106,6 +106,10 @@ class Lifecycle:
                 log.info("%d offer(s) in pool %s expired", expired, change.pool.name)
             return expired
         await self._in_pools((orm.Booking.state == "offered", orm.Booking.expires <= now), work)
+        # offers held on other platforms: told there too (a Blazar lease held as one goes)
+        expired = await platform_offers.sweep(self.ctx, now)
+        if expired:
+            log.info("%d offer(s) on other platforms expired", expired)
 
     async def move_phases(self, now: datetime) -> None:
         """WAITING from its start (no preparation steps yet, so nothing to prepare); at its

@@ -282,3 +282,37 @@ class Notice(Base):
 # pool (migration 0006_notices). Without these, a scan of every booking each round.
 Index("ix_bookings_state_start", Booking.state, Booking.start)
 Index("ix_bookings_state_end", Booking.state, Booking.end)
+
+
+class PlatformOffer(Base):
+    """An offer of an offer set held on another platform (migration 0007_platforms): a
+    remote booking service's offer (`ref`: its offer set, index and booking) or a Blazar
+    lease (`ref`: the lease id). Local offers are bookings; these are what the set knows
+    of the others, in the same numbering (`offer_index`). `phase` is OFFERED until it is
+    ACCEPTED (ACCEPTING while the platform is asked), REJECTED or EXPIRED; `history` the
+    transitions as JSON, `remote` what the platform said of the booking it made."""
+
+    __tablename__ = "platform_offers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offer_set_id: Mapped[int] = mapped_column(ForeignKey("offer_sets.id", ondelete="CASCADE"))
+    offer_index: Mapped[int] = mapped_column(Integer)
+    platform: Mapped[str] = mapped_column(String(64))
+    pool: Mapped[str] = mapped_column(String(64))
+    user: Mapped[str] = mapped_column(String(255))
+    package: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    millicores: Mapped[int] = mapped_column(BigInteger)
+    mib: Mapped[int] = mapped_column(BigInteger)
+    phase: Mapped[str] = mapped_column(String(16))
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires: Mapped[datetime] = mapped_column(UTCDateTime)
+    ref: Mapped[str] = mapped_column(Text)  # JSON
+    remote: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
+    history: Mapped[str] = mapped_column(Text)  # JSON list of transitions
+    __table_args__ = (
+        CheckConstraint("phase IN ('OFFERED', 'ACCEPTING', 'ACCEPTED', 'REJECTED', 'EXPIRED')",
+                        name="platform_offer_phase"),
+        UniqueConstraint("offer_set_id", "offer_index", name="platform_offer_place"),
+        Index("ix_platform_offers_phase_expires", "phase", "expires"),
+    )

@@ -19,7 +19,7 @@ from .api import (
 from .health import HealthHandler, ReadinessHandler
 from .ical import CalendarFeedHandler, CalendarFeedTokenHandler
 from .notices import NoticeHandler, NoticesHandler
-from .offers import OfferHandler, OfferSetHandler, OfferSetsHandler
+from .offers import OfferHandler, OfferSetHandler, OfferSetsHandler, PlatformsHandler
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
 from ..operations.ical import TOKEN_PATTERN
 
@@ -56,4 +56,5 @@ def routes(prefix: str) -> list:
         (prefix + rf"ical/(?P<token>{TOKEN_PATTERN})\.ics", CalendarFeedHandler),
         (api + f"/users/{USER}/notices", NoticesHandler),
         (api + f"/users/{USER}/notices/(?P<notice_id>[0-9]{{1,12}})", NoticeHandler),
+        (api + "/platforms", PlatformsHandler),
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..operations import offers
+from ..operations import offers, platform_offers
 from .api import _id
 from .base import APIHandler
 
@@ -21,3 +21,8 @@ class OfferHandler(APIHandler):
     async def post(self, set_id, index):
         self.reply(await offers.update_offer(self.ctx, self.caller, _id(set_id), int(index), self.json_body(),
                                              self.now()))
+
+
+class PlatformsHandler(APIHandler):
+    async def get(self):
+        self.reply(platform_offers.platforms_json(self.ctx))

@@ -47,6 +47,15 @@ class Context:
     notify_before_end: timedelta | None = timedelta(minutes=30)
     notify_before_offer_expiry: timedelta | None = timedelta(minutes=2)
     mail_notices: bool = True
+    # where offers come from (booking_service.platforms): by default the local platform
+    # "local", this service's reserved pools
+    platforms: list = field(default_factory=lambda: _default_platforms())
+
+
+def _default_platforms() -> list:
+    from ..platforms import build_platforms  # the plugins use operations' request model: import when needed
+
+    return build_platforms([])
 
 
 async def find_pool(conn: AsyncConnection, name: str):

@@ -40,6 +40,7 @@ class Parsed:
     count: int
     messages: list[str] = field(default_factory=list)
     numbers: list[int] = field(default_factory=list)  # each kept window's index in the request
+    platforms: list[str] | None = None  # the platforms to ask (booking_service.platforms); None: all
 
 
 def _object(value, name: str, example: str) -> dict:
@@ -63,7 +64,7 @@ def _range(body, name: str, parse, example: str) -> tuple:
 
 def parse_offer_request(body, *, max_windows: int, default_count: int, max_resources: Resources,
                         max_window: timedelta) -> Parsed:
-    body = require_fields(body, {"what", "when", "duration"}, {"pools", "count"})
+    body = require_fields(body, {"what", "when", "duration"}, {"pools", "count", "platforms"})
     what = _object(body["what"], "what", '{"package": "small"} or {"resources": {"cores": {"min": 1}, ...}}')
     if set(what) not in ({"package"}, {"resources"}):
         raise Invalid("'what' must be {\"package\": name} or {\"resources\": {\"cores\": {\"min\", \"max\"}, "
@@ -104,7 +105,12 @@ def parse_offer_request(body, *, max_windows: int, default_count: int, max_resou
     count = body.get("count", default_count)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_COUNT:
         raise Invalid(f"'count' must be a whole number from 1 to {MAX_COUNT}")
-    return Parsed(package, need, most, windows, shortest, longest, pools, count)
+    platforms = body.get("platforms")
+    if platforms is not None:
+        if not isinstance(platforms, list) or not platforms or len(platforms) > MAX_POOLS:
+            raise Invalid(f"'platforms' must be a list of 1 to {MAX_POOLS} platform names (GET /platforms lists them)")
+        platforms = sorted({parse_name(name, "platforms[]") for name in platforms})
+    return Parsed(package, need, most, windows, shortest, longest, pools, count, platforms=platforms)
 
 
 def apply_level(parsed: Parsed, level, caller: Caller, now: datetime) -> None:
@@ -138,3 +144,30 @@ def apply_level(parsed: Parsed, level, caller: Caller, now: datetime) -> None:
 
 def engine_windows(parsed: Parsed) -> list[tuple[int, int]]:
     return [(epoch(start), epoch(end)) for start, end in parsed.windows]
+
+
+def iso_duration(seconds: int) -> str:
+    """PT2H30M: an ISO 8601 duration in hours, minutes and seconds."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "PT" + "".join(f"{n}{unit}" for n, unit in ((hours, "H"), (minutes, "M"), (secs, "S")) if n) if seconds else "PT0S"
+
+
+def request_json(parsed: Parsed, *, pools: list[str] | None = None) -> dict:
+    """The request as POST /offersets takes it, after the level's cuts (windows from now,
+    durations at most the level's): what a remote platform is asked, so that another
+    booking service answers exactly what this one would."""
+    if parsed.package is not None:
+        what = {"package": parsed.package}
+    else:
+        what = {"resources": {
+            "cores": {"min": parsed.need.millicores / 1000, "max": parsed.most.millicores / 1000},
+            "memory_gib": {"min": parsed.need.mib / 1024, "max": parsed.most.mib / 1024}}}
+    body = {"what": what,
+            "when": {"start": [f"{format_time(a)}/{format_time(b)}" for a, b in parsed.windows]},
+            "duration": {"min": iso_duration(int(parsed.shortest.total_seconds())),
+                         "max": iso_duration(int(parsed.longest.total_seconds()))},
+            "count": parsed.count}
+    if pools:
+        body["pools"] = list(pools)
+    return body

@@ -226,6 +226,9 @@ async def test_real_answers_match_the_documented_schemas(api, doc, admin, user):
     refused = await call("POST", "/offersets", user, {**ask, "duration": {"min": "PT3H"}}, status=201)
     assert refused["result"] == "NO"
     await call("POST", "/offersets", user, {**ask, "duration": "PT1H"}, status=400)
+    listed = await call("GET", "/platforms", user, status=200)
+    assert [p["name"] for p in listed["platforms"]] == ["local"]
+    await call("POST", "/offersets", user, {**ask, "platforms": ["no-such"]}, status=400)
 
     # the calendar feed: made (its address once), shown, revoked; the feed itself is
     # checked in tests/booking_service/test_ical_api.py
