@@ -16,6 +16,7 @@ from .api import (
     UserHandler,
     UserSessionsHandler,
 )
+from .callbacks import CallbackHandler
 from .health import HealthHandler, ReadinessHandler
 from .offers import OfferHandler, OfferSetHandler, OfferSetsHandler
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
@@ -48,4 +49,5 @@ def routes(prefix: str) -> list:
         (api + "/offersets", OfferSetsHandler),
         (api + r"/offersets/(?P<set_id>[0-9]{1,12})", OfferSetHandler),
         (api + r"/offersets/(?P<set_id>[0-9]{1,12})/offers/(?P<index>[0-9]{1,3})", OfferHandler),
+        (api + r"/callbacks/(?P<step_id>[0-9]{1,12})", CallbackHandler),
     ]

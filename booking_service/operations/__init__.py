@@ -41,6 +41,13 @@ class Context:
     # the largest booking by resources, and the largest package footprint (millicores, MiB)
     max_booking: Resources = Resources(10_000_000, 100_000 * 1024)
     max_package: Resources = Resources(10_000_000, 100_000 * 1024)
+    # preparation steps (operations.preparation): kind -> steps.WorkerKind, the client that
+    # starts them, the URL prefix workers call back to (ends with '/'; the step id follows)
+    workers: dict = field(default_factory=dict)
+    worker_client: object = None
+    callback_url: str = ""
+    # level -> minutes after its start at which a booking nobody started is released
+    reclaim_unstarted: dict = field(default_factory=dict)
 
 
 async def find_pool(conn: AsyncConnection, name: str):
