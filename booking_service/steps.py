@@ -42,6 +42,7 @@ class WorkerKind:
     url: str  # the worker's single endpoint
     quote_seconds: float  # the fixed part of every step's quote
     bytes_per_second: float | None = None  # if set, a step's `size` adds size / this
+    token: str = ""  # sent as 'Authorization: Bearer <token>', if set
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,12 @@ def parse_workers(config: dict) -> dict[str, WorkerKind]:
         where = f"BookingService.preparation_workers[{kind!r}]"
         if not isinstance(kind, str) or not KIND.match(kind):
             raise ValueError(f"{where}: a kind is lower-case letters, digits and '_', starting with a letter")
-        if not isinstance(spec, dict) or not set(spec) <= {"url", "quote_seconds", "bytes_per_second"} \
+        if not isinstance(spec, dict) or not set(spec) <= {"url", "quote_seconds", "bytes_per_second", "token"} \
                 or "url" not in spec:
-            raise ValueError(f"{where} must be a dict with 'url' and optionally 'quote_seconds', 'bytes_per_second'")
+            raise ValueError(f"{where} must be a dict with 'url' and optionally 'quote_seconds', "
+                             f"'bytes_per_second', 'token'")
+        if not isinstance(spec.get("token", ""), str):
+            raise ValueError(f"{where}['token'] must be a string")
         url = urlsplit(str(spec["url"]))
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ValueError(f"{where}['url'] must be an http(s) URL, not {spec['url']!r}")
@@ -74,7 +78,7 @@ def parse_workers(config: dict) -> dict[str, WorkerKind]:
                 raise ValueError(f"{where}[{key!r}] must be a number {'> 0' if key == 'bytes_per_second' else '>= 0'}")
             numbers[key] = float(value)
         kinds[kind] = WorkerKind(kind, str(spec["url"]), numbers.get("quote_seconds", 0.0),
-                                 numbers.get("bytes_per_second"))
+                                 numbers.get("bytes_per_second"), spec.get("token", ""))
     return kinds
 
 

@@ -33,6 +33,8 @@ from . import Context, footprint, package_named
 from .bookings import booking_json
 from .offer_request import apply_level, engine_windows, parse_offer_request
 from .phases import expire_offers, history, move, record
+from .preparation import add_steps
+from ..steps import parse_steps, preparation_time
 
 GRAIN = 60  # offers start on whole minutes
 
@@ -76,12 +78,15 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
             parsed.need = parsed.most = footprint(package)
         pool_names = await _reserved_pools(conn, parsed.pools)
     apply_level(parsed, ctx.policy.rules(caller.level), caller, now)
+    steps = parse_steps(body.get("steps"), ctx.workers)
     expires = now + ctx.offer_hold
     if not pool_names:
         async with ctx.engine.begin() as conn:
             return await _record_set(conn, caller, body, now, expires, [], parsed.messages + [
                 "There is no reserved pool to make offers from."], package, {})
-    start_now = epoch(now) + (-epoch(now)) % GRAIN
+    # an offer never starts before its preparation steps can be done (they run in turn)
+    ready = epoch(now) + int(preparation_time(steps).total_seconds())
+    start_now = ready + (-ready) % GRAIN
     async with locked_pools(ctx.engine, ctx.cache, pool_names) as changes:
         by_pool = {}
         for change in changes:
@@ -111,7 +116,7 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
             messages.append(f"{len(offers)} offer(s), held until {format_time(expires)}; accept one with "
                             f"POST /offersets/{{id}}/offers/{{n}} and {{\"phase\": \"ACCEPTED\"}}.")
         return await _record_set(changes[0].conn, caller, body, now, expires, offers, messages, package, by_pool,
-                                 parsed.numbers)
+                                 parsed.numbers, steps=steps)
 
 
 async def _check_held_sets(conn, user: str, now: datetime, most: int) -> None:
@@ -125,7 +130,8 @@ async def _check_held_sets(conn, user: str, now: datetime, most: int) -> None:
                        f"(POST /offersets/{{id}}/offers/{{n}}), or wait until they expire, then ask again.")
 
 
-async def _record_set(conn, caller, body, now, expires, offers, messages, package, by_pool, numbers=()) -> dict:
+async def _record_set(conn, caller, body, now, expires, offers, messages, package, by_pool, numbers=(),
+                      steps=()) -> dict:
     set_id = (await conn.execute(insert(orm.OfferSet).values(
         user=caller.name, created=now, created_by=caller.name, expires=expires, request=json.dumps(body),
         result="YES" if offers else "NO", messages=json.dumps(messages)).returning(orm.OfferSet.id))).scalar_one()
@@ -139,6 +145,7 @@ async def _record_set(conn, caller, body, now, expires, offers, messages, packag
         row = await by_pool[offer.pool].insert(orm.Booking, **values)
         await record(conn, row.id, None, OFFERED, now, f"offered in set {set_id}, for window {numbers[offer.window]}",
                      caller.name)
+        await add_steps(conn, row.id, list(steps), values["start"])  # they run only if this offer is accepted
         answer.append(offer_json(orm.Booking(id=row.id, **values), offer.pool, package, now))
     return {"id": set_id, "user": caller.name, "created": format_time(now), "expires": format_time(expires),
             "result": "YES" if offers else "NO", "messages": messages, "offers": answer}

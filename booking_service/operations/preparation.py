@@ -257,7 +257,7 @@ async def _start(ctx: Context, step, now: datetime) -> bool:
     payload = {"step": step.id, "booking": step.booking_id, "user": step.user, "kind": step.kind,
                "params": json.loads(step.params), "deadline": format_time(step.booking_start),
                "callback": {"url": f"{ctx.callback_url}{step.id}", "secret": secret}}
-    outcome = await ctx.worker_client.start(worker.url, payload)
+    outcome = await ctx.worker_client.start(worker.url, payload, worker.token)
     if outcome.ok:
         async with ctx.engine.begin() as conn:
             await conn.execute(update(orm.PreparationStep).where(

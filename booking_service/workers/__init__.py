@@ -30,9 +30,12 @@ class WorkerClient:
     def __init__(self, http: AsyncHTTPClient | None = None):
         self.http = http or AsyncHTTPClient()
 
-    async def start(self, url: str, payload: dict) -> Started:
+    async def start(self, url: str, payload: dict, token: str = "") -> Started:
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         request = HTTPRequest(url, method="POST", body=json.dumps(payload), follow_redirects=False,
-                              headers={"Content-Type": "application/json"}, request_timeout=TIMEOUT,
+                              headers=headers, request_timeout=TIMEOUT,
                               connect_timeout=TIMEOUT)
         try:
             await self.http.fetch(request)
