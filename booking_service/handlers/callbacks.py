@@ -24,7 +24,6 @@ class CallbackHandler(web.RequestHandler):
     def _secret(self) -> str | None:
         scheme, _, value = self.request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
-            self.set_header("WWW-Authenticate", 'Bearer realm="booking-callbacks"')
             raise BookingError("A callback needs the step's secret: 'Authorization: Bearer <secret>'.", status=401)
         return value.strip()
 
@@ -51,6 +50,8 @@ class CallbackHandler(web.RequestHandler):
             status_code, message, extra = exc.status, exc.message, dict(exc.extra)
             if "retry_after" in extra:
                 self.set_header("Retry-After", str(extra["retry_after"]))
+            if status_code == 401:
+                self.set_header("WWW-Authenticate", 'Bearer realm="booking-callbacks"')
         elif status_code < 500:
             message = self._reason
         self.set_status(status_code)
