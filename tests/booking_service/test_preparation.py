@@ -382,3 +382,46 @@ async def test_steps_are_checked_when_booked(engine):  # noqa: F811
         await book(ctx, pool, "ada", [stage("https://example.org/a")], start=T0 + timedelta(minutes=5))
     assert late.value.status == 400 and f"earliest start is {iso(T0 + timedelta(seconds=QUOTE))}" in late.value.message
     assert await start_ready(ctx, T0) == 0
+
+
+# -- offers: never before their preparation can be done ---------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from booking_service.operations.offers import create_offer_set, update_offer  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(quotes=st.lists(st.integers(0, 3 * 3600), min_size=0, max_size=3), offset=st.integers(-3600, 3 * 3600),
+       length=st.integers(60, 4 * 3600), busy=st.integers(0, 5 * 3600))
+async def test_offers_start_after_now_plus_their_preparation(engine, quotes, offset, length, busy):  # noqa: F811
+    """Random quotes, windows and a booking in the way: every offer starts inside its window
+    and no earlier than now plus the sum of its steps' quotes (at least a minute each);
+    accepted, its steps are due from start minus that sum."""
+    workers = {f"k{i}": WorkerKind(f"k{i}", "http://127.0.0.1:9/", q) for i, q in enumerate(quotes)}
+    ctx = Context(engine=engine, policy=LevelPolicy(), workers=workers)
+    pool = await new_pool(ctx)
+    if busy:
+        await create_booking(ctx, ADMIN, {"pool": pool, "user": "other", "resources": {"cores": 1, "memory_gib": 1},
+                                          "start": iso(T0 + timedelta(minutes=1)),
+                                          "end": iso(T0 + timedelta(minutes=1, seconds=busy))}, T0)
+    window = (T0 + timedelta(seconds=offset), T0 + timedelta(seconds=offset + length))
+    answer = await create_offer_set(ctx, ADMIN, {
+        "what": {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 1}}}, "pools": [pool],
+        "when": {"start": [f"{iso(window[0])}/{iso(window[1])}"]}, "duration": {"min": "PT30M"},
+        "steps": [{"kind": kind} for kind in workers]}, T0)
+    prep = timedelta(seconds=sum(max(60, q) for q in quotes))
+    for offer in answer["offers"]:
+        start = datetime.fromisoformat(offer["start"].replace("Z", "+00:00"))
+        assert window[0] <= start < window[1]
+        assert start >= T0 + prep, (offer, prep)
+    if answer["offers"]:
+        accepted = await update_offer(ctx, ADMIN, answer["id"], 0, {"phase": "ACCEPTED"}, T0)
+        booking = await get_booking(ctx, ADMIN, accepted["id"], T0)
+        assert [s["kind"] for s in booking["steps"]] == list(workers)
+        if booking["steps"]:
+            first = datetime.fromisoformat(booking["steps"][0]["due"].replace("Z", "+00:00"))
+            assert first == datetime.fromisoformat(booking["start"].replace("Z", "+00:00")) - prep >= T0
+    elif T0 + prep < window[1] and not busy:
+        raise AssertionError(f"an empty pool made no offer: {answer['messages']}")
