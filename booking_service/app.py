@@ -190,7 +190,8 @@ class BookingService(Application):
         A booking or an offer request may carry ``steps`` of these kinds only; steps run one
         after another, and the booking enters PREPARING at its start minus the sum of their
         quotes. Empty (the default): bookings have no steps. The embedded default runs the
-        ``stage_file`` worker (docs/preparation.md).
+        ``stage_file`` worker (docs/preparation.md). A ``token``, if given, is sent to the
+        worker as ``Authorization: Bearer <token>``.
         """,
     )
     callback_url = Unicode(
