@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import math
 import os
 import secrets
@@ -222,6 +223,20 @@ class BookingService(Application):
     def _check_workers(self, proposal):
         parse_workers(proposal["value"])  # a ValueError names the kind and what is wrong
         return proposal["value"]
+
+    @default("preparation_workers")
+    def _default_preparation_workers(self):
+        """From $AGLAIS_PREPARATION_WORKERS (JSON), where the hub's config puts it: the
+        workers' tokens stay off the command line."""
+        text = os.environ.get("AGLAIS_PREPARATION_WORKERS")
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise ValueError(f"$AGLAIS_PREPARATION_WORKERS is not JSON: {e}") from None
+        parse_workers(value if isinstance(value, dict) else {"?": value})
+        return value
 
     @default("callback_url")
     def _default_callback_url(self):

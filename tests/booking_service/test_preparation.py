@@ -281,6 +281,15 @@ async def post(url, secret, body, raw=None):
     return resp.code, dict(resp.headers), json.loads(resp.body)
 
 
+def documented(data, name: str) -> None:
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    doc = yaml.safe_load((REPO / "booking_service" / "openapi.yaml").read_text())
+    validator = Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": doc["components"]})
+    assert not [e.message for e in validator.iter_errors(data)], data
+
+
 async def test_callbacks_early_wrong_secret_replay(engine):  # noqa: F811
     clock = Clock()
     eager = EagerWorker()
@@ -310,7 +319,10 @@ async def test_callbacks_early_wrong_secret_replay(engine):  # noqa: F811
 
         status, _, step = await post(url, secret, {"status": "COMPLETED", "message": "staged"})
         assert status == 200 and step["state"] == "COMPLETED" and step["message"] == "staged"
-        assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "WAITING"
+        done = await get_booking(ctx, ADMIN, booking["id"], T0)
+        assert done["phase"] == "WAITING"
+        documented(step, "PreparationStep")  # the answers are what the OpenAPI document says
+        documented(done, "BookingWithHistory")
         status, _, body = await post(url, secret, {"status": "FAILED", "message": "replayed"})
         assert status == 409 and "reports once" in body["message"]
         assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "WAITING"
