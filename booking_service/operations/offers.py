@@ -28,13 +28,13 @@ from ..domain import (
     no_such_pool,
 )
 from ..engine.offers import OfferRequest, search
+from ..steps import parse_steps, preparation_time
 from ..store import locked_pools
 from . import Context, footprint, package_named
 from .bookings import booking_json
 from .offer_request import apply_level, engine_windows, parse_offer_request
 from .phases import expire_offers, history, move, record
 from .preparation import add_steps
-from ..steps import parse_steps, preparation_time
 
 GRAIN = 60  # offers start on whole minutes
 
@@ -103,6 +103,9 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
                 horizon=int(ctx.alternatives_horizon.total_seconds())))
             offers, empty = answer.offers, answer.empty
         messages = list(parsed.messages)
+        if steps:
+            messages.append(f"Offers start at {format_time(from_epoch(start_now))} or later: the preparation steps "
+                            f"are quoted {int(preparation_time(steps).total_seconds())} s in all.")
         for index, nearest in sorted(empty.items()):
             start, end = parsed.windows[index]
             number = parsed.numbers[index]

@@ -21,11 +21,32 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.orm import aliased
 
 from .. import orm
-from ..domain import ACCEPTED, FAILED, PREPARING, WAITING, BookingError, Conflict, Invalid, NotFound, format_time, \
-    require_fields
-from ..steps import CANCELLED, COMPLETED, MAX_MESSAGE, PENDING, REPORTED, RUNNING, STEP_FINAL, Step, due_times, \
-    preparation_time
+from ..domain import (
+    ACCEPTED,
+    FAILED,
+    PREPARING,
+    WAITING,
+    BookingError,
+    Conflict,
+    Invalid,
+    NotFound,
+    format_time,
+    require_fields,
+)
+from ..steps import (
+    CANCELLED,
+    COMPLETED,
+    MAX_MESSAGE,
+    PENDING,
+    REPORTED,
+    RUNNING,
+    STEP_FINAL,
+    Step,
+    due_times,
+    preparation_time,
+)
 from ..store import locked_pool
+from ..workers import WorkerClient
 from . import Context
 from .phases import move
 
@@ -215,11 +236,14 @@ async def fail_late(ctx: Context, now: datetime) -> int:
 
 async def cancel_orphaned(ctx: Context, now: datetime) -> None:
     """Steps of bookings that hold nothing (cancelled, expired or rejected offers) never run."""
+    open_steps = (orm.PreparationStep.state.in_((PENDING, RUNNING)),
+                  orm.PreparationStep.booking_id.in_(select(orm.Booking.id).where(orm.Booking.state == "cancelled")))
+    async with ctx.engine.connect() as conn:  # a read first: most rounds find none, and write nothing
+        if (await conn.execute(select(orm.PreparationStep.id).where(*open_steps).limit(1))).first() is None:
+            return
     async with ctx.engine.begin() as conn:
-        gone = select(orm.Booking.id).where(orm.Booking.state == "cancelled")
-        await conn.execute(update(orm.PreparationStep).where(
-            orm.PreparationStep.state.in_((PENDING, RUNNING)), orm.PreparationStep.booking_id.in_(gone))
-            .values(state=CANCELLED, finished=now, message="the booking ended before its preparation did"))
+        await conn.execute(update(orm.PreparationStep).where(*open_steps).values(
+            state=CANCELLED, finished=now, message="the booking ended before its preparation did"))
 
 
 async def start_ready(ctx: Context, now: datetime) -> int:
@@ -257,7 +281,7 @@ async def _start(ctx: Context, step, now: datetime) -> bool:
     payload = {"step": step.id, "booking": step.booking_id, "user": step.user, "kind": step.kind,
                "params": json.loads(step.params), "deadline": format_time(step.booking_start),
                "callback": {"url": f"{ctx.callback_url}{step.id}", "secret": secret}}
-    outcome = await ctx.worker_client.start(worker.url, payload, worker.token)
+    outcome = await (ctx.worker_client or WorkerClient()).start(worker.url, payload, worker.token)
     if outcome.ok:
         async with ctx.engine.begin() as conn:
             await conn.execute(update(orm.PreparationStep).where(

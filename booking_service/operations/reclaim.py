@@ -25,7 +25,11 @@ def reclaim_cause(minutes: float) -> str:
 async def _minutes_for(ctx: Context, user: str, known: dict) -> float | None:
     """The reclaim time of `user`'s level (None: never), from the hub's groups and admin flag."""
     if user not in known:
-        model = await ctx.hub.user(user)
+        try:
+            model = await ctx.hub.user(user)
+        except Exception as e:  # the hub is away: decide next round, and let the rest of this one run
+            log.warning("Could not ask the hub about %s (%s); their bookings are not reclaimed this round", user, e)
+            return None
         if model is None or model.get("admin"):
             known[user] = None  # a deleted user's bookings end through forget; an admin's are kept
         else:
