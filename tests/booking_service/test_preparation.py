@@ -437,3 +437,34 @@ async def test_offers_start_after_now_plus_their_preparation(engine, quotes, off
             assert first == datetime.fromisoformat(booking["start"].replace("Z", "+00:00")) - prep >= T0
     elif T0 + prep < window[1] and not busy:
         raise AssertionError(f"an empty pool made no offer: {answer['messages']}")
+
+
+class CountingWorker(WorkerClient):
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    async def start(self, url, payload, token=""):
+        self.steps.append(payload["step"])
+        await asyncio.sleep(0.05)  # a real round trip, while the other process tries too
+        return Started(True)
+
+
+async def test_two_processes_start_a_step_once(engine):  # noqa: F811
+    """Two service processes' rounds at once (two Contexts on one database): each step is
+    claimed by one of them, and its worker called once."""
+    workers = {"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE)}
+    one, two = CountingWorker(), CountingWorker()
+    a = Context(engine=engine, policy=LevelPolicy(), workers=workers, worker_client=one, callback_url="http://x/")
+    b = Context(engine=engine, policy=LevelPolicy(), workers=workers, worker_client=two, callback_url="http://x/")
+    pool = await new_pool(a, cores=4)
+    booked = [await book(a, pool, f"u{i}", [stage(f"https://example.org/{i}.csv")]) for i in range(4)]
+    from booking_service.operations.preparation import begin_due
+
+    moment = T0 + 2 * H - timedelta(seconds=QUOTE)
+    assert await begin_due(a, moment) == 4
+    await asyncio.gather(start_ready(a, moment), start_ready(b, moment), start_ready(a, moment))
+    started = sorted(one.steps + two.steps)
+    assert started == sorted(x["steps"][0]["id"] for x in booked), (one.steps, two.steps)
+    for booking in booked:
+        assert (await get_booking(b, ADMIN, booking["id"], T0))["steps"][0]["state"] == "RUNNING"
