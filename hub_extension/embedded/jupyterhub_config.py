@@ -168,9 +168,13 @@ c.BookingLocalProcessSpawner.shared_data_dir = os.environ.get("AGLAIS_SHARED_DAT
 retention_service(c, homes, state_dir=os.path.join(data_dir, "retention"),
                   system_user_prefix=system_user_prefix if os.geteuid() == 0 else None)
 # Preparation steps: the stage_file worker copies a file from a URL into ~/saved before a
-# booking starts, as the home's owner (docs/preparation.md).
+# booking starts, as the home's owner (docs/preparation.md). It fetches from public
+# addresses only, and from the hosts in $AGLAIS_STAGE_ALLOWED_HOSTS (comma-separated: a
+# site's own data server on a private address).
 stage_file_service(c, port=port + 6, homes=homes,
-                   system_user_prefix=system_user_prefix if os.geteuid() == 0 else None)
+                   system_user_prefix=system_user_prefix if os.geteuid() == 0 else None,
+                   allowed_hosts=[h.strip() for h in os.environ.get("AGLAIS_STAGE_ALLOWED_HOSTS", "").split(",")
+                                  if h.strip()])
 
 # The servers' Python: as root, a venv outside the checkout that `make` builds and every
 # account can read (hub_extension/embedded/server_env.py); otherwise the hub's own.
