@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -174,6 +175,10 @@ class StageFileWorker(Application):
         async def main():
             if not self.homes:
                 raise SystemExit("StageFileWorker.homes is not set (or $AGLAIS_STAGE_HOMES): where are the homes?")
+            if not self.token and not _loopback(self.ip):
+                # anyone who reaches it could have files written into any home
+                raise SystemExit(f"StageFileWorker.token is not set (or $AGLAIS_STAGE_FILE_TOKEN): a worker on "
+                                 f"{self.ip}, not a loopback address, needs one")
             server = HTTPServer(self.make_app())
             server.listen(self.port, self.ip)
             log.info("stage_file worker on http://%s:%d/, homes %s", self.ip, self.port, self.homes)
@@ -185,6 +190,13 @@ class StageFileWorker(Application):
 
         logging.basicConfig(level=self.log_level, format="[%(levelname)s %(asctime)s %(name)s] %(message)s")
         asyncio.run(main())
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _read_all(fd: int) -> bytes:

@@ -468,3 +468,22 @@ async def test_two_processes_start_a_step_once(engine):  # noqa: F811
     assert started == sorted(x["steps"][0]["id"] for x in booked), (one.steps, two.steps)
     for booking in booked:
         assert (await get_booking(b, ADMIN, booking["id"], T0))["steps"][0]["state"] == "RUNNING"
+
+
+def test_a_worker_off_loopback_needs_a_token(homes):
+    env = {k: v for k, v in os.environ.items() if k != "AGLAIS_STAGE_FILE_TOKEN"}
+    done = subprocess.run([sys.executable, "-m", "booking_service.workers.stage_file", "--ip=0.0.0.0",
+                           f"--port={free_port()}", f"--homes={homes}/{{username}}"],
+                          cwd=REPO, env=dict(env, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0 and "needs one" in done.stderr, done.stderr
+
+
+async def test_the_worker_refuses_calls_without_its_token(worker):
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        try:
+            await AsyncHTTPClient().fetch(HTTPRequest(worker, method="POST", headers=headers, body=json.dumps({
+                "kind": "stage_file", "user": "ada", "step": 1, "params": stage("https://example.org/a"),
+                "callback": {"url": "http://127.0.0.1:9/", "secret": "s"}})))
+            raise AssertionError("the worker took a step without its token")
+        except HTTPClientError as e:
+            assert e.code == 403
