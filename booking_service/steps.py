@@ -82,7 +82,7 @@ def parse_workers(config: dict) -> dict[str, WorkerKind]:
     return kinds
 
 
-def _stage_file_params(params: dict, where: str) -> dict:
+def stage_file_params(params: dict, where: str) -> dict:
     """{"url", "path", "size", "sha256"}: what to fetch, where under the user's data area
     (~/saved) it goes, and the checks it must pass."""
     unknown = set(params) - {"url", "path", "size", "sha256"}
@@ -142,7 +142,7 @@ def parse_steps(value, workers: dict[str, WorkerKind], field: str = "steps") -> 
         if len(json.dumps(params)) > MAX_PARAMS:
             raise Invalid(f"'{where}' is larger than {MAX_PARAMS // 1024} KiB")
         if kind == STAGE_FILE:
-            params = _stage_file_params(params, where)
+            params = stage_file_params(params, where)
         steps.append(Step(kind, params, quote(workers[kind], params)))
     return steps
 

@@ -25,7 +25,7 @@ from traitlets import Float, Int, List, Unicode, default
 from traitlets.config import Application
 
 from ..domain import BookingError
-from ..steps import STAGE_FILE, _stage_file_params
+from ..steps import STAGE_FILE, stage_file_params
 from . import fetch
 
 log = logging.getLogger("booking_service.workers.stage_file")
@@ -243,7 +243,7 @@ class StepHandler(web.RequestHandler):
             raise BookingError("'callback' must be {\"url\": an http(s) URL, \"secret\": a string}.")
         if not isinstance(user, str) or not 0 < len(user) <= 255 or "/" in user or user in (".", ".."):
             raise BookingError("'user' must be a hub user name.")
-        job["params"] = _stage_file_params(job.get("params") if isinstance(job.get("params"), dict) else {}, "params")
+        job["params"] = stage_file_params(job.get("params") if isinstance(job.get("params"), dict) else {}, "params")
         task = asyncio.ensure_future(worker.run_job(job))
         worker.jobs.add(task)  # held, so the loop does not drop it half-way
         task.add_done_callback(worker.jobs.discard)
