@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import math
 import os
 import secrets
@@ -37,6 +38,8 @@ from .operations.ical import FeedSettings
 from .operations.packages import parse_package
 from .platforms import build_platforms
 from .policy import LevelPolicy
+from .steps import parse_workers
+from .workers import WorkerClient
 
 
 def utcnow() -> datetime:
@@ -229,6 +232,68 @@ class BookingService(Application):
             raise ValueError(f"BookingService.{proposal['trait'].name} must be minutes from 0 to a week "
                              f"(10080), not {value}")
         return value
+
+    preparation_workers = Dict(
+        config=True,
+        help="""Preparation step kind -> its worker: a dict with ``url`` (the worker's one
+        endpoint, which the service POSTs each step to), ``quote_seconds`` (how long a step
+        of the kind is quoted to take; at least 60 s are counted) and optionally
+        ``bytes_per_second`` (a step's ``size`` adds size / this to its quote).
+
+        A booking or an offer request may carry ``steps`` of these kinds only; steps run one
+        after another, and the booking enters PREPARING at its start minus the sum of their
+        quotes. Empty (the default): bookings have no steps. The embedded default runs the
+        ``stage_file`` worker (docs/preparation.md). A ``token``, if given, is sent to the
+        worker as ``Authorization: Bearer <token>``.
+        """,
+    )
+    callback_url = Unicode(
+        config=True,
+        help="""Where workers report on their steps: the URL of this service's
+        ``api/v1/callbacks/`` as the workers reach it (the step's id is appended). Default:
+        $JUPYTERHUB_SERVICE_URL (how the hub reaches the service) with `base_url` and
+        ``api/v1/callbacks/``.""",
+    )
+    reclaim_unstarted_minutes = Dict(
+        key_trait=Int(), value_trait=Float(), config=True,
+        help="""Level number -> minutes: a booking of a user at that level under which no
+        server was started this long after its start is cancelled, its capacity released
+        for others, with the cause in its transitions (as Slurm and Chameleon reclaim unused
+        reservations). Levels not listed, and hub admins, are never reclaimed. Needs the hub
+        (levels come from its groups). Empty by default.""",
+    )
+
+    @validate("reclaim_unstarted_minutes")
+    def _check_reclaim(self, proposal):
+        for level, minutes in proposal["value"].items():
+            if not math.isfinite(minutes) or minutes < 0:
+                raise ValueError(f"BookingService.reclaim_unstarted_minutes[{level}] must be minutes >= 0, "
+                                 f"not {minutes}")
+        return proposal["value"]
+
+    @validate("preparation_workers")
+    def _check_workers(self, proposal):
+        parse_workers(proposal["value"])  # a ValueError names the kind and what is wrong
+        return proposal["value"]
+
+    @default("preparation_workers")
+    def _default_preparation_workers(self):
+        """From $AGLAIS_PREPARATION_WORKERS (JSON), where the hub's config puts it: the
+        workers' tokens stay off the command line."""
+        text = os.environ.get("AGLAIS_PREPARATION_WORKERS")
+        if not text:
+            return {}
+        try:
+            value = json.loads(text)
+        except ValueError as e:
+            raise ValueError(f"$AGLAIS_PREPARATION_WORKERS is not JSON: {e}") from None
+        parse_workers(value if isinstance(value, dict) else {"?": value})
+        return value
+
+    @default("callback_url")
+    def _default_callback_url(self):
+        service = os.environ.get("JUPYTERHUB_SERVICE_URL") or f"http://{self.ip}:{self.port}"
+        return service.rstrip("/") + self.base_url + "api/v1/callbacks/"
 
     max_blocks = Int(10_000, config=True, help="Most blocks one availability query answers (a year in hours is 8,784).")
     max_query_days = Int(3 * 366, config=True, help="Longest range, in days, that a query (availability, capacity, bookings) answers.")
@@ -468,6 +533,10 @@ class BookingService(Application):
             notify_before_offer_expiry=self._lead("notify_before_offer_expiry"),
             mail_notices=self.mail_notices,
             platforms=build_platforms(self.platforms, horizon=timedelta(days=self.alternatives_horizon_days)),
+            workers=parse_workers(self.preparation_workers),
+            worker_client=WorkerClient(),
+            callback_url=self.callback_url if self.callback_url.endswith("/") else self.callback_url + "/",
+            reclaim_unstarted=dict(self.reclaim_unstarted_minutes),
         )
         hub_auth = HubOAuth(parent=self)  # configured from the JUPYTERHUB_* environment
         return web.Application(

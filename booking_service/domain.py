@@ -271,8 +271,8 @@ OFFERED, ACCEPTED, PREPARING, WAITING, RUNNING, RELEASING, COMPLETED = (
 CANCELLED, FAILED, EXPIRED, REJECTED = "CANCELLED", "FAILED", "EXPIRED", "REJECTED"
 PHASES = (OFFERED, ACCEPTED, PREPARING, WAITING, RUNNING, RELEASING, COMPLETED, CANCELLED, FAILED, EXPIRED, REJECTED)
 # Where a phase may go: only forward. A booking made directly starts ACCEPTED, an offer
-# OFFERED. PREPARING is for preparation steps (none yet: without steps a booking waits from
-# its acceptance); a server may start before the lifecycle loop moved its booking on, hence
+# OFFERED. PREPARING is while its preparation steps run (operations/preparation.py; without
+# steps a booking waits from its start); a server may start before the lifecycle loop moved its booking on, hence
 # ACCEPTED -> RUNNING; a booking nobody used ends COMPLETED from ACCEPTED or WAITING.
 MOVES: dict[str | None, frozenset[str]] = {
     None: frozenset({OFFERED, ACCEPTED}),

@@ -24,6 +24,8 @@ from .domain import ACCEPTED, COMPLETED, LIVE, RELEASING, WAITING, Caller
 from .operations import Context
 from .operations import notices, platform_offers
 from .operations.phases import advance, expire_offers
+from .operations.preparation import prepare
+from .operations.reclaim import reclaim_unstarted
 from .operations.sessions import offer_places, stop_session
 from .store import locked_pool
 
@@ -79,6 +81,10 @@ class Lifecycle:
         if not await self.lead(now):
             return
         await self.sweep_offers(now)
+        # before move_phases: a booking with steps is PREPARING (or FAILED) by its start,
+        # never moved on to WAITING without them
+        await prepare(self.ctx, now)
+        await reclaim_unstarted(self.ctx, now)
         await self.move_phases(now)
         await self.end_sessions(now)
         await self.move_phases(now)  # COMPLETED once their servers stopped

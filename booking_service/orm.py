@@ -316,3 +316,35 @@ class PlatformOffer(Base):
         UniqueConstraint("offer_set_id", "offer_index", name="platform_offer_place"),
         Index("ix_platform_offers_phase_expires", "phase", "expires"),
     )
+
+
+STEP_STATES = ("PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED")
+
+
+class PreparationStep(Base):
+    """One thing that must be done before a booking starts (migration 0008_prep): staging a
+    file, making a directory, pulling an image. Steps of a booking run one after another in
+    `position` order; `quote_seconds` is how long the step is expected to take, and `due`
+    when it is to start if every step before it takes its quote (the first step's `due` is
+    when the booking enters PREPARING). A worker completes it by a callback that carries
+    the step's secret, stored here only as its SHA-256 (`secret_hash`)."""
+
+    __tablename__ = "preparation_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(64))
+    params: Mapped[str] = mapped_column(Text)  # JSON object, as the worker gets it
+    quote_seconds: Mapped[int] = mapped_column(Integer)
+    due: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    started: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (
+        CheckConstraint("state IN ('PENDING', 'RUNNING', 'COMPLETED', 'FAILED', 'CANCELLED')", name="step_state"),
+        UniqueConstraint("booking_id", "position", name="step_position"),
+        Index("ix_steps_state_due", "state", "due"),
+    )

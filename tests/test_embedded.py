@@ -34,8 +34,8 @@ def readme_api_blocks() -> list[str]:
     return re.findall(r"```sh\n(.*?)```", section, re.S)
 
 
-def free_port_block(size: int = 6) -> int:
-    """A port P with P..P+size-1 free: the embedded config uses PORT to PORT+5. Below the
+def free_port_block(size: int = 7) -> int:
+    """A port P with P..P+size-1 free: the embedded config uses PORT to PORT+6. Below the
     kernel's ephemeral range, so that no outgoing connection of another test takes one of
     them between this check and the hub's bind (it did once, as the booking service's)."""
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -98,6 +98,7 @@ def embedded_hub(tmp_path):
     env = dict(os.environ, PORT=str(port),
                AGLAIS_DATA_DIR=str(tmp_path / "run"), AGLAIS_ADMIN_PASSWORD="correct horse battery staple",
                AGLAIS_SYSTEM_USER_PREFIX=prefix, AGLAIS_SYSTEM_HOMES=homes,
+               AGLAIS_STAGE_ALLOWED_HOSTS="127.0.0.1",  # the test's own file server
                PATH=f"{REPO / 'node_modules' / '.bin'}:{Path(sys.executable).parent}:{os.environ['PATH']}")
     log = tmp_path / "hub.log"
     with open(log, "wb") as out:
@@ -262,7 +263,8 @@ def test_a_trial_kernel_is_not_root_and_reads_nothing_of_the_hub_or_the_others(e
                (data_dir / "jupyterhub_cookie_secret").read_text().strip()}
     for pid in hub_pids[1:]:  # the proxy's token, each service's own API token
         env = environ_of(pid)
-        secrets |= {env[k] for k in ("CONFIGPROXY_AUTH_TOKEN", "JUPYTERHUB_API_TOKEN") if env.get(k)}
+        secrets |= {env[k] for k in ("CONFIGPROXY_AUTH_TOKEN", "JUPYTERHUB_API_TOKEN", "AGLAIS_STAGE_FILE_TOKEN")
+                    if env.get(k)}
     assert len(secrets) >= 5, secrets  # admin password, cookie secret, proxy, booking, culler, retention
     token = requests.post(f"{url}/hub/api/users/admin/tokens", json={
         "auth": {"username": "admin", "password": embedded_hub.env["AGLAIS_ADMIN_PASSWORD"]},
@@ -386,3 +388,52 @@ def test_the_retention_job_mails_through_the_hubs_smtp_server_with_its_password_
     assert service["environment"] == {"AGLAIS_SMTP_PASSWORD": "s3cret-smtp"}
     assert {"--Mailer.smtp_host=smtp.example.org", "--Mailer.smtp_port=2525", "--Mailer.smtp_username=hub"} <= set(service["command"])
     assert not any("s3cret-smtp" in arg for arg in service["command"])
+
+
+def test_a_booking_is_prepared_by_the_embedded_stage_file_worker(embedded_hub):
+    """The embedded default's wiring end to end: a booking with a stage_file step enters
+    PREPARING a quote before its start (the real lifecycle loop, the real clock), the
+    hub-managed worker fetches the file into ~/saved as the user's system account and
+    calls back, and the booking is WAITING."""
+    import asyncio
+    import hashlib
+    import http.server
+    import threading
+    from datetime import datetime, timedelta, timezone
+    from functools import partial
+
+    content = b"x,y\n1,2\n"
+    served = Path(tempfile.mkdtemp(prefix="aglais-files-"))
+    (served / "table.csv").write_bytes(content)
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    try:
+        account = asyncio.run(system_users.ensure(embedded_hub.env["AGLAIS_SYSTEM_USER_PREFIX"], "admin",
+                                                  embedded_hub.env["AGLAIS_SYSTEM_HOMES"]))
+        url = embedded_hub.url
+        token = requests.post(f"{url}/hub/api/users/admin/tokens", json={
+            "auth": {"username": "admin", "password": embedded_hub.env["AGLAIS_ADMIN_PASSWORD"]},
+            "scopes": ["custom:booking:write", "access:services!service=booking"], "expires_in": 600}).json()["token"]
+        api = f"{url}/services/booking/api/v1/"
+        headers = {"Authorization": f"token {token}"}
+        start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=75)
+        booking = requests.post(api + "bookings", headers=headers, json={
+            "pool": "local", "package": "tiny", "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "steps": [{"kind": "stage_file", "url": f"http://127.0.0.1:{files.server_port}/table.csv",
+                       "path": "inputs/table.csv", "size": len(content),
+                       "sha256": hashlib.sha256(content).hexdigest()}]})
+        assert booking.status_code == 201, booking.text
+        deadline = time.monotonic() + 150  # the quote (61 s) and the loop's round (30 s)
+        while True:
+            seen = requests.get(api + f"bookings/{booking.json()['id']}", headers=headers).json()
+            if seen["phase"] in ("WAITING", "FAILED") or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert seen["phase"] == "WAITING", (seen["transitions"], seen["steps"])
+        staged = Path(account.pw_dir) / "saved" / "inputs" / "table.csv"
+        assert staged.read_bytes() == content and staged.stat().st_uid == account.pw_uid
+    finally:
+        files.shutdown()
+        shutil.rmtree(served, ignore_errors=True)

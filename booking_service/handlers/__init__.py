@@ -16,6 +16,7 @@ from .api import (
     UserHandler,
     UserSessionsHandler,
 )
+from .callbacks import CallbackHandler
 from .health import HealthHandler, ReadinessHandler
 from .ical import CalendarFeedHandler, CalendarFeedTokenHandler
 from .notices import NoticeHandler, NoticesHandler
@@ -57,4 +58,5 @@ def routes(prefix: str) -> list:
         (api + f"/users/{USER}/notices", NoticesHandler),
         (api + f"/users/{USER}/notices/(?P<notice_id>[0-9]{{1,12}})", NoticeHandler),
         (api + "/platforms", PlatformsHandler),
+        (api + r"/callbacks/(?P<step_id>[0-9]{1,12})", CallbackHandler),
     ]

@@ -50,6 +50,13 @@ class Context:
     # where offers come from (booking_service.platforms): by default the local platform
     # "local", this service's reserved pools
     platforms: list = field(default_factory=lambda: _default_platforms())
+    # preparation steps (operations.preparation): kind -> steps.WorkerKind, the client that
+    # starts them, the URL prefix workers call back to (ends with '/'; the step id follows)
+    workers: dict = field(default_factory=dict)
+    worker_client: object = None
+    callback_url: str = ""
+    # level -> minutes after its start at which a booking nobody started is released
+    reclaim_unstarted: dict = field(default_factory=dict)
 
 
 def _default_platforms() -> list:

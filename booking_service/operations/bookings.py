@@ -33,9 +33,11 @@ from ..domain import (
 )
 from ..engine import Resources
 from ..policy import NOW_GRACE, check_booking, check_length
+from ..steps import parse_steps
 from ..store import locked_pool
 from . import Context, find_pool, footprint, package_named
 from .phases import expire_offers, history, move, record
+from .preparation import add_steps, booking_steps, check_preparation_time
 
 MAX_LISTED = 1000
 
@@ -92,11 +94,13 @@ def _short_of(need: Resources, free: Resources) -> str:
 
 
 async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> dict:
-    body = require_fields(body, {"pool", "start", "end"}, {"package", "resources", "user"})
+    body = require_fields(body, {"pool", "start", "end"}, {"package", "resources", "user", "steps"})
     if ("package" in body) == ("resources" in body):
         raise Invalid("Give either 'package' (a package name) or 'resources' ({\"cores\", \"memory_gib\"}), not both or neither")
     start, end = parse_range(body["start"], body["end"])
     _check_not_past(start, now)
+    steps = parse_steps(body.get("steps"), ctx.workers)
+    check_preparation_time(steps, start, now)
     user = body.get("user", caller.name)
     if user != caller.name:
         if not caller.admin:
@@ -149,7 +153,9 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
         )
         booking = await change.insert(orm.Booking, **values)
         await record(change.conn, booking.id, None, ACCEPTED, now, "booked", caller.name)
-    return booking_json(orm.Booking(id=booking.id, **values), pool.name, package, now)
+        await add_steps(change.conn, booking.id, steps, start)
+        answer = booking_json(orm.Booking(id=booking.id, **values), pool.name, package, now)
+        return {**answer, "steps": await booking_steps(change.conn, booking.id)}
 
 
 async def _load(conn, booking_id) -> tuple:
@@ -180,7 +186,8 @@ async def get_booking(ctx: Context, caller: Caller, booking_id: int, now: dateti
     async with ctx.engine.connect() as conn:
         row, package = await _load(conn, booking_id)
         _check_owner(caller, row, booking_id)
-        return {**booking_json(row, row.pool_name, package, now), "transitions": await history(conn, booking_id)}
+        return {**booking_json(row, row.pool_name, package, now), "transitions": await history(conn, booking_id),
+                "steps": await booking_steps(conn, booking_id)}
 
 
 async def list_bookings(ctx: Context, caller: Caller, start, end, user, pool, now: datetime) -> dict:

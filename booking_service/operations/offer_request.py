@@ -64,7 +64,7 @@ def _range(body, name: str, parse, example: str) -> tuple:
 
 def parse_offer_request(body, *, max_windows: int, default_count: int, max_resources: Resources,
                         max_window: timedelta) -> Parsed:
-    body = require_fields(body, {"what", "when", "duration"}, {"pools", "count", "platforms"})
+    body = require_fields(body, {"what", "when", "duration"}, {"pools", "count", "platforms", "steps"})  # steps: preparation
     what = _object(body["what"], "what", '{"package": "small"} or {"resources": {"cores": {"min": 1}, ...}}')
     if set(what) not in ({"package"}, {"resources"}):
         raise Invalid("'what' must be {\"package\": name} or {\"resources\": {\"cores\": {\"min\", \"max\"}, "

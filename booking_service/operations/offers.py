@@ -27,11 +27,13 @@ from ..domain import (
     from_epoch,
     no_such_pool,
 )
+from ..steps import parse_steps, preparation_time
 from ..store import locked_pools
 from . import Context, footprint, package_named, platform_offers
 from .bookings import booking_json
 from .offer_request import apply_level, iso_duration, parse_offer_request
 from .phases import expire_offers, history, move, record
+from .preparation import add_steps
 
 
 def offer_json(row, pool_name: str, package, now: datetime, platform: str | None = None) -> dict:
@@ -79,12 +81,18 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
         if remote and not caller.admin:  # before anything is held elsewhere
             await _check_held_sets(conn, caller.name, now, ctx.max_held_offer_sets)
     apply_level(parsed, ctx.policy.rules(caller.level), caller, now)
+    steps = parse_steps(body.get("steps"), ctx.workers)
     expires = now + ctx.offer_hold
     if not pool_names and not remote:
         async with ctx.engine.begin() as conn:
             answer = await _record_set(conn, caller, body, now, expires, [], parsed.messages + [
                 "There is no reserved pool to make offers from."], package, {})
             return {**answer, "nearest": None}
+    # an offer never starts before its preparation steps can be done (they run in turn, on
+    # this service's workers: with steps, other platforms are not asked)
+    preparation = preparation_time(steps)
+    skipped = [p.name for p in remote] if steps else []
+    remote = [] if steps else remote
     # Other platforms are asked first, outside any lock here: they hold what they offer.
     answers = await platform_offers.ask(remote, parsed, now, caller.name) if parsed.windows else []
     held = [o for a in answers for o in a.offers]
@@ -97,17 +105,24 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
             if not caller.admin:
                 await _check_held_sets(conn, caller.name, now, ctx.max_held_offer_sets)
             timelines = {name: change.timeline for name, change in by_pool.items()}
-            local_answers = [p.answer(parsed, timelines, now=now) for p in local] if parsed.windows else []
+            local_answers = [p.answer(parsed, timelines, now=now + preparation) for p in local] if parsed.windows else []
             offers, left = platform_offers.merge(local_answers + answers, parsed.count)
             messages = list(parsed.messages)
             for answer in answers:
                 messages += answer.messages
+            if steps:
+                ready = now + preparation
+                messages.append(f"Offers start at {format_time(ready)} or later: the preparation steps are quoted "
+                                f"{int(preparation.total_seconds())} s in all.")
+            if skipped:
+                messages.append(f"Preparation steps run on this service's workers: platform(s) {', '.join(skipped)} "
+                                f"were not asked.")
             messages += _empty_messages(ctx, parsed, local_answers, offers, several=len(asked) > 1)
             if offers:
                 messages.append(f"{len(offers)} offer(s), held until {format_time(expires)}; accept one with "
                                 f"POST /offersets/{{id}}/offers/{{n}} and {{\"phase\": \"ACCEPTED\"}}.")
             result = await _record_set(conn, caller, body, now, expires, offers, messages, package, by_pool,
-                                       parsed.numbers)
+                                       parsed.numbers, steps=steps)
             result["nearest"] = _nearest_start(offers, local_answers)
     except BaseException:
         await platform_offers.release(ctx, held)  # nothing was recorded: nothing stays held
@@ -173,7 +188,8 @@ async def _check_held_sets(conn, user: str, now: datetime, most: int) -> None:
                        f"(POST /offersets/{{id}}/offers/{{n}}), or wait until they expire, then ask again.")
 
 
-async def _record_set(conn, caller, body, now, expires, offers, messages, package, by_pool, numbers=()) -> dict:
+async def _record_set(conn, caller, body, now, expires, offers, messages, package, by_pool, numbers=(),
+                      steps=()) -> dict:
     set_id = (await conn.execute(insert(orm.OfferSet).values(
         user=caller.name, created=now, created_by=caller.name, expires=expires, request=json.dumps(body),
         result="YES" if offers else "NO", messages=json.dumps(messages)).returning(orm.OfferSet.id))).scalar_one()
@@ -192,6 +208,7 @@ async def _record_set(conn, caller, body, now, expires, offers, messages, packag
         row = await by_pool[offer.pool].insert(orm.Booking, **values)
         await record(conn, row.id, None, OFFERED, now, f"offered in set {set_id}, for window {numbers[offer.window]}",
                      caller.name)
+        await add_steps(conn, row.id, list(steps), values["start"])  # they run only if this offer is accepted
         answer.append(offer_json(orm.Booking(id=row.id, **values), offer.pool, package, now, offer.platform))
     return {"id": set_id, "user": caller.name, "created": format_time(now), "expires": format_time(expires),
             "result": "YES" if offers else "NO", "messages": messages, "offers": answer}

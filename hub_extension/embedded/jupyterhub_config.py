@@ -11,6 +11,7 @@ Ports, from $PORT (default 8000):
   PORT+3  the hub itself, behind the proxy
   PORT+4  the Demo provider (OpenID Connect, for trying OAuth offline)
   PORT+5  the mail server keeping the hub's mail in $AGLAIS_DATA_DIR/mail/, unless $AGLAIS_SMTP_HOST
+  PORT+6  the stage_file preparation worker (docs/preparation.md)
 JupyterHub's own defaults (8001 for the proxy API, 8081 for the hub) would
 collide with the booking service, hence the explicit block of ports.
 """
@@ -21,6 +22,7 @@ import secrets
 
 from hub_extension.config.accounts import configure_accounts
 from hub_extension.config.booking import configure_booking_service
+from hub_extension.config.preparation import stage_file_service
 from hub_extension.config.retention import retention_service
 from hub_extension.embedded import examples, server_env
 from hub_extension.embedded.demo import demo_provider, maildir_mail_server
@@ -165,6 +167,14 @@ c.BookingLocalProcessSpawner.examples_dir = examples.examples_dir(
 c.BookingLocalProcessSpawner.shared_data_dir = os.environ.get("AGLAIS_SHARED_DATA_DIR", "")
 retention_service(c, homes, state_dir=os.path.join(data_dir, "retention"),
                   system_user_prefix=system_user_prefix if os.geteuid() == 0 else None)
+# Preparation steps: the stage_file worker copies a file from a URL into ~/saved before a
+# booking starts, as the home's owner (docs/preparation.md). It fetches from public
+# addresses only, and from the hosts in $AGLAIS_STAGE_ALLOWED_HOSTS (comma-separated: a
+# site's own data server on a private address).
+stage_file_service(c, port=port + 6, homes=homes,
+                   system_user_prefix=system_user_prefix if os.geteuid() == 0 else None,
+                   allowed_hosts=[h.strip() for h in os.environ.get("AGLAIS_STAGE_ALLOWED_HOSTS", "").split(",")
+                                  if h.strip()])
 
 # The servers' Python: as root, a venv outside the checkout that `make` builds and every
 # account can read (hub_extension/embedded/server_env.py); otherwise the hub's own.

@@ -259,9 +259,15 @@ async def test_real_answers_match_the_documented_schemas(api, doc, admin, user):
     await call("POST", "/pools", admin, {"name": pool, "kind": "shared"}, status=409)
     await call("POST", "/pools", admin, raw=b'{"name": "' + b"x" * 70_000 + b'"}', status=413)
     await call("POST", "/bookings", user, {**slot, "package": "small", "resources": {}}, status=400)
+    # preparation: these services have no workers, so a step is refused; a worker's
+    # callback needs its step's secret (tests/booking_service/test_preparation.py has the rest)
+    await call("POST", "/bookings", user, {**slot, "package": "small", "steps": [{"kind": "stage_file"}]}, status=400)
+    await call("POST", "/callbacks/{step_id}", None, {"status": "COMPLETED"}, status=401, step_id=1)
 
     outside = {(f"/{path}", "get") for path in HEALTH} | {("/ical/{token}.ics", "get")}
     assert call.tried == documented_operations(doc) - outside
     # Leaving the walk-in queue answers 200 only with a walk-in pool, which these services
-    # lack; tests/spawner/test_local_spawner.py leaves the queue for real.
-    assert documented_operations(doc) - call.seen == {("/users/{user}/queue", "delete"), *outside}
+    # lack; tests/spawner/test_local_spawner.py leaves the queue for real. A callback answers
+    # 200 only to a worker with its step's secret (tests/booking_service/test_preparation.py).
+    assert documented_operations(doc) - call.seen == {("/users/{user}/queue", "delete"), ("/callbacks/{step_id}", "post"),
+                                                      *outside}

@@ -1,0 +1,489 @@
+"""Preparation steps end to end, on SQLite and PostgreSQL, with a clock the test moves: the
+real stage_file worker process fetches from a local HTTP server and calls back to the
+booking service's real callback route over HTTP; a booking becomes PREPARING at its start
+minus its quotes and WAITING when its steps are done; a failing step (a file present but
+different, a checksum that does not match, a planted link, a private address) fails the
+booking with the step's reason and frees its capacity; a callback before its step is
+RUNNING is told to try again (425, Retry-After); a wrong secret is 404, a replay 409."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port
+
+from booking_service.domain import BookingError, Caller
+from booking_service.handlers import routes
+from booking_service.lifecycle import Lifecycle
+from booking_service.operations import Context, pools
+from booking_service.operations.bookings import create_booking, get_booking
+from booking_service.operations.preparation import start_ready
+from booking_service.policy import LevelPolicy
+from booking_service.steps import WorkerKind
+from booking_service.workers import Started, WorkerClient
+from tests.booking_service.conftest import iso
+from tests.booking_service.test_queue_property import engine  # noqa: F401 (a fresh database on each)
+from tests.hub import REPO, free_port
+
+PREFIX = "/services/booking/"
+ADMIN = Caller(name="admin", kind="user", level=2, admin=True, can_read=True, can_write=True)
+T0 = datetime(2030, 5, 6, 8, tzinfo=timezone.utc)
+H = timedelta(hours=1)
+QUOTE = 600
+NOBODY = 65534
+CONTENT = b"ra,dec\n" + b"1.0,2.0\n" * 5000
+SHA = hashlib.sha256(CONTENT).hexdigest()
+
+
+class Clock:
+    now = T0
+
+
+def serve(app) -> tuple[HTTPServer, int]:
+    sock, port = bind_unused_port()
+    server = HTTPServer(app)
+    server.add_sockets([sock])
+    return server, port
+
+
+class Redirect(web.RequestHandler):
+    def get(self):
+        self.redirect("/files/data.csv")
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A local HTTP server of files: data.csv, and /redirect to it."""
+    root = tmp_path / "files"
+    root.mkdir()
+    (root / "data.csv").write_bytes(CONTENT)
+    server, port = serve(web.Application([(r"/files/(.*)", web.StaticFileHandler, {"path": str(root)}),
+                                          (r"/redirect", Redirect)]))
+    yield f"http://127.0.0.1:{port}/files/"
+    server.stop()
+
+
+@pytest.fixture
+def homes(tmp_path):
+    root = tmp_path / "homes"
+    root.mkdir()
+    return root
+
+
+def make_home(homes, user: str, owner: int = NOBODY):
+    home = homes / user
+    home.mkdir()
+    if os.geteuid() == 0:
+        os.chown(home, owner, owner)
+    return home
+
+
+def start_worker(homes, *args) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "booking_service.workers.stage_file", f"--port={port}", "--ip=127.0.0.1",
+         f"--homes={homes}/{{username}}", "--start-delay=0.2", "--log-level=INFO", *args],
+        cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO), AGLAIS_STAGE_FILE_TOKEN="worker-token"),
+        start_new_session=True)
+    deadline = time.monotonic() + 30
+    import socket
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, "the worker did not start"
+            time.sleep(0.05)
+    return process, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def worker(homes):
+    process, url = start_worker(homes, "--allowed-hosts=127.0.0.1")
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+async def service(engine, worker):  # noqa: F811
+    """The booking service's routes over HTTP in this process (the callback needs no hub), on
+    a Context whose stage_file worker is the real one."""
+    clock = Clock()
+    ctx = Context(engine=engine, policy=LevelPolicy(),
+                  workers={"stage_file": WorkerKind("stage_file", worker, QUOTE, token="worker-token")},
+                  worker_client=WorkerClient())
+    server, port = serve(web.Application(routes(PREFIX), booking_context=ctx, clock=lambda: clock.now))
+    ctx.callback_url = f"http://127.0.0.1:{port}{PREFIX}api/v1/callbacks/"
+    ctx.clock = clock
+    yield ctx
+    server.stop()
+
+
+async def new_pool(ctx, cores=1) -> str:
+    name = f"p-{uuid.uuid4().hex[:8]}"
+    await pools.create_pool(ctx, {"name": name, "kind": "reserved"}, T0)
+    await pools.add_capacity(ctx, name, {"start": "2030-05-01T00:00:00Z", "end": "2030-06-01T00:00:00Z",
+                                         "cores": cores, "memory_gib": 4}, "admin", T0)
+    return name
+
+
+def stage(url, path="inputs/data.csv", size=len(CONTENT), sha=SHA) -> dict:
+    return {"kind": "stage_file", "url": url, "path": path, "size": size, "sha256": sha}
+
+
+async def book(ctx, pool, user, steps, start=T0 + 2 * H):
+    return await create_booking(ctx, ADMIN, {"pool": pool, "user": user, "resources": {"cores": 1, "memory_gib": 1},
+                                             "start": iso(start), "end": iso(start + H), "steps": steps}, T0)
+
+
+async def until_phase(ctx, booking_id, phases, timeout=30) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        booking = await get_booking(ctx, ADMIN, booking_id, T0)
+        if booking["phase"] in phases:
+            return booking
+        assert time.monotonic() < deadline, booking
+        await asyncio.sleep(0.05)  # the worker's real work, not the booking's clock
+
+
+async def test_a_booking_is_prepared_by_the_real_worker_then_waits(service, files, homes):
+    ctx = service
+    pool = await new_pool(ctx)
+    user = f"u{uuid.uuid4().hex[:6]}"
+    home = make_home(homes, user)
+    booking = await book(ctx, pool, user, [stage(files + "data.csv")])
+    assert booking["phase"] == "ACCEPTED" and booking["steps"][0]["state"] == "PENDING"
+    assert booking["steps"][0]["due"] == iso(T0 + 2 * H - timedelta(seconds=QUOTE))
+
+    loop = Lifecycle(ctx, interval=60, clock=lambda: ctx.clock.now, holder="test")
+    await loop.tick(T0 + 2 * H - timedelta(seconds=QUOTE + 1))  # not due yet
+    assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "ACCEPTED"
+    ctx.clock.now = T0 + 2 * H - timedelta(seconds=QUOTE)
+    await loop.tick(ctx.clock.now)
+    done = await until_phase(ctx, booking["id"], {"WAITING", "FAILED"})
+    assert done["phase"] == "WAITING", done["transitions"]
+    assert [t["to"] for t in done["transitions"]] == ["ACCEPTED", "PREPARING", "WAITING"]
+    assert done["steps"][0]["state"] == "COMPLETED" and "match" in done["steps"][0]["message"]
+    staged = home / "saved" / "inputs" / "data.csv"
+    assert staged.read_bytes() == CONTENT
+    if os.geteuid() == 0:  # written as the home's owner, never as root
+        assert (staged.stat().st_uid, (home / "saved").stat().st_uid) == (NOBODY, NOBODY)
+
+    # the same file again: present and the same, so nothing to do
+    again = await book(ctx, pool, user, [stage(files + "data.csv")], start=T0 + 5 * H)
+    await loop.tick(T0 + 5 * H - timedelta(seconds=QUOTE))
+    done = await until_phase(ctx, again["id"], {"WAITING", "FAILED"})
+    assert done["phase"] == "WAITING" and "nothing to do" in done["steps"][0]["message"]
+
+    # from WAITING the prepared booking moves on as any other: that last round was past its end
+    assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("case", ["present and different", "checksum", "larger than size", "link", "redirect",
+                                  "root's home"])
+async def test_a_failing_step_fails_the_booking_with_its_reason_and_frees_it(service, files, homes, case):
+    ctx = service
+    pool = await new_pool(ctx)
+    user = f"u{uuid.uuid4().hex[:6]}"
+    home = make_home(homes, user, owner=0 if case == "root's home" else NOBODY)
+    step, expected = stage(files + "data.csv"), None
+    if case == "present and different":
+        (home / "saved").mkdir()
+        (home / "saved" / "data.csv").write_bytes(b"something else")
+        step["path"], expected = "data.csv", "present but different"
+    elif case == "checksum":
+        step["sha256"], expected = "0" * 64, "not the step's"
+    elif case == "larger than size":
+        step["size"], expected = 100, "more than the step's size"
+    elif case == "link":
+        os.symlink("/etc", home / "saved")
+        expected = "a link"
+    elif case == "redirect":
+        step["url"], expected = files.replace("/files/", "/redirect"), "redirects are not followed"
+    else:
+        expected = "belongs to root"
+        if os.geteuid() != 0:
+            pytest.skip("only a root worker drops to the home's owner")
+    booking = await book(ctx, pool, user, [step])
+    loop = Lifecycle(ctx, interval=60, clock=lambda: ctx.clock.now, holder="test")
+    await loop.tick(T0 + 2 * H - timedelta(seconds=QUOTE))
+    failed = await until_phase(ctx, booking["id"], {"FAILED", "WAITING"})
+    assert failed["phase"] == "FAILED" and failed["state"] == "cancelled"
+    assert expected in failed["transitions"][-1]["cause"], failed["transitions"][-1]
+    assert failed["transitions"][-1]["cause"].startswith("preparation step 1 (stage_file) failed: ")
+    if case == "link":
+        assert not os.path.exists("/etc/data.csv")
+    # its capacity is free again: the pool's only core can be booked over the same hours
+    other = await book(ctx, pool, "someone-else", [], start=T0 + 2 * H)
+    assert other["phase"] == "ACCEPTED"
+
+
+async def test_private_addresses_are_refused_unless_allowed(engine, files, homes):  # noqa: F811
+    process, url = start_worker(homes)  # no --allowed-hosts: 127.0.0.1 is loopback, refused
+    try:
+        clock = Clock()
+        ctx = Context(engine=engine, policy=LevelPolicy(), worker_client=WorkerClient(),
+                      workers={"stage_file": WorkerKind("stage_file", url, QUOTE, token="worker-token")})
+        server, port = serve(web.Application(routes(PREFIX), booking_context=ctx, clock=lambda: clock.now))
+        ctx.callback_url = f"http://127.0.0.1:{port}{PREFIX}api/v1/callbacks/"
+        pool = await new_pool(ctx)
+        user = f"u{uuid.uuid4().hex[:6]}"
+        make_home(homes, user)
+        booking = await book(ctx, pool, user, [stage(files.replace("127.0.0.1", "localhost") + "data.csv")])
+        await Lifecycle(ctx, interval=60, clock=lambda: clock.now, holder="t").tick(T0 + 2 * H - timedelta(seconds=QUOTE))
+        failed = await until_phase(ctx, booking["id"], {"FAILED", "WAITING"})
+        assert failed["phase"] == "FAILED" and "loopback or reserved address" in failed["transitions"][-1]["cause"]
+        server.stop()
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+# -- the callback's answers, with a stand-in worker that calls back at once -----------------------
+
+class EagerWorker(WorkerClient):
+    """Calls back inside its own start, before the service has marked the step RUNNING
+    (what seed 004's "deliberate break" guards against), then keeps the secret for later."""
+
+    def __init__(self, status="COMPLETED"):
+        super().__init__()
+        self.status, self.early, self.payload = status, None, None
+
+    async def start(self, url, payload, token=""):
+        self.payload = payload
+        self.early = await post(payload["callback"]["url"], payload["callback"]["secret"],
+                                {"status": self.status, "message": "done early"})
+        return Started(True)
+
+
+async def post(url, secret, body, raw=None):
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["Authorization"] = f"Bearer {secret}"
+    try:
+        resp = await AsyncHTTPClient().fetch(HTTPRequest(url, method="POST", headers=headers,
+                                                         body=raw if raw is not None else json.dumps(body)))
+    except HTTPClientError as e:
+        resp = e.response
+    return resp.code, dict(resp.headers), json.loads(resp.body)
+
+
+def documented(data, name: str) -> None:
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    doc = yaml.safe_load((REPO / "booking_service" / "openapi.yaml").read_text())
+    validator = Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": doc["components"]})
+    assert not [e.message for e in validator.iter_errors(data)], data
+
+
+async def test_callbacks_early_wrong_secret_replay(engine):  # noqa: F811
+    clock = Clock()
+    eager = EagerWorker()
+    ctx = Context(engine=engine, policy=LevelPolicy(), worker_client=eager,
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE)})
+    server, port = serve(web.Application(routes(PREFIX), booking_context=ctx, clock=lambda: clock.now))
+    ctx.callback_url = f"http://127.0.0.1:{port}{PREFIX}api/v1/callbacks/"
+    try:
+        pool = await new_pool(ctx)
+        booking = await book(ctx, pool, "ada", [stage("https://example.org/a.csv")])
+        clock.now = T0 + 2 * H - timedelta(seconds=QUOTE)
+        await Lifecycle(ctx, interval=60, clock=lambda: clock.now, holder="t").tick(clock.now)
+        status, headers, body = eager.early
+        assert status == 425 and headers["Retry-After"] == "1" and "try again" in body["message"], eager.early
+        url, secret = eager.payload["callback"]["url"], eager.payload["callback"]["secret"]
+        assert (await get_booking(ctx, ADMIN, booking["id"], T0))["steps"][0]["state"] == "RUNNING"
+
+        for wrong in ("x" * 43, secret[:-1] + ("A" if secret[-1] != "A" else "B")):
+            assert (await post(url, wrong, {"status": "COMPLETED"}))[0] == 404
+        other = url.rsplit("/", 1)[0] + "/999999"  # an unknown step: the same answer as a wrong secret
+        assert (await post(other, secret, {"status": "COMPLETED"}))[2]["message"] == \
+            f"There is no step 999999 with that secret."
+        status, headers, _ = await post(url, None, {"status": "COMPLETED"})
+        assert status == 401 and headers["Www-Authenticate"].startswith("Bearer")
+        assert (await post(url, secret, {"status": "DONE"}))[0] == 400
+        assert (await post(url, secret, None, raw="{not json"))[0] == 400
+
+        status, _, step = await post(url, secret, {"status": "COMPLETED", "message": "staged"})
+        assert status == 200 and step["state"] == "COMPLETED" and step["message"] == "staged"
+        done = await get_booking(ctx, ADMIN, booking["id"], T0)
+        assert done["phase"] == "WAITING"
+        documented(step, "PreparationStep")  # the answers are what the OpenAPI document says
+        documented(done, "BookingWithHistory")
+        status, _, body = await post(url, secret, {"status": "FAILED", "message": "replayed"})
+        assert status == 409 and "reports once" in body["message"]
+        assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "WAITING"
+    finally:
+        server.stop()
+
+
+class DeadWorker(WorkerClient):
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    async def start(self, url, payload, token=""):
+        self.calls += 1
+        return Started(False, error="the worker is unreachable")
+
+
+class RefusingWorker(WorkerClient):
+    async def start(self, url, payload, token=""):
+        return Started(False, refused="the URL's host is not on this worker's list")
+
+
+async def test_unreachable_workers_are_tried_again_and_late_preparation_fails(engine):  # noqa: F811
+    dead = DeadWorker()
+    ctx = Context(engine=engine, policy=LevelPolicy(), worker_client=dead, callback_url="http://x/",
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE)})
+    pool = await new_pool(ctx)
+    booking = await book(ctx, pool, "ada", [stage("https://example.org/a.csv"), stage("https://example.org/b.csv",
+                                                                                      path="b.csv")])
+    assert booking["steps"][1]["due"] == iso(T0 + 2 * H - timedelta(seconds=QUOTE))
+    loop = Lifecycle(ctx, interval=60, clock=lambda: T0, holder="t")
+    begin = T0 + 2 * H - timedelta(seconds=2 * QUOTE)
+    await loop.tick(begin)
+    await loop.tick(begin + timedelta(seconds=30))  # claimed a moment ago: not started twice
+    assert dead.calls == 1
+    await loop.tick(begin + timedelta(seconds=61))
+    assert dead.calls == 2
+    await loop.tick(T0 + 2 * H)  # its start: preparation has not finished
+    failed = await get_booking(ctx, ADMIN, booking["id"], T0)
+    assert failed["phase"] == "FAILED" and "did not finish by its start" in failed["transitions"][-1]["cause"]
+    assert [s["state"] for s in failed["steps"]] == ["CANCELLED", "CANCELLED"]
+
+    ctx.worker_client = RefusingWorker()
+    refused = await book(ctx, pool, "ada", [stage("https://example.org/a.csv")], start=T0 + 4 * H)
+    await loop.tick(T0 + 4 * H - timedelta(seconds=QUOTE))
+    failed = await get_booking(ctx, ADMIN, refused["id"], T0)
+    assert failed["phase"] == "FAILED" and "not on this worker's list" in failed["transitions"][-1]["cause"]
+
+
+async def test_steps_are_checked_when_booked(engine):  # noqa: F811
+    ctx = Context(engine=engine, policy=LevelPolicy(),
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE)})
+    pool = await new_pool(ctx)
+    for steps, message in [
+        ([{"kind": "pull_image"}], "no worker here does"),
+        ([stage("file:///etc/passwd")], "http or https"),
+        ([stage("https://u:p@example.org/a")], "no user or password"),
+        ([stage("https://example.org/a", path="../escape")], "relative path"),
+        ([stage("https://example.org/a", path="/abs")], "relative path"),
+        ([stage("https://example.org/a", size=-1)], "size"),
+        ([stage("https://example.org/a", sha="abc")], "SHA-256"),
+        ("stage it", "list"),
+    ]:
+        with pytest.raises(BookingError) as refused:
+            await book(ctx, pool, "ada", steps)
+        assert refused.value.status == 400 and message in refused.value.message, (steps, refused.value.message)
+    # no time to prepare: the quote does not fit between now and the start
+    with pytest.raises(BookingError) as late:
+        await book(ctx, pool, "ada", [stage("https://example.org/a")], start=T0 + timedelta(minutes=5))
+    assert late.value.status == 400 and f"earliest start is {iso(T0 + timedelta(seconds=QUOTE))}" in late.value.message
+    assert await start_ready(ctx, T0) == 0
+
+
+# -- offers: never before their preparation can be done ---------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from booking_service.operations.offers import create_offer_set, update_offer  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(quotes=st.lists(st.integers(0, 3 * 3600), min_size=0, max_size=3), offset=st.integers(-3600, 3 * 3600),
+       length=st.integers(60, 4 * 3600), busy=st.integers(0, 5 * 3600))
+async def test_offers_start_after_now_plus_their_preparation(engine, quotes, offset, length, busy):  # noqa: F811
+    """Random quotes, windows and a booking in the way: every offer starts inside its window
+    and no earlier than now plus the sum of its steps' quotes (at least a minute each);
+    accepted, its steps are due from start minus that sum."""
+    workers = {f"k{i}": WorkerKind(f"k{i}", "http://127.0.0.1:9/", q) for i, q in enumerate(quotes)}
+    ctx = Context(engine=engine, policy=LevelPolicy(), workers=workers)
+    pool = await new_pool(ctx)
+    if busy:
+        await create_booking(ctx, ADMIN, {"pool": pool, "user": "other", "resources": {"cores": 1, "memory_gib": 1},
+                                          "start": iso(T0 + timedelta(minutes=1)),
+                                          "end": iso(T0 + timedelta(minutes=1, seconds=busy))}, T0)
+    window = (T0 + timedelta(seconds=offset), T0 + timedelta(seconds=offset + length))
+    answer = await create_offer_set(ctx, ADMIN, {
+        "what": {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 1}}}, "pools": [pool],
+        "when": {"start": [f"{iso(window[0])}/{iso(window[1])}"]}, "duration": {"min": "PT30M"},
+        "steps": [{"kind": kind} for kind in workers]}, T0)
+    prep = timedelta(seconds=sum(max(60, q) for q in quotes))
+    for offer in answer["offers"]:
+        start = datetime.fromisoformat(offer["start"].replace("Z", "+00:00"))
+        assert window[0] <= start < window[1]
+        assert start >= T0 + prep, (offer, prep)
+    if answer["offers"]:
+        accepted = await update_offer(ctx, ADMIN, answer["id"], 0, {"phase": "ACCEPTED"}, T0)
+        booking = await get_booking(ctx, ADMIN, accepted["id"], T0)
+        assert [s["kind"] for s in booking["steps"]] == list(workers)
+        if booking["steps"]:
+            first = datetime.fromisoformat(booking["steps"][0]["due"].replace("Z", "+00:00"))
+            assert first == datetime.fromisoformat(booking["start"].replace("Z", "+00:00")) - prep >= T0
+    elif T0 + prep < window[1] and not busy:
+        raise AssertionError(f"an empty pool made no offer: {answer['messages']}")
+
+
+class CountingWorker(WorkerClient):
+    def __init__(self):
+        super().__init__()
+        self.steps = []
+
+    async def start(self, url, payload, token=""):
+        self.steps.append(payload["step"])
+        await asyncio.sleep(0.05)  # a real round trip, while the other process tries too
+        return Started(True)
+
+
+async def test_two_processes_start_a_step_once(engine):  # noqa: F811
+    """Two service processes' rounds at once (two Contexts on one database): each step is
+    claimed by one of them, and its worker called once."""
+    workers = {"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE)}
+    one, two = CountingWorker(), CountingWorker()
+    a = Context(engine=engine, policy=LevelPolicy(), workers=workers, worker_client=one, callback_url="http://x/")
+    b = Context(engine=engine, policy=LevelPolicy(), workers=workers, worker_client=two, callback_url="http://x/")
+    pool = await new_pool(a, cores=4)
+    booked = [await book(a, pool, f"u{i}", [stage(f"https://example.org/{i}.csv")]) for i in range(4)]
+    from booking_service.operations.preparation import begin_due
+
+    moment = T0 + 2 * H - timedelta(seconds=QUOTE)
+    assert await begin_due(a, moment) == 4
+    await asyncio.gather(start_ready(a, moment), start_ready(b, moment), start_ready(a, moment))
+    started = sorted(one.steps + two.steps)
+    assert started == sorted(x["steps"][0]["id"] for x in booked), (one.steps, two.steps)
+    for booking in booked:
+        assert (await get_booking(b, ADMIN, booking["id"], T0))["steps"][0]["state"] == "RUNNING"
+
+
+def test_a_worker_off_loopback_needs_a_token(homes):
+    env = {k: v for k, v in os.environ.items() if k != "AGLAIS_STAGE_FILE_TOKEN"}
+    done = subprocess.run([sys.executable, "-m", "booking_service.workers.stage_file", "--ip=0.0.0.0",
+                           f"--port={free_port()}", f"--homes={homes}/{{username}}"],
+                          cwd=REPO, env=dict(env, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=30)
+    assert done.returncode != 0 and "needs one" in done.stderr, done.stderr
+
+
+async def test_the_worker_refuses_calls_without_its_token(worker):
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        try:
+            await AsyncHTTPClient().fetch(HTTPRequest(worker, method="POST", headers=headers, body=json.dumps({
+                "kind": "stage_file", "user": "ada", "step": 1, "params": stage("https://example.org/a"),
+                "callback": {"url": "http://127.0.0.1:9/", "secret": "s"}})))
+            raise AssertionError("the worker took a step without its token")
+        except HTTPClientError as e:
+            assert e.code == 403
