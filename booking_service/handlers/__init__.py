@@ -19,6 +19,7 @@ from .api import (
 from .health import HealthHandler, ReadinessHandler
 from .offers import OfferHandler, OfferSetHandler, OfferSetsHandler
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
+from .series import SeriesCollectionHandler, SeriesHandler
 
 POOL = r"(?P<pool>[^/]+)"
 USER = r"(?P<user>[^/]+)"
@@ -48,4 +49,6 @@ def routes(prefix: str) -> list:
         (api + "/offersets", OfferSetsHandler),
         (api + r"/offersets/(?P<set_id>[0-9]{1,12})", OfferSetHandler),
         (api + r"/offersets/(?P<set_id>[0-9]{1,12})/offers/(?P<index>[0-9]{1,3})", OfferHandler),
+        (api + "/series", SeriesCollectionHandler),
+        (api + r"/series/(?P<series_id>[0-9]{1,12})", SeriesHandler),
     ]

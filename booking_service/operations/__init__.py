@@ -41,6 +41,8 @@ class Context:
     # the largest booking by resources, and the largest package footprint (millicores, MiB)
     max_booking: Resources = Resources(10_000_000, 100_000 * 1024)
     max_package: Resources = Resources(10_000_000, 100_000 * 1024)
+    max_series_occurrences: int = 100  # occurrences in one recurring booking
+    max_series_days: int = 180  # how far after its first start a series may reach
 
 
 async def find_pool(conn: AsyncConnection, name: str):

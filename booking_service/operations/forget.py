@@ -86,6 +86,7 @@ async def _end_and_rename(ctx, change, user, reason, kept_as, counts, now) -> No
         await change.update(table, table.user == user, user=kept_as)
     # offer sets belong to no pool: renamed with the first pool's change (later ones find none)
     await change.conn.execute(update(orm.OfferSet).where(orm.OfferSet.user == user).values(user=kept_as))
+    await change.conn.execute(update(orm.BookingSeries).where(orm.BookingSeries.user == user).values(user=kept_as))
     await offer_places(ctx, change, now)  # what they held is free for the head of the queue
 
 
