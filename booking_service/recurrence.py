@@ -143,20 +143,23 @@ def twin_shift(first: int, last: int) -> timedelta:
 
 
 def local_starts(rule: Rule, dtstart: datetime, horizon_end: datetime, limit: int) -> list[datetime]:
-    """The rule's wall-clock starts from `dtstart` up to its UNTIL and `horizon_end`
-    (naive, inclusive), at most `limit` of them; fast for any rule, including one that
+    """The rule's wall-clock starts from `dtstart` up to its UNTIL (included) and before
+    `horizon_end` (naive), at most `limit` of them; fast for any rule, including one that
     yields nothing."""
-    end = horizon_end if rule.until is None else min(rule.until, horizon_end)
+    end = horizon_end - timedelta(seconds=1) if rule.until is None else min(rule.until,
+                                                                           horizon_end - timedelta(seconds=1))
     if end < dtstart:
         return []
     shift = twin_shift(dtstart.year, end.year)
-    twin = rrulestr(rule.text, dtstart=dtstart + shift).replace(until=end + shift)
+    twin = rrulestr(rule.text, dtstart=dtstart + shift)
+    if rule.count is None:  # dateutil refuses COUNT and UNTIL together
+        twin = twin.replace(until=end + shift)
     found = []
     try:
         for moment in twin:
-            found.append(moment - shift)
-            if len(found) >= limit:
+            if moment - shift > end or len(found) >= limit:
                 break
+            found.append(moment - shift)
     except (ValueError, OverflowError):
         pass  # the twin ran out of calendar past the horizon: all there is has been found
     return found
@@ -177,7 +180,7 @@ def expand(rule: Rule, dtstart: datetime, zone: ZoneInfo | None, duration: timed
     (it then lasts 11 or 13 hours). RFC 5545 counts hours exactly; a booking is for the
     hours on the clock, as the user wrote them."""
     horizon_end = dtstart + timedelta(days=max_days)
-    if rule.until is not None and rule.until > horizon_end:
+    if rule.until is not None and rule.until >= horizon_end:
         raise Invalid(f"'rrule' runs until {rule.until.isoformat()}, more than the {max_days} days after the "
                       f"start a series may reach (by {horizon_end.isoformat()}); make a shorter series.")
     starts = local_starts(rule, dtstart, horizon_end, max_occurrences + 1)
