@@ -77,6 +77,7 @@ export interface Booking {
   created: string;
   created_by: string;
   cancelled: string | null;
+  series_id?: number | null; // the recurring booking it is an occurrence of (series.ts)
 }
 
 export interface Grant {

@@ -5,6 +5,7 @@
 import type { Booking } from "./api";
 import { canBook, type Context, resourcesLabel, zoneName } from "./context";
 import { field, fill, h, uid } from "./dom";
+import { cancelSeriesButton, seriesMark } from "./series";
 import { addHours, dateValue, fromDateValue, iso, parse, rangeLabel } from "./time";
 
 const EXTEND_BY: [number, string][] = [
@@ -33,6 +34,7 @@ export function bookingCard(ctx: Context, b: Booking, showUser: boolean): HTMLEl
       `${title(b)} `,
       h("span", { class: `badge ${b.status}` }, b.status),
       h("span", { class: "booking-id" }, ` #${b.id}`),
+      seriesMark(b),
     ),
     h(
       "p",
@@ -64,12 +66,13 @@ export function bookingCard(ctx: Context, b: Booking, showUser: boolean): HTMLEl
       ctx.messages.error(e);
     }
   });
-  const cancel = h("button", { type: "button", class: "danger" }, "Cancel booking…");
+  const cancel = h("button", { type: "button", class: "danger" }, b.series_id == null ? "Cancel booking…" : "Cancel this one…");
   const showActions = () => {
     fill(
       actions,
       h("div", { class: "extend" }, field(`Extend #${b.id} by`, by), extend),
       cancel,
+      cancelSeriesButton(ctx, b, actions, showActions),
     );
   };
   cancel.addEventListener("click", () => {
