@@ -219,4 +219,4 @@ async def cancel_series(ctx: Context, caller: Caller, series_id: int, now: datet
         await change.conn.execute(
             update(orm.BookingSeries).where(orm.BookingSeries.id == series_id).values(cancelled=now))
         series = await _load(change.conn, series_id)
-        return await _answer(change.conn, series, now)
+        return {**await _answer(change.conn, series, now), "cancelled_bookings": [b.id for b in to_come]}

@@ -62,6 +62,7 @@ async def test_a_nightly_series_is_booked_listed_and_cancelled(api, admin, user,
     # the whole series: the occurrences to come are cancelled, their nights free
     cancelled = await api.ok("DELETE", f"series/{series['id']}", user, status=200)
     assert cancelled["cancelled"] is not None
+    assert cancelled["cancelled_bookings"] == [b["id"] for b in bookings if b["id"] != bookings[1]["id"]]
     assert {b["phase"] for b in cancelled["bookings"]} == {"CANCELLED"}
     last = await api.ok("GET", f"bookings/{bookings[4]['id']}", user)
     assert last["transitions"][-1]["cause"] == f"series {series['id']} cancelled by {user.name}"

@@ -419,8 +419,8 @@ export class CalendarPanel {
       h("p", {}, summary + "."),
       selection.fits ? null : h("p", { class: "warning" }, "Part of this is not free throughout: booking it will be refused, with times that fit instead."),
       tooLong ? h("p", { class: "warning" }, `Too long: your account level books at most ${may.max_hours} hours. Select fewer blocks.`) : null,
-      repeat.element,
       h("div", { class: "actions" }, book, h("button", { type: "button", onclick: () => this.grid?.clearSelection() }, "Clear selection")),
+      repeat.element, // after the Book button, which Tab from the grid reaches first
     );
     this.selectionArea.hidden = false;
     if (how === "keyboard") this.ctx.messages.info(`Selected ${summary}. Press Tab to reach the Book button.`);

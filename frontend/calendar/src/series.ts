@@ -170,8 +170,8 @@ export function cancelSeriesButton(ctx: Context, b: Booking, actions: HTMLElemen
     const no = h("button", { type: "button" }, "Keep it");
     yes.addEventListener("click", async () => {
       try {
-        const series = await ctx.api.call<Series>("DELETE", `series/${id}`);
-        const n = series.bookings.filter((o) => o.cancelled === series.cancelled).length;
+        const series = await ctx.api.call<Series & { cancelled_bookings: number[] }>("DELETE", `series/${id}`);
+        const n = series.cancelled_bookings.length;
         ctx.messages.info(`Series #${id} is cancelled: ${n} occurrence${n === 1 ? "" : "s"} to come, their resources free again.`);
         await ctx.changed();
       } catch (e) {
