@@ -5,12 +5,13 @@ series hidden; bad rules and requests refused with a message."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.booking_service.conftest import day_start, iso
+from tests.booking_service.conftest import BookingAPI, day_start, iso
 from tests.booking_service.test_bad_input import assert_error
 
 H = timedelta(hours=1)
@@ -161,3 +162,38 @@ async def test_the_pool_and_package_must_exist(api, admin, user):
                  "no package named")
     assert_error(await api.call("GET", "series/99999999999", user), 404)
     assert_error(await api.call("GET", "series/123456789", user), 404, "no series 123456789")
+
+
+@pytest.fixture(params=[("booking",), ("booking-pg", "booking-pg2")], ids=["sqlite", "postgresql-2-processes"])
+def services(request, hub):
+    return [BookingAPI(hub, name) for name in request.param]
+
+
+async def test_racing_series_and_bookings_never_overbook_and_stay_whole(services, admin):
+    """Series and single bookings for the same nights at once, over one or two service
+    processes: each series is booked whole or not at all, and no night holds more than the
+    pool has; whoever was refused really did not fit."""
+    first = services[0]
+    pool = await first.new_pool(admin, cores=2, memory_gib=100)
+    package = await first.new_package(admin, cores=1, memory_gib=1)
+    body = {**nightly(pool, 3), "package": package, "tz": "UTC", "duration": "PT2H"}
+    night = day_start(3) + 20 * H  # the series' second night
+
+    async def racer(i):
+        service = services[i % len(services)]
+        if i % 2:
+            return "booking", await service.call("POST", "bookings", admin, {
+                "pool": pool, "package": package, "start": iso(night), "end": iso(night + 2 * H)})
+        return "series", await service.call("POST", "series", admin, body)
+
+    answers = await asyncio.gather(*(racer(i) for i in range(16)))
+    assert {a.status for _, a in answers} <= {201, 409}, [a.body for _, a in answers]
+    series = [a.json() for kind, a in answers if kind == "series" and a.status == 201]
+    singles = sum(1 for kind, a in answers if kind == "booking" and a.status == 201)
+    assert all(len(s["bookings"]) == 3 for s in series)
+    assert len(series) + singles == 2  # 16 racers for 2 places: the second night is full, nothing more
+    for service in services:
+        view = await service.ok("GET", f"pools/{pool}/availability?start={iso(day_start(2))}&end={iso(day_start(5))}"
+                                       "&grain=hour", admin)
+        assert min(b["free_min"]["cores"] for b in view["blocks"]) >= 0
+        assert [b["free_min"]["cores"] for b in view["blocks"] if b["start"] == iso(night)] == [0]
