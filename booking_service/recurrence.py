@@ -19,6 +19,12 @@ from .domain import EARLIEST, LATEST, UTC, Invalid, format_time
 RULE_PARTS = frozenset({"FREQ", "UNTIL", "COUNT", "INTERVAL", "BYSECOND", "BYMINUTE", "BYHOUR", "BYDAY",
                         "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH", "BYSETPOS", "WKST"})
 MAX_RULE_LENGTH = 500
+MAX_INTERVAL = 1000
+# RFC 5545's ranges of the numeric parts (0 excluded where it says so); BYSECOND stops at
+# 59, as Python's times do (RFC 5545 allows 60 for a leap second).
+_RANGES = {"BYSECOND": (0, 59, False), "BYMINUTE": (0, 59, False), "BYHOUR": (0, 23, False),
+           "BYMONTHDAY": (1, 31, True), "BYYEARDAY": (1, 366, True), "BYWEEKNO": (1, 53, True),
+           "BYMONTH": (1, 12, False), "BYSETPOS": (1, 366, True)}
 _PART = re.compile(r"[A-Z]+=[A-Z0-9,+\-]+")
 
 
@@ -106,6 +112,16 @@ def parse_rule(value, zone: ZoneInfo | None) -> Rule:
         raise Invalid("'rrule' may give COUNT or UNTIL, not both (RFC 5545)")
     if "UNTIL" not in named and "COUNT" not in named:
         raise Invalid("'rrule' must end: give COUNT (how many times) or UNTIL (the last day)")
+    for name, (low, high, signed) in _RANGES.items():
+        for number in named.get(name, "").split(",") if name in named else ():
+            text = number[1:] if signed and number[:1] in "+-" else number
+            if not text.isdigit() or not low <= int(text) <= high:
+                raise Invalid(f"'rrule' has {name}={named[name]}; each value must be "
+                              + (f"from {low} to {high}" + (f" or -{high} to -{low}" if signed else "")))
+    interval = named.get("INTERVAL", "1")
+    # INTERVAL=0 would have dateutil look at the same day for ever
+    if not interval.isdigit() or not 1 <= int(interval) <= MAX_INTERVAL:
+        raise Invalid(f"'rrule' has INTERVAL={interval}; INTERVAL must be a whole number from 1 to {MAX_INTERVAL}")
     count = None
     if "COUNT" in named:
         if not named["COUNT"].isdigit() or len(named["COUNT"]) > 6 or int(named["COUNT"]) == 0:
@@ -162,6 +178,8 @@ def local_starts(rule: Rule, dtstart: datetime, horizon_end: datetime, limit: in
             found.append(moment - shift)
     except (ValueError, OverflowError):
         pass  # the twin ran out of calendar past the horizon: all there is has been found
+    except (TypeError, IndexError, KeyError):  # parts that dateutil accepts but cannot expand
+        raise Invalid(f"'rrule' cannot be expanded: {rule.text!r}; check its BY parts") from None
     return found
 
 

@@ -158,3 +158,37 @@ def test_local_starts_read_on_the_zone_clock():
     for bad in ("tomorrow", "", 5, "2026-13-01T00:00", "1999-01-01T00:00"):
         with pytest.raises(Invalid, match="'start'"):
             parse_local_start(bad, LONDON)
+
+
+part_values = {
+    "FREQ": st.sampled_from(["SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY", "NEVER"]),
+    "INTERVAL": st.integers(-2, 2000).map(str),
+    "COUNT": st.integers(-1, 200).map(str),
+    "UNTIL": st.sampled_from(["20270101", "20261231T235959Z", "20260101T000000", "2027"]),
+    "BYSECOND": st.integers(-1, 61).map(str),
+    "BYMINUTE": st.integers(-1, 60).map(str),
+    "BYHOUR": st.integers(-1, 24).map(str),
+    "BYDAY": st.sampled_from(["MO", "SA,SU", "+1MO", "-1FR", "53TU", "+99MO", "-5SU", "XX"]),
+    "BYMONTHDAY": st.integers(-32, 32).map(str),
+    "BYYEARDAY": st.integers(-367, 367).map(str),
+    "BYWEEKNO": st.integers(-54, 54).map(str),
+    "BYMONTH": st.integers(0, 13).map(str),
+    "BYSETPOS": st.integers(-367, 367).map(str),
+    "WKST": st.sampled_from(["MO", "SU", "XX"]),
+}
+any_rule = st.lists(st.sampled_from(sorted(part_values)), min_size=1, max_size=6, unique=True).flatmap(
+    lambda names: st.tuples(*(part_values[n].map(lambda v, n=n: f"{n}={v}") for n in names))).map(";".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=any_rule, day=st.integers(0, 365 * 150), days=st.integers(1, 3660))
+def test_any_rule_is_expanded_or_refused_and_always_ends(text, day, days):
+    """Whatever the parts, impossible combinations included: a 400 (Invalid) or at most
+    `limit` starts, every one in range; never an endless walk or another exception."""
+    start = datetime(2026, 1, 1, 20) + timedelta(days=day)
+    try:
+        found = local_starts(parse_rule(text, LONDON), start, start + timedelta(days=days), 101)
+    except Invalid:
+        return
+    assert len(found) <= 101 and all(start <= t < start + timedelta(days=days) for t in found)
+    assert found == sorted(set(found))

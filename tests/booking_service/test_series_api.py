@@ -128,6 +128,8 @@ BAD = [
     ({"rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30;COUNT=1"}, "no day matches it"),
     ({"rrule": "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30;UNTIL=" + far(100)}, "no day matches it"),
     ({"rrule": "FREQ=DAILY"}, "must end"),
+    ({"rrule": "FREQ=DAILY;INTERVAL=0;BYMONTH=2;COUNT=3"}, "INTERVAL must be a whole number from 1"),
+    ({"rrule": "FREQ=SECONDLY;BYSECOND=61;COUNT=1"}, "BYSECOND=61"),
     ({"rrule": "FREQ=DAILY;COUNT=101"}, "more than the 100 occurrences"),
     ({"rrule": "FREQ=WEEKLY;UNTIL=" + far(400)}, "more than the 180 days"),
     ({"rrule": "FREQ=HOURLY;COUNT=3"}, "occurrences overlap"),
