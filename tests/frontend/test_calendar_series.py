@@ -54,9 +54,14 @@ async def test_repeat_books_a_weekly_series_cancelled_one_by_one_then_whole(hub,
     series = made[0]["series_id"]
     assert series is not None and {b["series_id"] for b in made} == {series}
     assert (await booking.ok("GET", f"series/{series}", admin))["rrule"] == "FREQ=WEEKLY;COUNT=3"
-    cards = [page.locator(f'article[data-booking-id="{b["id"]}"]') for b in made]
+    # one item in My bookings: the series, holding its occurrences
+    group = page.locator(f'article.series-card[data-series-id="{series}"]')
+    await expect(group).to_contain_text(f"medium on {pool} series #{series}")
+    await expect(group).to_contain_text("3 occurrences to come")
+    cards = [group.locator(f'article[data-booking-id="{b["id"]}"]') for b in made]
     for card in cards:
         await expect(card).to_contain_text(f"series #{series}")
+        await expect(card.get_by_role("button", name="Cancel series…")).to_have_count(0)
 
     # this one only
     await cards[1].get_by_role("button", name="Cancel this one…").click()
@@ -66,11 +71,12 @@ async def test_repeat_books_a_weekly_series_cancelled_one_by_one_then_whole(hub,
     await expect(cards[1]).to_have_count(0)
 
     # then the series
-    await cards[0].get_by_role("button", name="Cancel series…").click()
-    await cards[0].get_by_role("button", name="Yes, cancel the series").click()
+    await expect(group).to_contain_text("2 occurrences to come")
+    await group.get_by_role("button", name="Cancel series…").click()
+    await group.get_by_role("button", name="Yes, cancel the series").click()
     await expect(page.get_by_role("status")).to_contain_text(f"Series #{series} is cancelled: 2 occurrences to come")
     assert {b["state"] for b in await mine(booking, admin, name, pool)} == {"cancelled"}
-    await expect(page.locator(".booking-card")).to_have_count(0)
+    await expect(page.locator(".booking-card, .series-card")).to_have_count(0)
     assert console_errors == []
 
 

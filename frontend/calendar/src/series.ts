@@ -4,7 +4,7 @@
 
 import { ApiError, type Booking, type What } from "./api";
 import type { Context } from "./context";
-import { field, fill, h } from "./dom";
+import { field, fill, h, uid } from "./dom";
 import { dateTimeValue, dateValue, parse, rangeLabel } from "./time";
 
 export interface SeriesOccurrence {
@@ -183,4 +183,24 @@ export function cancelSeriesButton(ctx: Context, b: Booking, actions: HTMLElemen
     no.focus();
   });
   return button;
+}
+
+/** The occurrences of one series in a list as one item: what and how often, Cancel series,
+ * and each occurrence's own card (`card`, with its own extend and cancel). */
+export function seriesCard(ctx: Context, occurrences: Booking[], card: (b: Booking) => HTMLElement): HTMLElement {
+  const first = occurrences[0];
+  const headingId = uid("series");
+  const actions = h("div", { class: "actions" });
+  const restore = () => fill(actions, cancelSeriesButton(ctx, first, actions, restore));
+  restore();
+  const what = first.package ? first.package.name : "custom resources";
+  const n = occurrences.length;
+  return h(
+    "article",
+    { class: "series-card", "aria-labelledby": headingId, "data-series-id": String(first.series_id) },
+    h("h3", { id: headingId }, `${what} on ${first.pool} `, h("span", { class: "badge series" }, `series #${first.series_id}`)),
+    h("p", {}, `${n} occurrence${n === 1 ? "" : "s"} to come, from ${rangeLabel(parse(first.start), parse(first.end), ctx.zone)}.`),
+    actions,
+    h("ul", { class: "cards" }, occurrences.map((b) => h("li", {}, card(b)))),
+  );
 }
