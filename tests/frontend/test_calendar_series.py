@@ -32,7 +32,7 @@ async def mine(booking: BookingAPI, admin, user: str, pool: str) -> list[dict]:
 
 
 async def repeat_weekly(page: Page, times: int) -> None:
-    await page.get_by_label("Repeat", exact=True).select_option(label="Every week")
+    await page.get_by_label("How often").select_option(label="Every week")
     await page.get_by_label("Occurrences", exact=True).fill(str(times))
 
 

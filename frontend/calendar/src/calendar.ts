@@ -446,7 +446,10 @@ export class CalendarPanel {
   /** Book the selection on a rule (series.ts); the skipped or refused occurrences show where alternatives do. */
   async bookSeries(what: What, start: Date, end: Date, name: string, repeat: RepeatFields): Promise<void> {
     this.alternativesArea.hidden = true;
-    if (await bookSeries(this.ctx, this.alternativesArea, this.pool, what, start, end, name, repeat)) this.selection = null;
+    if (await bookSeries(this.ctx, this.alternativesArea, this.pool, what, start, end, name, repeat)) {
+      this.selection = null;
+      await this.ctx.changed();
+    }
   }
 
   private offer(what: What, name: string, alternatives: Alternative[]): void {

@@ -68,7 +68,7 @@ export class RepeatFields {
     const update = () => this.show();
     this.preset.addEventListener("change", update);
     this.endKind.addEventListener("change", update);
-    this.element = h("fieldset", { class: "repeat" }, h("legend", {}, "Repeat"), field("Repeat", this.preset), this.details);
+    this.element = h("fieldset", { class: "repeat" }, h("legend", {}, "Repeat"), field("How often", this.preset), this.details);
     this.show();
   }
 
@@ -109,7 +109,8 @@ function occurrenceList(ctx: Context, items: SeriesOccurrence[]): HTMLElement {
 }
 
 /** Book `what` from `start` to `end` on the rule, the start read on the page's zone's clock;
- * say what was booked and skipped (or, refused, which occurrences and why) in `report`. */
+ * say what was booked and skipped (or, refused, which occurrences and why) in `report`.
+ * The caller reloads what shows bookings (ctx.changed) when it returns true. */
 export async function bookSeries(
   ctx: Context,
   report: HTMLElement,
@@ -142,7 +143,6 @@ export async function bookSeries(
       fill(report, h("h3", {}, `Skipped occurrences of series #${series.id}`), occurrenceList(ctx, series.skipped));
       report.hidden = false;
     }
-    await ctx.changed();
     return true;
   } catch (e) {
     ctx.messages.error(e);
