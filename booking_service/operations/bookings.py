@@ -98,12 +98,7 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
         raise Invalid("Give either 'package' (a package name) or 'resources' ({\"cores\", \"memory_gib\"}), not both or neither")
     start, end = parse_range(body["start"], body["end"])
     _check_not_past(start, now)
-    user = body.get("user", caller.name)
-    if user != caller.name:
-        if not caller.admin:
-            raise Forbidden("Only booking admins can book on behalf of someone else; leave out 'user'.")
-        if not isinstance(user, str) or not 0 < len(user) <= 255 or "/" in user:
-            raise Invalid("'user' must be a hub user name")  # hub names never hold '/'
+    user = booking_user(caller, body)
 
     pool_name = body["pool"]
     if not isinstance(pool_name, str) or len(pool_name) > 255:
@@ -143,6 +138,17 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
         booking = await admit(change, user=user, package=package, need=need, start=start, end=end, now=now,
                               by=caller.name)
     return booking_json(booking, pool.name, package, now)
+
+
+def booking_user(caller: Caller, body: dict) -> str:
+    """Whom a booking is for: the caller, or (booking admins only) the body's 'user'."""
+    user = body.get("user", caller.name)
+    if user != caller.name:
+        if not caller.admin:
+            raise Forbidden("Only booking admins can book on behalf of someone else; leave out 'user'.")
+        if not isinstance(user, str) or not 0 < len(user) <= 255 or "/" in user:
+            raise Invalid("'user' must be a hub user name")  # hub names never hold '/'
+    return user
 
 
 def check_bookable(pool, pool_name: str) -> None:

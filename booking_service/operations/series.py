@@ -31,12 +31,12 @@ from ..policy import NOW_GRACE, check_booking
 from ..recurrence import Occurrence, expand, parse_local_start, parse_rule
 from ..store import HOLDING, locked_pool
 from . import Context, footprint, package_named
-from .bookings import admit, booking_json, check_bookable, shortfall
+from .bookings import admit, booking_json, booking_user, check_bookable, shortfall
 from .phases import expire_offers, move
 
 MODES = ("all", "fit")
 REQUIRED = {"start", "duration", "rrule"}
-OPTIONAL = {"package", "resources", "pool", "tz", "mode"}
+OPTIONAL = {"package", "resources", "pool", "tz", "mode", "user"}
 
 
 def occurrence_json(occurrence: Occurrence, reason: str | None = None) -> dict:
@@ -120,6 +120,7 @@ async def _pool_name(conn, given: str | None) -> str:
 
 async def create_series(ctx: Context, caller: Caller, body, now: datetime) -> dict:
     request = _parse(ctx, body)
+    user = booking_user(caller, body)
     occurrences = request["occurrences"]
     if occurrences[0].start < now - NOW_GRACE:
         raise Invalid(f"The series' first occurrence ({format_time(occurrences[0].start)}) is in the past; "
@@ -151,7 +152,7 @@ async def create_series(ctx: Context, caller: Caller, body, now: datetime) -> di
                 failed=failed,
             )
         values = dict(
-            user=caller.name, pool_id=change.pool.id, package_id=None if package is None else package.id,
+            user=user, pool_id=change.pool.id, package_id=None if package is None else package.id,
             millicores=need.millicores, mib=need.mib, start=request["start"].isoformat(), tz=request["tz"],
             duration=request["duration"], rrule=request["rrule"], mode=request["mode"], skipped=json.dumps(failed),
             created=now, created_by=caller.name, cancelled=None,
@@ -159,7 +160,7 @@ async def create_series(ctx: Context, caller: Caller, body, now: datetime) -> di
         series_id = (await change.conn.execute(
             insert(orm.BookingSeries).values(**values).returning(orm.BookingSeries.id))).scalar_one()
         bookings = [
-            await admit(change, user=caller.name, package=package, need=need, start=o.start, end=o.end, now=now,
+            await admit(change, user=user, package=package, need=need, start=o.start, end=o.end, now=now,
                         by=caller.name, cause=f"occurrence {o.index} of series {series_id}", series_id=series_id)
             for o in fitting
         ]

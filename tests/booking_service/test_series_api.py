@@ -116,8 +116,15 @@ async def test_the_level_rules_apply_to_every_occurrence(api, admin, user, hub):
                                                          "package": None}), 400, "not both")
     anonymous = await hub.new_user(groups=["level-0"])
     assert_error(await api.call("POST", "series", anonymous, weekly), 403, "cannot book ahead")
-    # admins are not bound by the levels
+    # admins are not bound by the levels, and may book for someone else; nobody else may
     assert len((await api.ok("POST", "series", admin, weekly))["bookings"]) == 7
+    theirs = await api.ok("POST", "series", admin, {**weekly, "user": user.name, "rrule": "FREQ=WEEKLY;COUNT=2",
+                                                    "start": day_start(4).strftime("%Y-%m-%dT20:00")})
+    assert (theirs["user"], theirs["created_by"]) == (user.name, admin.name)
+    assert {(b["user"], b["created_by"]) for b in theirs["bookings"]} == {(user.name, admin.name)}
+    assert (await api.ok("GET", f"series/{theirs['id']}", user))["id"] == theirs["id"]
+    assert_error(await api.call("POST", "series", user, {**weekly, "user": admin.name}), 403,
+                 "Only booking admins can book on behalf")
 
 
 def far(days: int) -> str:
