@@ -206,3 +206,23 @@ async def test_racing_series_and_bookings_never_overbook_and_stay_whole(services
                                        "&grain=hour", admin)
         assert min(b["free_min"]["cores"] for b in view["blocks"]) >= 0
         assert [b["free_min"]["cores"] for b in view["blocks"] if b["start"] == iso(night)] == [0]
+
+
+def next_spring_change() -> datetime:
+    """01:00 UTC on the last Sunday of March after today: when London's clocks go forward."""
+    today = datetime.now(timezone.utc)
+    year = today.year + (today.month > 3 or (today.month == 3 and today.day > 24))
+    last = datetime(year, 3, 31, 1, tzinfo=timezone.utc)
+    return last - timedelta(days=(last.weekday() + 1) % 7)
+
+
+async def test_nightly_on_londons_clock_across_the_spring_change(api, admin):
+    change = next_spring_change()
+    pool = await api.new_pool(admin, cores=1, memory_gib=4, start=change - timedelta(days=5), days=10)
+    first = change - timedelta(days=3)
+    series = await api.ok("POST", "series", admin, {**nightly(pool, 6), "start": first.strftime("%Y-%m-%dT20:00")})
+    starts = [utc(b["start"]) for b in series["bookings"]]
+    assert {s.astimezone(LONDON).strftime("%H:%M") for s in starts} == {"20:00"}
+    assert [s.hour for s in starts] == [20, 20, 20, 19, 19, 19]  # GMT, then BST
+    # the night the clocks go forward lasts 11 hours: 20:00 to 08:00 on the wall clock
+    assert [(utc(b["end"]) - utc(b["start"])) / H for b in series["bookings"]] == [12, 12, 11, 12, 12, 12]
