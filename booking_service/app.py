@@ -313,6 +313,17 @@ class BookingService(Application):
         together) may have; a larger package is refused (400).""",
     )
     max_package_memory_gib = Float(100_000, config=True, help="Most memory, in GiB, a package's footprint may have.")
+    max_series_occurrences = Int(
+        100, config=True,
+        help="""Most occurrences one recurring booking (POST /series) may have; a rule that gives
+        more is refused (400).""",
+    )
+    max_series_days = Int(
+        180, config=True,
+        help="""How many days after its first start a recurring booking may reach: its rule is
+        expanded no further, so no rule, however written (one no day matches, like 30 February),
+        costs more than this; a rule that runs on is refused (400).""",
+    )
 
     # The private calendar feed (handlers/ical.py, docs/calendar.md).
     public_url = Unicode(
@@ -435,6 +446,15 @@ class BookingService(Application):
         build_platforms(proposal["value"])  # ValueError naming the entry stops the start
         return proposal["value"]
 
+    @validate("max_series_occurrences", "max_series_days")
+    def _check_series_bounds(self, proposal):
+        # a series is written in one transaction, and expanded as far as its horizon
+        name, value = proposal["trait"].name, proposal["value"]
+        most = 1000 if name == "max_series_occurrences" else 3660
+        if not 0 < value <= most:
+            raise ValueError(f"BookingService.{name} must be from 1 to {most}, not {value}")
+        return value
+
     @validate("warn_before_minutes")
     def _check_warnings(self, proposal):
         if any(minutes <= 0 for minutes in proposal["value"]):
@@ -525,6 +545,8 @@ class BookingService(Application):
             max_held_offer_sets=self.max_held_offer_sets,
             max_booking=self._maximum("booking"),
             max_package=self._maximum("package"),
+            max_series_occurrences=self.max_series_occurrences,
+            max_series_days=self.max_series_days,
             warn_before_minutes=list(self.warn_before_minutes),
             hub=HubClient(os.environ["JUPYTERHUB_API_URL"], os.environ["JUPYTERHUB_API_TOKEN"])
             if os.environ.get("JUPYTERHUB_API_TOKEN") else None,

@@ -143,6 +143,10 @@ class Booking(Base):
     offer_set_id: Mapped[int | None] = mapped_column(ForeignKey("offer_sets.id"), nullable=True)
     offer_index: Mapped[int | None] = mapped_column(Integer, nullable=True)  # n in the set's offers
     expires: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # an offer's hold
+    # the BookingSeries this is an occurrence of (migration 0009_series). No foreign key:
+    # SQLite adds one only by copying the table, and dropping the old copy would cascade
+    # to the bookings' transitions; a series is never deleted but with its bookings.
+    series_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     __table_args__ = (
         CheckConstraint('"end" > start', name="booking_interval"),
         CheckConstraint("state IN ('booked', 'cancelled', 'offered')", name="booking_state"),
@@ -153,6 +157,30 @@ class Booking(Base):
         Index("ix_bookings_offer_set", "offer_set_id", "offer_index"),
         Index("ix_bookings_state_expires", "state", "expires"),
     )
+
+
+class BookingSeries(Base):
+    """A recurring booking (migration 0009_series): the rule as the user gave it (a local
+    first start in an IANA zone, a duration, an RFC 5545 RRULE) and the occurrences
+    "fit" skipped; its occurrences are the bookings whose `series_id` points here."""
+
+    __tablename__ = "booking_series"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user: Mapped[str] = mapped_column(String(255), index=True)
+    pool_id: Mapped[int] = mapped_column(ForeignKey("pools.id", ondelete="CASCADE"))
+    package_id: Mapped[int | None] = mapped_column(ForeignKey("package_templates.id"), nullable=True)
+    millicores: Mapped[int] = mapped_column(BigInteger)
+    mib: Mapped[int] = mapped_column(BigInteger)
+    start: Mapped[str] = mapped_column(String(32))  # the first start, on the wall clock of `tz`
+    tz: Mapped[str] = mapped_column(String(64))
+    duration: Mapped[str] = mapped_column(String(40))  # ISO 8601, as given
+    rrule: Mapped[str] = mapped_column(Text)
+    mode: Mapped[str] = mapped_column(String(8))
+    skipped: Mapped[str] = mapped_column(Text)  # JSON list: the occurrences "fit" left out, and why
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(255))
+    cancelled: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    __table_args__ = (CheckConstraint("mode IN ('all', 'fit')", name="series_mode"),)
 
 
 class BookingTransition(Base):

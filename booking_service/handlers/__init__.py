@@ -23,6 +23,7 @@ from .notices import NoticeHandler, NoticesHandler
 from .offers import OfferHandler, OfferSetHandler, OfferSetsHandler, PlatformsHandler
 from .pages import HubOAuthCallbackHandler, LandingHandler, OpenAPIHandler
 from ..operations.ical import TOKEN_PATTERN
+from .series import SeriesCollectionHandler, SeriesHandler
 
 POOL = r"(?P<pool>[^/]+)"
 USER = r"(?P<user>[^/]+)"
@@ -59,4 +60,6 @@ def routes(prefix: str) -> list:
         (api + f"/users/{USER}/notices/(?P<notice_id>[0-9]{{1,12}})", NoticeHandler),
         (api + "/platforms", PlatformsHandler),
         (api + r"/callbacks/(?P<step_id>[0-9]{1,12})", CallbackHandler),
+        (api + "/series", SeriesCollectionHandler),
+        (api + r"/series/(?P<series_id>[0-9]{1,12})", SeriesHandler),
     ]

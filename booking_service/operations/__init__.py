@@ -57,6 +57,8 @@ class Context:
     callback_url: str = ""
     # level -> minutes after its start at which a booking nobody started is released
     reclaim_unstarted: dict = field(default_factory=dict)
+    max_series_occurrences: int = 100  # occurrences in one recurring booking
+    max_series_days: int = 180  # how far after its first start a series may reach
 
 
 def _default_platforms() -> list:

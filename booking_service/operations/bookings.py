@@ -74,6 +74,7 @@ def booking_json(row, pool_name: str, package, now: datetime) -> dict:
         "phase": row.phase,
         "expires": None if row.expires is None else format_time(row.expires),
         "offer_set": None if row.offer_set_id is None else {"id": row.offer_set_id, "index": row.offer_index},
+        "series_id": row.series_id,
     }
 
 
@@ -101,12 +102,7 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
     _check_not_past(start, now)
     steps = parse_steps(body.get("steps"), ctx.workers)
     check_preparation_time(steps, start, now)
-    user = body.get("user", caller.name)
-    if user != caller.name:
-        if not caller.admin:
-            raise Forbidden("Only booking admins can book on behalf of someone else; leave out 'user'.")
-        if not isinstance(user, str) or not 0 < len(user) <= 255 or "/" in user:
-            raise Invalid("'user' must be a hub user name")  # hub names never hold '/'
+    user = booking_user(caller, body)
 
     pool_name = body["pool"]
     if not isinstance(pool_name, str) or len(pool_name) > 255:
@@ -126,19 +122,16 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
     )
     async with locked_pool(ctx.engine, ctx.cache, pool_name) as change:
         pool, timeline = change.pool, change.timeline
-        if pool is None:
-            raise no_such_pool(pool_name)
-        if pool.kind != "reserved":
-            raise Invalid(f"Pool '{pool.name}' is a shared (walk-in) pool and cannot be booked; book a reserved pool.")
+        check_bookable(pool, pool_name)
         await expire_offers(change, now)
         s, e = epoch(start), epoch(end)
-        free = timeline.min_free(s, e)
-        if not need.fits_in(free):
+        short = shortfall(timeline, need, start, end)
+        if short is not None:
             since = max(s, epoch(now))
             options = timeline.earliest_fits(need, e - s, since, since + int(ctx.alternatives_horizon.total_seconds()),
                                              ctx.alternatives)
             raise Conflict(
-                f"Pool '{pool.name}' has only {_short_of(need, free)} from {format_time(start)} to {format_time(end)}."
+                f"Pool '{pool.name}' has only {short} from {format_time(start)} to {format_time(end)}."
                 + (" The earliest times that fit are listed in 'alternatives'." if options else
                    f" Nothing of that length fits in the next {ctx.alternatives_horizon.days} days."),
                 alternatives=[
@@ -146,16 +139,52 @@ async def create_booking(ctx: Context, caller: Caller, body, now: datetime) -> d
                     for a in options
                 ],
             )
-        values = dict(
-            user=user, package_id=None if package is None else package.id,
-            start=start, end=end, millicores=need.millicores, mib=need.mib, state="booked", phase=ACCEPTED,
-            created=now, created_by=caller.name, cancelled=None, offer_set_id=None, offer_index=None, expires=None,
-        )
-        booking = await change.insert(orm.Booking, **values)
-        await record(change.conn, booking.id, None, ACCEPTED, now, "booked", caller.name)
+        booking = await admit(change, user=user, package=package, need=need, start=start, end=end, now=now,
+                              by=caller.name)
         await add_steps(change.conn, booking.id, steps, start)
-        answer = booking_json(orm.Booking(id=booking.id, **values), pool.name, package, now)
+        answer = booking_json(booking, pool.name, package, now)
         return {**answer, "steps": await booking_steps(change.conn, booking.id)}
+
+
+def booking_user(caller: Caller, body: dict) -> str:
+    """Whom a booking is for: the caller, or (booking admins only) the body's 'user'."""
+    user = body.get("user", caller.name)
+    if user != caller.name:
+        if not caller.admin:
+            raise Forbidden("Only booking admins can book on behalf of someone else; leave out 'user'.")
+        if not isinstance(user, str) or not 0 < len(user) <= 255 or "/" in user:
+            raise Invalid("'user' must be a hub user name")  # hub names never hold '/'
+    return user
+
+
+def check_bookable(pool, pool_name: str) -> None:
+    """A booking's pool (as locked) must exist and be booked ahead."""
+    if pool is None:
+        raise no_such_pool(pool_name)
+    if pool.kind != "reserved":
+        raise Invalid(f"Pool '{pool.name}' is a shared (walk-in) pool and cannot be booked; book a reserved pool.")
+
+
+def shortfall(timeline, need: Resources, start: datetime, end: datetime) -> str | None:
+    """None if `need` fits in the pool's free resources throughout [start, end), else what
+    is short, for a message ("1 of 2 cores free for the whole period")."""
+    free = timeline.min_free(epoch(start), epoch(end))
+    return None if need.fits_in(free) else _short_of(need, free)
+
+
+async def admit(change, *, user: str, package, need: Resources, start: datetime, end: datetime, now: datetime,
+                by: str, cause: str = "booked", **columns):
+    """Write a booking (ACCEPTED) that the caller has checked fits, under `change`'s lock,
+    with its first transition; returns it as an orm.Booking. `columns`: more to set."""
+    values = dict(
+        user=user, package_id=None if package is None else package.id,
+        start=start, end=end, millicores=need.millicores, mib=need.mib, state="booked", phase=ACCEPTED,
+        created=now, created_by=by, cancelled=None, offer_set_id=None, offer_index=None, expires=None,
+        **columns,
+    )
+    booking = await change.insert(orm.Booking, **values)
+    await record(change.conn, booking.id, None, ACCEPTED, now, cause, by)
+    return orm.Booking(id=booking.id, **values)
 
 
 async def _load(conn, booking_id) -> tuple:

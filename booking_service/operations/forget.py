@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, union, update
+from sqlalchemy import func, select, union, update
 
 from .. import orm
 from ..domain import CANCELLED, FORGET_SCOPE, Caller, Conflict, Forbidden, Invalid, format_time
@@ -94,6 +94,9 @@ async def _end_and_rename(ctx, change, user, reason, kept_as, counts, now) -> No
     await change.conn.execute(update(orm.Notice).where(orm.Notice.user == user, orm.Notice.mail_state == "pending")
                               .values(mail_state="off"))
     await change.conn.execute(update(orm.Notice).where(orm.Notice.user == user).values(user=kept_as))
+    # their series end with their bookings (whose cancelling is above)
+    await change.conn.execute(update(orm.BookingSeries).where(orm.BookingSeries.user == user).values(
+        user=kept_as, cancelled=func.coalesce(orm.BookingSeries.cancelled, now)))
     await offer_places(ctx, change, now)  # what they held is free for the head of the queue
 
 

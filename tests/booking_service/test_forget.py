@@ -86,6 +86,23 @@ async def test_a_forgotten_user_leaves_nothing_to_the_next_owner_of_the_name(api
         ("stopped", "account deleted", forgotten["kept_as"])
 
 
+async def test_a_forgotten_users_series_ends_and_is_not_the_next_owners(api):
+    hub, admin = api.hub, api.hub.booking_admin
+    victim = await hub.new_user(groups=["level-1"])
+    pool = await api.new_pool(admin)
+    series = await api.ok("POST", "series", victim, {
+        "package": "small", "pool": pool, "start": day_start(2).strftime("%Y-%m-%dT09:00"), "duration": "PT2H",
+        "rrule": "FREQ=DAILY;COUNT=3"})
+    forgotten = await forget_user(victim.name, url=hub.url + api.base, token=forgetter(api).token)
+    assert forgotten["bookings_cancelled"] == 3
+    stranger = await same_name_again(hub, victim.name)
+    assert_error(await api.call("GET", f"series/{series['id']}", stranger), 404, "no series")
+    assert_error(await api.call("DELETE", f"series/{series['id']}", stranger), 404, "no series")
+    kept = await api.ok("GET", f"series/{series['id']}", admin)
+    assert kept["user"] == forgotten["kept_as"] and kept["cancelled"] is not None
+    assert {(b["phase"], b["cancel_reason"]) for b in kept["bookings"]} == {("CANCELLED", "account deleted")}
+
+
 async def test_forgetting_refuses_what_is_no_hub_name_and_reports_failure(api):
     for bad, fragment in [("a%2Fb", "no '/'"), ("x" * 201, "at most 200")]:
         assert_error(await api.call("DELETE", f"users/{bad}", forgetter(api)), 400, fragment)

@@ -251,6 +251,22 @@ async def test_real_answers_match_the_documented_schemas(api, doc, admin, user):
                notice_id=notice["id"])
     await call("GET", "/users/{user}/notices", user, status=403, user=admin.name)
 
+    # a series: booked on a rule, seen, refused as a whole, booked where it fits, cancelled
+    nightly = {"package": "small", "pool": pool, "start": (start + 20 * HOUR).strftime("%Y-%m-%dT%H:%M"),
+               "tz": "UTC", "duration": "PT2H", "rrule": "FREQ=DAILY;COUNT=3"}
+    series = await call("POST", "/series", user, nightly, status=201)
+    assert [b["series_id"] for b in series["bookings"]] == [series["id"]] * 3
+    await call("GET", "/series/{series_id}", user, status=200, series_id=series["id"])
+    clash = await call("POST", "/series", user, {**nightly, "rrule": "FREQ=DAILY;COUNT=4"}, status=409)
+    assert [f["occurrence"] for f in clash["failed"]] == [0, 1, 2]
+    fit = await call("POST", "/series", user, {**nightly, "rrule": "FREQ=DAILY;COUNT=4", "mode": "fit"}, status=201)
+    assert len(fit["bookings"]) == 1 and len(fit["skipped"]) == 3
+    await call("DELETE", "/series/{series_id}", user, status=200, series_id=series["id"])
+    await call("DELETE", "/series/{series_id}", user, status=409, series_id=series["id"])
+    await call("GET", "/series/{series_id}", admin, status=404, series_id=999999999)
+    await call("POST", "/series", user, {**nightly, "rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30;COUNT=1"},
+               status=400)
+
     # errors
     await call("GET", "/bookings/{booking_id}", user, status=404, booking_id=999999999)
     await call("GET", "/pools/{pool}/availability", user, status=400, pool=pool, query=day + "&grain=fortnight")

@@ -90,6 +90,7 @@ export interface Booking {
   cancelled: string | null;
   phase: string; // the lifecycle phase (seed 004): OFFERED, ACCEPTED, ... COMPLETED, CANCELLED, ...
   expires: string | null; // an offer's hold
+  series_id?: number | null; // the recurring booking it is an occurrence of (series.ts)
 }
 
 /** What the service tells the user about their bookings (GET /users/{user}/notices). */

@@ -6,6 +6,7 @@ import type { Booking } from "./api";
 import { canBook, type Context, resourcesLabel, zoneName } from "./context";
 import { field, fill, h, uid } from "./dom";
 import { historyToggle, phaseBadge } from "./lifecycle";
+import { cancelSeriesButton, seriesCard, seriesMark } from "./series";
 import { addHours, dateValue, fromDateValue, iso, parse, rangeLabel } from "./time";
 
 const EXTEND_BY: [number, string][] = [
@@ -21,7 +22,7 @@ function title(b: Booking): string {
 }
 
 /** One booking as a card: what, when, status, and (while it is on or ahead) extend and cancel. */
-export function bookingCard(ctx: Context, b: Booking, showUser: boolean): HTMLElement {
+export function bookingCard(ctx: Context, b: Booking, showUser: boolean, inSeries = false): HTMLElement {
   const headingId = uid("booking");
   const live = b.status === "upcoming" || b.status === "active";
   const actions = h("div", { class: "actions" });
@@ -36,6 +37,7 @@ export function bookingCard(ctx: Context, b: Booking, showUser: boolean): HTMLEl
       " ",
       phaseBadge(b.phase),
       h("span", { class: "booking-id" }, ` #${b.id}`),
+      seriesMark(b),
     ),
     h(
       "p",
@@ -68,12 +70,13 @@ export function bookingCard(ctx: Context, b: Booking, showUser: boolean): HTMLEl
       ctx.messages.error(e);
     }
   });
-  const cancel = h("button", { type: "button", class: "danger" }, "Cancel booking…");
+  const cancel = h("button", { type: "button", class: "danger" }, b.series_id == null ? "Cancel booking…" : "Cancel this one…");
   const showActions = () => {
     fill(
       actions,
       h("div", { class: "extend" }, field(`Extend #${b.id} by`, by), extend),
       cancel,
+      inSeries ? null : cancelSeriesButton(ctx, b, actions, showActions),
     );
   };
   cancel.addEventListener("click", () => {
@@ -118,6 +121,22 @@ export class MyBookingsPanel {
     );
   }
 
+  /** One item per booking, and one per series (at its first occurrence shown) holding its occurrences. */
+  private items(shown: Booking[]): HTMLElement[] {
+    const seen = new Set<number>();
+    const items: HTMLElement[] = [];
+    for (const b of shown) {
+      if (b.series_id == null) {
+        items.push(h("li", {}, bookingCard(this.ctx, b, false)));
+      } else if (!seen.has(b.series_id)) {
+        seen.add(b.series_id);
+        const occurrences = shown.filter((o) => o.series_id === b.series_id);
+        items.push(h("li", {}, seriesCard(this.ctx, occurrences, (o) => bookingCard(this.ctx, o, false, true))));
+      }
+    }
+    return items;
+  }
+
   async load(): Promise<void> {
     try {
       const bookings = await this.ctx.api.bookings({ user: this.ctx.me.name });
@@ -125,7 +144,7 @@ export class MyBookingsPanel {
       fill(
         this.list,
         shown.length
-          ? h("ul", { class: "cards" }, shown.map((b) => h("li", {}, bookingCard(this.ctx, b, false))))
+          ? h("ul", { class: "cards" }, this.items(shown))
           : h("p", {}, canBook(this.ctx) ? "You have no bookings. Select a block on the calendar, or book now." : "You have no bookings."),
       );
     } catch (e) {

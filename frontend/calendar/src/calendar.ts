@@ -5,6 +5,7 @@
 // not fit. A level that cannot book (a trial) sees the same grid, with nothing to select.
 
 import { ApiError, type Alternative, type Block, type Booking, type Grain, type Resources, type What } from "./api";
+import { bookSeries, RepeatFields } from "./series";
 import { allowanceLabel, bookablePackages, canBook, shownPackages, type Context, resourcesLabel, zoneName } from "./context";
 import { field, fill, h } from "./dom";
 import { Grid, type Row, type Selection } from "./grid";
@@ -401,9 +402,15 @@ export class CalendarPanel {
     const zone = this.ctx.zone;
     const when = selection.start < now ? `now to ${timeLabel(selection.end, zone, true)}` : rangeLabel(start, selection.end, zone);
     const summary = `${name} on ${this.pool}, ${when} (${durationLabel(hours)})`;
+    const repeat = new RepeatFields(this.ctx, start);
     const book = h(
       "button",
-      { type: "button", class: "primary", disabled: tooLong, onclick: () => this.book(selection.row.what, start, selection.end, name) },
+      {
+        type: "button",
+        class: "primary",
+        disabled: tooLong,
+        onclick: () => (repeat.rule() ? this.bookSeries(selection.row.what, start, selection.end, name, repeat) : this.book(selection.row.what, start, selection.end, name)),
+      },
       `Book ${selection.row.key === "custom" ? "these resources" : selection.row.label}`,
     );
     fill(
@@ -413,6 +420,7 @@ export class CalendarPanel {
       selection.fits ? null : h("p", { class: "warning" }, "Part of this is not free throughout: booking it will be refused, with times that fit instead."),
       tooLong ? h("p", { class: "warning" }, `Too long: your account level books at most ${may.max_hours} hours. Select fewer blocks.`) : null,
       h("div", { class: "actions" }, book, h("button", { type: "button", onclick: () => this.grid?.clearSelection() }, "Clear selection")),
+      repeat.element, // after the Book button, which Tab from the grid reaches first
     );
     this.selectionArea.hidden = false;
     if (how === "keyboard") this.ctx.messages.info(`Selected ${summary}. Press Tab to reach the Book button.`);
@@ -432,6 +440,15 @@ export class CalendarPanel {
       this.ctx.messages.error(e);
       const alternatives = e instanceof ApiError ? e.alternatives : null;
       if (alternatives) this.offer(what, name, alternatives);
+    }
+  }
+
+  /** Book the selection on a rule (series.ts); the skipped or refused occurrences show where alternatives do. */
+  async bookSeries(what: What, start: Date, end: Date, name: string, repeat: RepeatFields): Promise<void> {
+    this.alternativesArea.hidden = true;
+    if (await bookSeries(this.ctx, this.alternativesArea, this.pool, what, start, end, name, repeat)) {
+      this.selection = null;
+      await this.ctx.changed();
     }
   }
 
