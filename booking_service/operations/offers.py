@@ -196,7 +196,7 @@ async def _record_set(conn, caller, body, now, expires, offers, messages, packag
     answer = []
     for n, offer in enumerate(offers):
         if offer.ref is not None:  # held on its platform: the set records where
-            answer.append(await platform_offers.record(
+            answer.append(await platform_offers.keep_offer(
                 conn, set_id, n, offer, user=caller.name, package=package, now=now, expires=expires,
                 cause=f"offered in set {set_id}, for window {numbers[offer.window]}, by platform '{offer.platform}'"))
             continue

@@ -107,7 +107,7 @@ def _transition(before, after, now: datetime, cause: str, by: str) -> dict:
     return {"from": before, "to": after, "at": format_time(now), "cause": cause, "by": by}
 
 
-async def record(conn, set_id: int, n: int, offer: PlatformOffer, *, user: str, package, now: datetime,
+async def keep_offer(conn, set_id: int, n: int, offer: PlatformOffer, *, user: str, package, now: datetime,
                  expires: datetime, cause: str) -> dict:
     """Write what the set knows of a remote offer; its JSON."""
     until = expires if offer.expires is None else min(expires, from_epoch(offer.expires))

@@ -383,7 +383,7 @@ async def test_expired_blazar_offers_are_swept_and_their_leases_deleted(tmp_path
                 set_id = (await conn.execute(insert(OfferSet).values(
                     user="ada", created=now, created_by="ada", expires=now + 5 * timedelta(minutes=1), request="{}",
                     result="YES", messages="[]").returning(OfferSet.id))).scalar_one()
-                await platform_offers.record(
+                await platform_offers.keep_offer(
                     conn, set_id, 0, PlatformOffer("cloud", "cloud", int(now.timestamp()) + 3600, 3600,
                                                    Resources(4000, 16384), 0, ref={"lease": lease}),
                     user="ada", package=None, now=now, expires=now + timedelta(minutes=5), cause="offered")
