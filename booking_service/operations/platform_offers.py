@@ -108,7 +108,7 @@ def _transition(before, after, now: datetime, cause: str, by: str) -> dict:
 
 
 async def keep_offer(conn, set_id: int, n: int, offer: PlatformOffer, *, user: str, package, now: datetime,
-                 expires: datetime, cause: str) -> dict:
+                     expires: datetime, cause: str) -> dict:
     """Write what the set knows of a remote offer; its JSON."""
     until = expires if offer.expires is None else min(expires, from_epoch(offer.expires))
     values = dict(offer_set_id=set_id, offer_index=n, platform=offer.platform, pool=offer.pool, user=user,
