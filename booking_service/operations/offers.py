@@ -290,16 +290,7 @@ async def update_offer(ctx: Context, caller: Caller, set_id: int, n: int, body, 
             return await platform_offers.decline(ctx, caller, set_id, elsewhere[n], now)
 
         async def reject_local(moment, keep):
-            if not pools:
-                return
-            async with locked_pools(ctx.engine, ctx.cache, pools) as changes:
-                by_pool = {change.pool.name: change for change in changes}
-                for change in changes:
-                    await expire_offers(change, moment)  # an expired sibling stays EXPIRED
-                for sibling in await _offers(changes[0].conn, set_id):
-                    if sibling.phase == OFFERED:
-                        await move(by_pool[sibling.pool_name], sibling, REJECTED, now=moment, by=caller.name,
-                                   cause=f"offer {keep} of the set was accepted")
+            await reject_local_offers(ctx, set_id, keep, moment, by=caller.name)
         return await platform_offers.accept(ctx, caller, set_id, elsewhere[n], now, reject_local)
     gone = []
     async with locked_pools(ctx.engine, ctx.cache, pools) as changes:
@@ -347,3 +338,20 @@ async def update_offer(ctx: Context, caller: Caller, set_id: int, n: int, body, 
                   "transitions": await history(conn, row.id)}
     await platform_offers.release(ctx, gone)
     return answer
+
+
+async def reject_local_offers(ctx: Context, set_id: int, keep: int, now: datetime, *, by: str) -> None:
+    """The set's local offers still OFFERED become REJECTED (offer `keep`, held on another
+    platform, was accepted), under their pools' locks; an expired one stays EXPIRED."""
+    async with ctx.engine.connect() as conn:
+        pools = {o.pool_name for o in await _offers(conn, set_id)}
+    if not pools:
+        return
+    async with locked_pools(ctx.engine, ctx.cache, pools) as changes:
+        by_pool = {change.pool.name: change for change in changes}
+        for change in changes:
+            await expire_offers(change, now)
+        for sibling in await _offers(changes[0].conn, set_id):
+            if sibling.phase == OFFERED:
+                await move(by_pool[sibling.pool_name], sibling, REJECTED, now=now, by=by,
+                           cause=f"offer {keep} of the set was accepted")
