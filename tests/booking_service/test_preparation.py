@@ -231,6 +231,67 @@ async def test_a_failing_step_fails_the_booking_with_its_reason_and_frees_it(ser
     assert other["phase"] == "ACCEPTED"
 
 
+async def test_a_cancelled_booking_stops_its_running_step_at_the_worker(service, homes):
+    """The booking is cancelled while the real worker downloads (from a data server that sends
+    half the file, then waits): the next round marks the step CANCELLED and tells the worker
+    (DELETE <worker url>/<step>), which stops, removes its partial file and does not call
+    back; it goes on serving (a second DELETE: 404)."""
+    from booking_service.operations.bookings import cancel_booking
+
+    ctx = service
+    release = asyncio.Event()
+    asked = []
+
+    class Slow(web.RequestHandler):
+        async def get(self):
+            asked.append(self.request.path)
+            self.set_header("Content-Length", str(len(CONTENT)))
+            self.write(CONTENT[:len(CONTENT) // 2])
+            await self.flush()
+            await asyncio.wait_for(release.wait(), 60)
+            try:
+                self.write(CONTENT[len(CONTENT) // 2:])
+                await self.flush()
+            except Exception:  # noqa: BLE001 (the worker hung up, as it should)
+                pass
+
+    server, port = serve(web.Application([(r"/slow", Slow)]))
+    try:
+        pool = await new_pool(ctx)
+        user = f"u{uuid.uuid4().hex[:6]}"
+        inputs = make_home(homes, user) / "saved" / "inputs"
+        booking = await book(ctx, pool, user, [stage(f"http://127.0.0.1:{port}/slow")])
+        loop = Lifecycle(ctx, interval=60, clock=lambda: ctx.clock.now, holder="test")
+        ctx.clock.now = T0 + 2 * H - timedelta(seconds=QUOTE)
+        await loop.tick(ctx.clock.now)
+        deadline = time.monotonic() + 30
+        while not (inputs.is_dir() and [p for p in inputs.iterdir() if ".part-" in p.name]):
+            assert time.monotonic() < deadline, "the worker never began its download"
+            await asyncio.sleep(0.05)
+        assert (await get_booking(ctx, ADMIN, booking["id"], T0))["steps"][0]["state"] == "RUNNING"
+
+        await cancel_booking(ctx, ADMIN, booking["id"], ctx.clock.now)
+        await loop.tick(ctx.clock.now + timedelta(seconds=30))
+        step = (await get_booking(ctx, ADMIN, booking["id"], T0))["steps"][0]
+        assert step["state"] == "CANCELLED" and "ended before its preparation" in step["message"]
+        while list(inputs.iterdir()):  # the partial file goes, and nothing takes its place
+            assert time.monotonic() < deadline, list(inputs.iterdir())
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # time for a callback, if one were (wrongly) sent
+        assert (await get_booking(ctx, ADMIN, booking["id"], T0))["steps"][0] == step
+        assert not list(inputs.iterdir()) and asked == ["/slow"]
+        url = ctx.workers["stage_file"].url
+        assert await WorkerClient().cancel(url, step["id"], "worker-token") is None  # 404: not running there
+        try:
+            await AsyncHTTPClient().fetch(HTTPRequest(f"{url}{step['id']}", method="DELETE"))
+            raise AssertionError("the worker took a cancel without its token")
+        except HTTPClientError as e:
+            assert e.code == 403
+    finally:
+        release.set()
+        server.stop()
+
+
 async def test_private_addresses_are_refused_unless_allowed(engine, files, homes):  # noqa: F811
     process, url = start_worker(homes)  # no --allowed-hosts: 127.0.0.1 is loopback, refused
     try:
