@@ -548,3 +548,57 @@ async def test_the_worker_refuses_calls_without_its_token(worker):
             raise AssertionError("the worker took a step without its token")
         except HTTPClientError as e:
             assert e.code == 403
+
+
+class KeepingWorker(WorkerClient):
+    """Takes every step (the service marks it RUNNING) and keeps its callback for the test."""
+
+    def __init__(self):
+        super().__init__()
+        self.payloads = []
+
+    async def start(self, url, payload, token=""):
+        self.payloads.append(payload)
+        return Started(True)
+
+
+async def test_no_server_starts_while_its_booking_is_being_prepared(engine):  # noqa: F811
+    """A server asked for at the booking's start while its step still runs is refused with
+    what is being done (409), and the entitlement says so; once the step is done (WAITING)
+    the same start gets its session and the booking is RUNNING."""
+    from booking_service.operations.preparation import report_step
+    from booking_service.operations.sessions import entitlement, start_session
+
+    keeping = KeepingWorker()
+    ctx = Context(engine=engine, policy=LevelPolicy(), worker_client=keeping, callback_url="http://x/",
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE)})
+    pool = await new_pool(ctx)
+    user = f"u{uuid.uuid4().hex[:6]}"
+    booking = await book(ctx, pool, user, [stage("https://example.org/a.csv"),
+                                           stage("https://example.org/b.csv", path="b.csv")])
+    loop = Lifecycle(ctx, interval=60, clock=lambda: T0, holder="t")
+    await loop.tick(T0 + 2 * H - timedelta(seconds=2 * QUOTE))
+    me = Caller(name=user, kind="user", level=2, admin=False, can_read=True, can_write=True, sessions=True)
+    start = T0 + 2 * H
+    for choice in ({}, {"booking": booking["id"]}):
+        with pytest.raises(BookingError) as refused:
+            await start_session(ctx, me, user, {"server_name": "", **choice}, start)
+        assert refused.value.status == 409
+        assert refused.value.message.startswith(
+            f"Your booking {booking['id']} is still being prepared: step 1 of 2 (stage_file) is RUNNING."), \
+            refused.value.message
+    seen = await entitlement(ctx, me, user, start)
+    assert seen["kind"] == "booking" and "step 1 of 2 (stage_file) is RUNNING" in seen["reason"]
+    assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "PREPARING"  # nothing was recorded
+
+    for n in range(2):  # each step done in turn
+        payload = keeping.payloads[n]
+        await report_step(ctx, payload["step"], payload["callback"]["secret"], {"status": "COMPLETED"}, start)
+        if n == 0:
+            with pytest.raises(BookingError, match="step 2 of 2 \\(stage_file\\) is PENDING"):
+                await start_session(ctx, me, user, {"server_name": ""}, start)
+            await start_ready(ctx, start)
+    assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "WAITING"
+    status, session = await start_session(ctx, me, user, {"server_name": ""}, start)
+    assert status == 201 and session["booking_id"] == booking["id"]
+    assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "RUNNING"
