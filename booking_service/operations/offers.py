@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select
 
@@ -90,7 +90,9 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
             return {**answer, "nearest": None}
     # an offer never starts before its preparation steps can be done (they run in turn, on
     # this service's workers: with steps, other platforms are not asked)
-    preparation = preparation_time(steps)
+    # ... and never before the steps can be done if it is accepted at the last moment of
+    # its hold: an offer's hold never eats into its preparation
+    preparation = preparation_time(steps) + (ctx.offer_hold if steps else timedelta(0))
     skipped = [p.name for p in remote] if steps else []
     remote = [] if steps else remote
     # Other platforms are asked first, outside any lock here: they hold what they offer.
@@ -113,7 +115,8 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
             if steps:
                 ready = now + preparation
                 messages.append(f"Offers start at {format_time(ready)} or later: the preparation steps are quoted "
-                                f"{int(preparation.total_seconds())} s in all.")
+                                f"{int(preparation_time(steps).total_seconds())} s in all, after the offers' hold "
+                                f"of {int(ctx.offer_hold.total_seconds())} s.")
             if skipped:
                 messages.append(f"Preparation steps run on this service's workers: platform(s) {', '.join(skipped)} "
                                 f"were not asked.")
@@ -317,6 +320,7 @@ async def update_offer(ctx: Context, caller: Caller, set_id: int, n: int, body, 
             if offer.phase == EXPIRED:
                 raise Conflict(f"Offer {n} of set {set_id} expired at {format_time(offer.expires)} and can no longer "
                                f"be accepted; ask for new offers (POST /offersets).")
+            await _check_preparation_left(conn, offer, now)
             await move(by_pool[offer.pool_name], offer, ACCEPTED, now=now, cause=f"accepted by {caller.name}",
                        by=caller.name, expires=None)
             for sibling in offers:
@@ -355,3 +359,16 @@ async def reject_local_offers(ctx: Context, set_id: int, keep: int, now: datetim
             if sibling.phase == OFFERED:
                 await move(by_pool[sibling.pool_name], sibling, REJECTED, now=now, by=by,
                            cause=f"offer {keep} of the set was accepted")
+
+
+async def _check_preparation_left(conn, offer, now: datetime) -> None:
+    """An offer's steps must still fit before its start when it is accepted (its first
+    step due no earlier than now), else a 409. Offers with steps start after their hold
+    plus their quotes, so an accept within the hold always passes: this is the guard that
+    says so, should the search ever change."""
+    first = (await conn.execute(select(orm.PreparationStep.due).where(
+        orm.PreparationStep.booking_id == offer.id).order_by(orm.PreparationStep.position).limit(1))).scalar()
+    if first is not None and first < now:
+        raise Conflict(f"Offer {offer.offer_index} of set {offer.offer_set_id} starts at {format_time(offer.start)}, "
+                       f"too soon for its preparation steps, which had to begin by {format_time(first)}; ask for "
+                       f"new offers (POST /offersets).")

@@ -470,8 +470,9 @@ from booking_service.operations.offers import create_offer_set, update_offer  # 
        length=st.integers(60, 4 * 3600), busy=st.integers(0, 5 * 3600))
 async def test_offers_start_after_now_plus_their_preparation(engine, quotes, offset, length, busy):  # noqa: F811
     """Random quotes, windows and a booking in the way: every offer starts inside its window
-    and no earlier than now plus the sum of its steps' quotes (at least a minute each);
-    accepted, its steps are due from start minus that sum."""
+    and no earlier than now plus the offers' hold plus the sum of its steps' quotes (at
+    least a minute each), so accepted at the last moment of its hold, its steps are due from
+    start minus that sum, not before the accept."""
     workers = {f"k{i}": WorkerKind(f"k{i}", "http://127.0.0.1:9/", q) for i, q in enumerate(quotes)}
     ctx = Context(engine=engine, policy=LevelPolicy(), workers=workers)
     pool = await new_pool(ctx)
@@ -485,18 +486,20 @@ async def test_offers_start_after_now_plus_their_preparation(engine, quotes, off
         "when": {"start": [f"{iso(window[0])}/{iso(window[1])}"]}, "duration": {"min": "PT30M"},
         "steps": [{"kind": kind} for kind in workers]}, T0)
     prep = timedelta(seconds=sum(max(60, q) for q in quotes))
+    hold = ctx.offer_hold if quotes else timedelta(0)
+    last = T0 + ctx.offer_hold - timedelta(seconds=1)  # the hold's last moment
     for offer in answer["offers"]:
         start = datetime.fromisoformat(offer["start"].replace("Z", "+00:00"))
         assert window[0] <= start < window[1]
-        assert start >= T0 + prep, (offer, prep)
+        assert start >= T0 + hold + prep, (offer, prep)
     if answer["offers"]:
-        accepted = await update_offer(ctx, ADMIN, answer["id"], 0, {"phase": "ACCEPTED"}, T0)
-        booking = await get_booking(ctx, ADMIN, accepted["id"], T0)
+        accepted = await update_offer(ctx, ADMIN, answer["id"], 0, {"phase": "ACCEPTED"}, last)
+        booking = await get_booking(ctx, ADMIN, accepted["id"], last)
         assert [s["kind"] for s in booking["steps"]] == list(workers)
         if booking["steps"]:
             first = datetime.fromisoformat(booking["steps"][0]["due"].replace("Z", "+00:00"))
-            assert first == datetime.fromisoformat(booking["start"].replace("Z", "+00:00")) - prep >= T0
-    elif T0 + prep < window[1] and not busy:
+            assert first == datetime.fromisoformat(booking["start"].replace("Z", "+00:00")) - prep >= last
+    elif T0 + hold + prep < window[1] and not busy:
         raise AssertionError(f"an empty pool made no offer: {answer['messages']}")
 
 
@@ -602,3 +605,28 @@ async def test_no_server_starts_while_its_booking_is_being_prepared(engine):  # 
     status, session = await start_session(ctx, me, user, {"server_name": ""}, start)
     assert status == 201 and session["booking_id"] == booking["id"]
     assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "RUNNING"
+
+
+async def test_an_offer_whose_steps_no_longer_fit_cannot_be_accepted(engine):  # noqa: F811
+    """The accept's guard: an offer whose first step would have had to begin before the
+    accept is a 409 saying by when (the search never makes one; here the step's due is moved)."""
+    from sqlalchemy import update as sql_update
+
+    from booking_service import orm
+
+    ctx = Context(engine=engine, policy=LevelPolicy(),
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE)})
+    pool = await new_pool(ctx)
+    answer = await create_offer_set(ctx, ADMIN, {
+        "what": {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 1}}}, "pools": [pool],
+        "when": {"start": [f"{iso(T0)}/PT3H"]}, "duration": {"min": "PT30M"}, "steps": [stage("https://e.org/a")]}, T0)
+    offer = answer["offers"][0]
+    assert offer["start"] == iso(T0 + ctx.offer_hold + timedelta(seconds=QUOTE))
+    assert "after the offers' hold of 300 s" in " ".join(answer["messages"])
+    async with engine.begin() as conn:
+        await conn.execute(sql_update(orm.PreparationStep).where(orm.PreparationStep.booking_id == offer["id"])
+                           .values(due=T0 - timedelta(minutes=1)))
+    with pytest.raises(BookingError) as late:
+        await update_offer(ctx, ADMIN, answer["id"], 0, {"phase": "ACCEPTED"}, T0)
+    assert late.value.status == 409 and "too soon for its preparation steps" in late.value.message
+    assert (await get_booking(ctx, ADMIN, offer["id"], T0))["phase"] == "OFFERED"
