@@ -635,3 +635,72 @@ async def test_an_accept_cut_off_midway_is_repaired_by_the_sweep(here, sites, mo
     assert "did not answer in time" in cause and "its hold lapsed at" in cause
     monkeypatch.undo()
     assert await platform_offers.repair(ctx, now + timedelta(minutes=6), no_local) == 0
+
+
+async def test_a_blazar_accept_cut_off_midway_is_repaired_from_its_lease(tmp_path, monkeypatch):
+    """Against the Blazar stand-in: the lease renamed (accepted there) before the stop ->
+    ACCEPTED with its lease; not renamed -> OFFERED again; the lease gone -> EXPIRED."""
+    import asyncio
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert
+
+    from booking_service import store
+    from booking_service.engine import Resources
+    from booking_service.lifecycle import SYSTEM
+    from booking_service.operations import Context, platform_offers
+    from booking_service.orm import OfferSet
+    from booking_service.platforms import PlatformOffer, build_platforms
+    from booking_service.policy import LevelPolicy
+
+    engine = store.make_engine(f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite")
+    try:
+        await store.upgrade(engine)
+        with BlazarStandIn(hosts=[(4, 16384)] * 3, token="k") as blazar:
+            ctx = Context(engine=engine, policy=LevelPolicy(), platforms=build_platforms([
+                {"name": "cloud", "kind": "blazar", "url": blazar.url, "token": "k"}]))
+            (cloud,) = ctx.platforms
+            now = datetime(2031, 1, 6, 8, 0, tzinfo=timezone.utc)
+
+            async def stop(*args, **kwargs):
+                raise asyncio.CancelledError
+
+            async def no_local(*args):
+                pass
+
+            async def stuck(*, renamed: bool):
+                lease = await cloud._lease(int(now.timestamp()) + 3600, 3600, 1, "ada")
+                async with engine.begin() as conn:
+                    set_id = (await conn.execute(insert(OfferSet).values(
+                        user="ada", created=now, created_by="ada", expires=now + timedelta(minutes=5),
+                        request="{}", result="YES", messages="[]").returning(OfferSet.id))).scalar_one()
+                    await platform_offers.record(
+                        conn, set_id, 0, PlatformOffer("cloud", "cloud", int(now.timestamp()) + 3600, 3600,
+                                                       Resources(4000, 16384), 0, ref={"lease": lease}),
+                        user="ada", package=None, now=now, expires=now + timedelta(minutes=5), cause="offered")
+                    (row,) = await platform_offers.rows_of(conn, set_id)
+                if not renamed:
+                    monkeypatch.setattr(cloud, "accept", stop)
+                with pytest.raises(asyncio.CancelledError):
+                    await platform_offers.accept(ctx, SYSTEM, set_id, row, now, stop)
+                monkeypatch.undo()
+                return set_id, lease
+
+            async def phase(set_id):
+                async with engine.connect() as conn:
+                    (row,) = await platform_offers.rows_of(conn, set_id)
+                return row
+
+            booked, lease = await stuck(renamed=True)
+            never, _ = await stuck(renamed=False)
+            gone, gone_lease = await stuck(renamed=False)
+            await cloud.release({"lease": gone_lease})  # deleted there meanwhile
+            assert await platform_offers.repair(ctx, now + timedelta(seconds=119), no_local) == 0
+            assert await platform_offers.repair(ctx, now + timedelta(seconds=121), no_local) == 3
+            row = await phase(booked)
+            assert row.phase == "ACCEPTED" and json.loads(row.remote) == {"lease": lease}
+            assert (await phase(never)).phase == "OFFERED"
+            row = await phase(gone)
+            assert row.phase == "EXPIRED" and "no longer has its lease" in json.loads(row.history)[-1]["cause"]
+    finally:
+        await engine.dispose()
