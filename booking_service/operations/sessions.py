@@ -349,8 +349,7 @@ async def still_preparing(conn, booking) -> str | None:
     if left is None:
         return None
     return (f"Your booking {booking.id} is still being prepared: step {left.position + 1} of {len(steps)} "
-            f"({left.kind}) is {left.state}. Your server can start once its preparation is done; "
-            f"GET /bookings/{booking.id} shows its steps.")
+            f"({left.kind}) is {left.state}. Your server can start once its preparation is done.")
 
 
 async def stop_session(ctx: Context, caller: Caller, session_id: int, now: datetime, reason: str = "stopped") -> dict:
