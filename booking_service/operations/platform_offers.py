@@ -220,7 +220,14 @@ async def accept(ctx, caller, set_id: int, row, now: datetime, local_siblings) -
         await conn.execute(update(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id).values(
             phase=ACCEPTING, remote=json.dumps({CLAIMED: format_time(now)})))
     try:
-        booking = await platform.accept(json.loads(row.ref), user=row.user)
+        try:
+            booking = await platform.accept(json.loads(row.ref), user=row.user)
+        except BookingError:
+            # refused there: perhaps because an earlier accept of ours booked it and its answer
+            # was lost (a 502 here); then this accept is that one, finished
+            booking = await _booked_there(platform, json.loads(row.ref))
+            if booking is None:
+                raise
     except (PlatformError, BookingError) as e:
         async with ctx.engine.begin() as conn:
             await lock_set(conn, set_id)
@@ -279,6 +286,15 @@ async def sweep(ctx, now: datetime) -> int:
 
 # -- repairing accepts cut off midway -----------------------------------------------------
 
+async def _booked_there(platform: Platform, ref: dict) -> dict | None:
+    """What the platform says of the booking it made of `ref`, if it says it booked it."""
+    try:
+        said = await platform.status(ref)
+    except (PlatformError, BookingError):
+        return None
+    return {k: v for k, v in said.items() if k != "phase"} if said.get("phase") == ACCEPTED else None
+
+
 def accept_grace(platform: Platform | None) -> timedelta:
     """How long an accept may hold its claim: well beyond its platform's HTTP timeout, so a
     repair never races an accept still at work."""
@@ -334,7 +350,7 @@ async def _repair_one(ctx, row, said: dict, now: datetime, reject_local) -> int:
         fresh = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id))).one()
         if fresh.phase != ACCEPTING or fresh.remote != row.remote:
             return 0  # finished or claimed again meanwhile
-        if phase == "ACCEPTED":
+        if phase == ACCEPTED:
             booking = {k: v for k, v in said.items() if k != "phase"}
             await move(conn, fresh, ACCEPTED, now=now, by=by, remote=json.dumps(booking),
                        cause=f"its accept was cut off after platform '{row.platform}' had booked it "

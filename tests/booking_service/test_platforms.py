@@ -610,6 +610,15 @@ async def test_an_accept_cut_off_midway_is_repaired_by_the_sweep(here, sites, mo
     answer = await platform_offers.accept(ctx, SYSTEM, set_id, (await rows(set_id))[0], later, no_local)
     assert answer["phase"] == "ACCEPTED" and there(remote_set) == ["ACCEPTED", "REJECTED"]
 
+    # booked there by an accept of ours whose answer was lost (a 502 here, OFFERED again):
+    # accepting again is refused there, but the platform says it booked it, so it is ACCEPTED
+    set_id, remote_set = await held_set()
+    status, made = sites.remote_api("POST", f"offersets/{remote_set}/offers/0", {"phase": "ACCEPTED"})
+    assert status == 200
+    answer = await platform_offers.accept(ctx, SYSTEM, set_id, (await rows(set_id))[0], now, no_local)
+    assert answer["phase"] == "ACCEPTED" and answer["remote"]["booking"] == made["id"]
+    assert [r.phase for r in await rows(set_id)] == ["ACCEPTED", "REJECTED"]
+
     # rejected there meanwhile: EXPIRED, saying what the platform said
     set_id, remote_set = await held_set()
     await cut_off(set_id, booked=False)
