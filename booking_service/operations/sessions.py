@@ -11,9 +11,10 @@ from sqlalchemy import func, select
 from aglais_common.facts import FLAVOURS, WALK_IN
 
 from .. import orm
-from ..domain import ACCEPTED, PREPARING, RUNNING, Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
+from ..domain import RUNNING, Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
 from ..engine import Resources
 from ..entitlement import Decision, decide, warning
+from ..domain import ACCEPTED, PREPARING  # still_preparing
 from ..steps import COMPLETED
 from ..store import locked_pool
 from . import Context, footprint, package_json, package_named

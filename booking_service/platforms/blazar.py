@@ -185,4 +185,6 @@ class BlazarPlatform(Platform):
         if name is None:
             raise PlatformError(f"Platform '{self.name}' did not show the lease ({status}: {message_of(answer)}).")
         # accept renames the lease: that rename is what "booked" means here
-        return {"phase": "ACCEPTED", "lease": ref["lease"]} if name.startswith("aglais-booking-") else {"phase": "OFFERED"}
+        if name.startswith("aglais-booking-"):
+            return {"phase": "ACCEPTED", "lease": ref["lease"]}
+        return {"phase": "OFFERED"}
