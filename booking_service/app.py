@@ -261,7 +261,8 @@ class BookingService(Application):
         server was started this long after its start is cancelled, its capacity released
         for others, with the cause in its transitions (as Slurm and Chameleon reclaim unused
         reservations). Levels not listed, and hub admins, are never reclaimed. Needs the hub
-        (levels come from its groups). Empty by default.""",
+        (levels come from its groups). Empty by default. A level may be given as a string of
+        digits too, as a JSON config file (the Helm chart's) has only string keys.""",
     )
 
     @validate("reclaim_unstarted_minutes")
