@@ -19,7 +19,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from tornado import web
 from tornado.httpserver import HTTPServer
-from traitlets import Bool, Dict, Float, Int, List, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, List, Union, Unicode, default, validate
 from traitlets.config import Application
 
 from aglais_common.limits import Limit, WindowCounter
@@ -255,21 +255,29 @@ class BookingService(Application):
         ``api/v1/callbacks/``.""",
     )
     reclaim_unstarted_minutes = Dict(
-        key_trait=Int(), value_trait=Float(), config=True,
+        # keys may be digit strings too: a JSON config file (the Helm chart's) has no others
+        key_trait=Union([Int(), Unicode()]), value_trait=Float(), config=True,
         help="""Level number -> minutes: a booking of a user at that level under which no
         server was started this long after its start is cancelled, its capacity released
         for others, with the cause in its transitions (as Slurm and Chameleon reclaim unused
         reservations). Levels not listed, and hub admins, are never reclaimed. Needs the hub
-        (levels come from its groups). Empty by default.""",
+        (levels come from its groups). Empty by default. A level may be given as a string of
+        digits too, as a JSON config file (the Helm chart's) has only string keys.""",
     )
 
     @validate("reclaim_unstarted_minutes")
     def _check_reclaim(self, proposal):
+        levels = {}
         for level, minutes in proposal["value"].items():
+            if isinstance(level, str):
+                if not level.strip().isdigit():
+                    raise ValueError(f"BookingService.reclaim_unstarted_minutes: {level!r} is not a level number")
+                level = int(level)
             if not math.isfinite(minutes) or minutes < 0:
                 raise ValueError(f"BookingService.reclaim_unstarted_minutes[{level}] must be minutes >= 0, "
                                  f"not {minutes}")
-        return proposal["value"]
+            levels[level] = minutes
+        return levels
 
     @validate("preparation_workers")
     def _check_workers(self, proposal):

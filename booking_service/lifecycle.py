@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from . import orm
 from .domain import ACCEPTED, COMPLETED, LIVE, RELEASING, WAITING, Caller
 from .operations import Context
-from .operations import notices, platform_offers
+from .operations import notices, offers, platform_offers
 from .operations.phases import advance, expire_offers
 from .operations.preparation import prepare
 from .operations.reclaim import reclaim_unstarted
@@ -116,6 +116,9 @@ class Lifecycle:
         expired = await platform_offers.sweep(self.ctx, now)
         if expired:
             log.info("%d offer(s) on other platforms expired", expired)
+        # accepts of offers held elsewhere that stopped midway (their process stopped)
+        await platform_offers.repair(self.ctx, now, lambda set_id, keep, moment: offers.reject_local_offers(
+            self.ctx, set_id, keep, moment, by=SYSTEM.name))
 
     async def move_phases(self, now: datetime) -> None:
         """WAITING from its start (no preparation steps yet, so nothing to prepare); at its

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select
 
@@ -90,7 +90,9 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
             return {**answer, "nearest": None}
     # an offer never starts before its preparation steps can be done (they run in turn, on
     # this service's workers: with steps, other platforms are not asked)
-    preparation = preparation_time(steps)
+    # ... and never before the steps can be done if it is accepted at the last moment of
+    # its hold: an offer's hold never eats into its preparation
+    preparation = preparation_time(steps) + (ctx.offer_hold if steps else timedelta(0))
     skipped = [p.name for p in remote] if steps else []
     remote = [] if steps else remote
     # Other platforms are asked first, outside any lock here: they hold what they offer.
@@ -113,7 +115,8 @@ async def create_offer_set(ctx: Context, caller: Caller, body, now: datetime) ->
             if steps:
                 ready = now + preparation
                 messages.append(f"Offers start at {format_time(ready)} or later: the preparation steps are quoted "
-                                f"{int(preparation.total_seconds())} s in all.")
+                                f"{int(preparation_time(steps).total_seconds())} s in all, after the offers' hold "
+                                f"of {int(ctx.offer_hold.total_seconds())} s.")
             if skipped:
                 messages.append(f"Preparation steps run on this service's workers: platform(s) {', '.join(skipped)} "
                                 f"were not asked.")
@@ -290,16 +293,7 @@ async def update_offer(ctx: Context, caller: Caller, set_id: int, n: int, body, 
             return await platform_offers.decline(ctx, caller, set_id, elsewhere[n], now)
 
         async def reject_local(moment, keep):
-            if not pools:
-                return
-            async with locked_pools(ctx.engine, ctx.cache, pools) as changes:
-                by_pool = {change.pool.name: change for change in changes}
-                for change in changes:
-                    await expire_offers(change, moment)  # an expired sibling stays EXPIRED
-                for sibling in await _offers(changes[0].conn, set_id):
-                    if sibling.phase == OFFERED:
-                        await move(by_pool[sibling.pool_name], sibling, REJECTED, now=moment, by=caller.name,
-                                   cause=f"offer {keep} of the set was accepted")
+            await reject_local_offers(ctx, set_id, keep, moment, by=caller.name)
         return await platform_offers.accept(ctx, caller, set_id, elsewhere[n], now, reject_local)
     gone = []
     async with locked_pools(ctx.engine, ctx.cache, pools) as changes:
@@ -326,6 +320,7 @@ async def update_offer(ctx: Context, caller: Caller, set_id: int, n: int, body, 
             if offer.phase == EXPIRED:
                 raise Conflict(f"Offer {n} of set {set_id} expired at {format_time(offer.expires)} and can no longer "
                                f"be accepted; ask for new offers (POST /offersets).")
+            await _check_preparation_left(conn, offer, now)
             await move(by_pool[offer.pool_name], offer, ACCEPTED, now=now, cause=f"accepted by {caller.name}",
                        by=caller.name, expires=None)
             for sibling in offers:
@@ -347,3 +342,33 @@ async def update_offer(ctx: Context, caller: Caller, set_id: int, n: int, body, 
                   "transitions": await history(conn, row.id)}
     await platform_offers.release(ctx, gone)
     return answer
+
+
+async def reject_local_offers(ctx: Context, set_id: int, keep: int, now: datetime, *, by: str) -> None:
+    """The set's local offers still OFFERED become REJECTED (offer `keep`, held on another
+    platform, was accepted), under their pools' locks; an expired one stays EXPIRED."""
+    async with ctx.engine.connect() as conn:
+        pools = {o.pool_name for o in await _offers(conn, set_id)}
+    if not pools:
+        return
+    async with locked_pools(ctx.engine, ctx.cache, pools) as changes:
+        by_pool = {change.pool.name: change for change in changes}
+        for change in changes:
+            await expire_offers(change, now)
+        for sibling in await _offers(changes[0].conn, set_id):
+            if sibling.phase == OFFERED:
+                await move(by_pool[sibling.pool_name], sibling, REJECTED, now=now, by=by,
+                           cause=f"offer {keep} of the set was accepted")
+
+
+async def _check_preparation_left(conn, offer, now: datetime) -> None:
+    """An offer's steps must still fit before its start when it is accepted (its first
+    step due no earlier than now), else a 409. Offers with steps start after their hold
+    plus their quotes, so an accept within the hold always passes: this is the guard that
+    says so, should the search ever change."""
+    first = (await conn.execute(select(orm.PreparationStep.due).where(
+        orm.PreparationStep.booking_id == offer.id).order_by(orm.PreparationStep.position).limit(1))).scalar()
+    if first is not None and first < now:
+        raise Conflict(f"Offer {offer.offer_index} of set {offer.offer_set_id} starts at {format_time(offer.start)}, "
+                       f"too soon for its preparation steps, which had to begin by {format_time(first)}; ask for "
+                       f"new offers (POST /offersets).")

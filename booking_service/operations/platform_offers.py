@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select, update
 
@@ -24,6 +24,7 @@ from ..domain import (
     Invalid,
     format_time,
     from_epoch,
+    parse_time,
     resources_json,
     state_of,
 )
@@ -33,6 +34,7 @@ from .offer_request import iso_duration
 
 log = logging.getLogger("booking_service")
 ACCEPTING = "ACCEPTING"  # a platform is being asked to book it; shown as OFFERED
+CLAIMED = "accepting_since"  # in `remote` while ACCEPTING: when the accept claimed it
 
 
 def platforms_json(ctx) -> dict:
@@ -146,7 +148,8 @@ def offer_json(row, now: datetime, *, history: bool = False) -> dict:
         "start": format_time(row.start), "end": format_time(row.end), "duration": iso_duration(seconds),
         "phase": phase, "state": state_of(phase), "expires": None if phase != OFFERED else format_time(row.expires),
         "offer_set": {"id": row.offer_set_id, "index": row.offer_index},
-        "remote": {**json.loads(row.ref), **(json.loads(row.remote) if row.remote else {})},
+        "remote": {**json.loads(row.ref), **{k: v for k, v in (json.loads(row.remote) if row.remote else {}).items()
+                                             if k != CLAIMED}},
     }
     if history:
         answer["transitions"] = json.loads(row.history)
@@ -212,16 +215,26 @@ async def accept(ctx, caller, set_id: int, row, now: datetime, local_siblings) -
         if platform is None:
             raise Conflict(f"Offer {row.offer_index} of set {set_id} is on platform '{row.platform}', which this "
                            f"service no longer has; ask for new offers.")
-        await conn.execute(update(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id).values(phase=ACCEPTING))
+        # when it was claimed: an accept cut off midway (the process stopped) is repaired by
+        # the lifecycle's sweep once the claim is older than its platform could take (repair)
+        await conn.execute(update(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id).values(
+            phase=ACCEPTING, remote=json.dumps({CLAIMED: format_time(now)})))
     try:
-        booking = await platform.accept(json.loads(row.ref), user=row.user)
+        try:
+            booking = await platform.accept(json.loads(row.ref), user=row.user)
+        except BookingError:
+            # refused there: perhaps because an earlier accept of ours booked it and its answer
+            # was lost (a 502 here); then this accept is that one, finished
+            booking = await _booked_there(platform, json.loads(row.ref))
+            if booking is None:
+                raise
     except (PlatformError, BookingError) as e:
         async with ctx.engine.begin() as conn:
             await lock_set(conn, set_id)
             refused = isinstance(e, BookingError)
             # refused there (expired, gone): the offer is over; not answered: it may be tried again
             await conn.execute(update(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id).values(
-                phase=EXPIRED if refused else OFFERED,
+                phase=EXPIRED if refused else OFFERED, remote=None,
                 history=json.dumps(json.loads(row.history) + ([_transition(OFFERED, EXPIRED, now, str(e), "platform")]
                                                               if refused else []))))
         if isinstance(e, BookingError):
@@ -232,6 +245,9 @@ async def accept(ctx, caller, set_id: int, row, now: datetime, local_siblings) -
     async with ctx.engine.begin() as conn:
         await lock_set(conn, set_id)
         fresh = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id))).one()
+        if fresh.phase != ACCEPTING:  # the sweep repaired it meanwhile (this accept took too long)
+            raise Conflict(f"Offer {row.offer_index} of set {set_id} took too long to accept and is now "
+                           f"{shown_phase(fresh, now)}; GET /offersets/{set_id} shows it.")
         await move(conn, fresh, ACCEPTED, now=now, cause=f"accepted by {caller.name}", by=caller.name,
                    remote=json.dumps(booking))
         gone = await reject_siblings(conn, set_id, row.offer_index, now=now, by=caller.name,
@@ -268,5 +284,94 @@ async def sweep(ctx, now: datetime) -> int:
     return len(due)
 
 
+# -- repairing accepts cut off midway -----------------------------------------------------
+
+async def _booked_there(platform: Platform, ref: dict) -> dict | None:
+    """What the platform says of the booking it made of `ref`, if it says it booked it."""
+    try:
+        said = await platform.status(ref)
+    except (PlatformError, BookingError):
+        return None
+    return {k: v for k, v in said.items() if k != "phase"} if said.get("phase") == ACCEPTED else None
+
+
+def accept_grace(platform: Platform | None) -> timedelta:
+    """How long an accept may hold its claim: well beyond its platform's HTTP timeout, so a
+    repair never races an accept still at work."""
+    return timedelta(seconds=max(120.0, 3 * float(getattr(platform, "timeout", 10))))
+
+
+def _claimed(row) -> datetime | None:
+    try:
+        return parse_time(json.loads(row.remote or "{}")[CLAIMED], CLAIMED)
+    except (KeyError, TypeError, ValueError, BookingError):
+        return None
+
+
+async def repair(ctx, now: datetime, reject_local) -> int:
+    """Offers left ACCEPTING by an accept that stopped midway (its process stopped after the
+    claim): ask the platform what became of each. Booked there: finish the accept (ACCEPTED,
+    siblings rejected here, `reject_local(set_id, keep, now)` for the local ones, and released
+    there). Still offered there: OFFERED again (it may be accepted while held). Gone there:
+    EXPIRED, with what the platform said. The platform cannot say: left for the next round,
+    until its hold has lapsed, then EXPIRED saying so. Returns how many were repaired."""
+    by_name = {p.name: p for p in ctx.platforms}
+    async with ctx.engine.connect() as conn:
+        stuck = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.phase == ACCEPTING))).all()
+    repaired = 0
+    for row in stuck:
+        platform = by_name.get(row.platform)
+        claimed = _claimed(row)
+        if claimed is not None and now < claimed + accept_grace(platform):
+            continue  # an accept may still be at work
+        ref = json.loads(row.ref)
+        try:
+            if platform is None:
+                raise PlatformError(f"this service no longer has platform '{row.platform}'")
+            said = await platform.status(ref)
+        except (PlatformError, BookingError) as e:
+            if row.expires > now:
+                log.warning("Offer %d of set %d is stuck accepting; asking again next round: %s",
+                            row.offer_index, row.offer_set_id, e)
+                continue
+            said = {"phase": "UNKNOWN", "why": str(e)}
+        repaired += await _repair_one(ctx, row, said, now, reject_local)
+    return repaired
+
+
+async def _repair_one(ctx, row, said: dict, now: datetime, reject_local) -> int:
+    set_id, by = row.offer_set_id, "lifecycle"
+    phase = said.get("phase")
+    if phase == "ACCEPTED":
+        await reject_local(set_id, row.offer_index, now)
+    gone = []
+    async with ctx.engine.begin() as conn:
+        await lock_set(conn, set_id)
+        fresh = (await conn.execute(select(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id))).one()
+        if fresh.phase != ACCEPTING or fresh.remote != row.remote:
+            return 0  # finished or claimed again meanwhile
+        if phase == ACCEPTED:
+            booking = {k: v for k, v in said.items() if k != "phase"}
+            await move(conn, fresh, ACCEPTED, now=now, by=by, remote=json.dumps(booking),
+                       cause=f"its accept was cut off after platform '{row.platform}' had booked it "
+                             f"({json.dumps(booking)}); finished by the lifecycle's sweep")
+            gone = await reject_siblings(conn, set_id, row.offer_index, now=now, by=by,
+                                         cause=f"offer {row.offer_index} of the set was accepted")
+        elif phase == "OFFERED" and fresh.expires > now:
+            # never booked there: as it was before the accept (shown OFFERED all along)
+            await conn.execute(update(orm.PlatformOffer).where(orm.PlatformOffer.id == row.id).values(
+                phase=OFFERED, remote=None))
+        else:
+            why = said.get("why") or f"platform '{row.platform}' still holds it unbooked"
+            await move(conn, fresh, EXPIRED, now=now, by=by, remote=None,
+                       cause=f"its accept was cut off and never finished ({why}); its hold lapsed at "
+                             f"{format_time(row.expires)}" if phase != "GONE" else
+                             f"its accept was cut off and never finished: {why}")
+            gone = [fresh] if phase == "OFFERED" else []
+    log.info("Repaired offer %d of set %d left accepting: %s", row.offer_index, set_id, phase)
+    await release(ctx, gone)
+    return 1
+
+
 __all__ = ["ACCEPTED", "REJECTED", "accept", "ask", "choose", "decline", "merge", "offer_json", "platforms_json",
-           "record", "release", "rows_of", "sweep"]
+           "record", "release", "repair", "rows_of", "sweep"]

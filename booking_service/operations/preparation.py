@@ -10,6 +10,7 @@ any lock; booking phases move under the pool's lock, as every move does.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -175,12 +176,38 @@ async def _settle(change, booking_id: int, now: datetime) -> None:
                    cause=f"preparation done ({len(steps)} step{'s' if len(steps) != 1 else ''})")
 
 
-async def fail(change, booking, cause: str, now: datetime) -> None:
-    """The booking FAILED (it holds nothing from now on) and its unfinished steps CANCELLED."""
+async def fail(change, booking, cause: str, now: datetime) -> list:
+    """The booking FAILED (it holds nothing from now on) and its unfinished steps CANCELLED;
+    returns the ones that were RUNNING, whose workers are to be told (tell_cancelled) once
+    the transaction is committed."""
     await move(change, booking, FAILED, now=now, by="lifecycle", cause=cause, cancelled=now, cancel_reason=cause)
-    await change.conn.execute(update(orm.PreparationStep).where(
-        orm.PreparationStep.booking_id == booking.id, orm.PreparationStep.state.in_((PENDING, RUNNING)))
-        .values(state=CANCELLED, finished=now, message="the booking failed"))
+    return await _cancel_steps(change.conn, (orm.PreparationStep.booking_id == booking.id,), now,
+                               "the booking failed")
+
+
+async def _cancel_steps(conn, where, now: datetime, message: str) -> list:
+    """PENDING and RUNNING steps matching `where` become CANCELLED; the RUNNING ones (id, kind)."""
+    running = (await conn.execute(update(orm.PreparationStep).where(*where, orm.PreparationStep.state == RUNNING)
+                                  .values(state=CANCELLED, finished=now, message=message)
+                                  .returning(orm.PreparationStep.id, orm.PreparationStep.kind))).all()
+    await conn.execute(update(orm.PreparationStep).where(*where, orm.PreparationStep.state == PENDING)
+                       .values(state=CANCELLED, finished=now, message=message))
+    return running
+
+
+async def tell_cancelled(ctx: Context, steps) -> None:
+    """Tell the workers of cancelled RUNNING steps (`DELETE <worker url>/<step>`), all at once,
+    best effort (docs/preparation.md, the worker protocol)."""
+    async def one(step):
+        worker = ctx.workers.get(step.kind)
+        if worker is None:
+            return
+        error = await (ctx.worker_client or WorkerClient()).cancel(worker.url, step.id, worker.token)
+        if error:
+            log.warning("Step %d (%s) was cancelled but its worker was not told: %s", step.id, step.kind, error)
+        else:
+            log.info("Step %d (%s) cancelled; its worker was told", step.id, step.kind)
+    await asyncio.gather(*(one(step) for step in steps))
 
 
 # -- the lifecycle's part ---------------------------------------------------------------------
@@ -215,7 +242,7 @@ async def begin_due(ctx: Context, now: datetime) -> int:
 async def fail_late(ctx: Context, now: datetime) -> int:
     """PREPARING bookings whose start came fail: their preparation did not finish in time."""
     where = (orm.Booking.phase == PREPARING, orm.Booking.start <= now)
-    failed = 0
+    failed, stopped = 0, []
     for name in await _pools_of(ctx, select(orm.Pool.name).join(orm.Booking, orm.Booking.pool_id == orm.Pool.id)
                                 .where(*where)):
         async with locked_pool(ctx.engine, ctx.cache, name) as change:
@@ -226,11 +253,12 @@ async def fail_late(ctx: Context, now: datetime) -> int:
                     orm.PreparationStep.booking_id == row.id, orm.PreparationStep.state != COMPLETED)
                     .order_by(orm.PreparationStep.position))).first()
                 what = f"step {late.position + 1} ({late.kind}) was {late.state}" if late else "it was not done"
-                await fail(change, row, f"preparation did not finish by its start ({format_time(row.start)}): {what}",
-                           now)
+                stopped += await fail(change, row, f"preparation did not finish by its start "
+                                                   f"({format_time(row.start)}): {what}", now)
                 failed += 1
             if not rows:
                 change.unchanged()
+    await tell_cancelled(ctx, stopped)
     return failed
 
 
@@ -242,8 +270,8 @@ async def cancel_orphaned(ctx: Context, now: datetime) -> None:
         if (await conn.execute(select(orm.PreparationStep.id).where(*open_steps).limit(1))).first() is None:
             return
     async with ctx.engine.begin() as conn:
-        await conn.execute(update(orm.PreparationStep).where(*open_steps).values(
-            state=CANCELLED, finished=now, message="the booking ended before its preparation did"))
+        stopped = await _cancel_steps(conn, open_steps[1:], now, "the booking ended before its preparation did")
+    await tell_cancelled(ctx, stopped)  # a cancelled booking's running step stops at its worker
 
 
 async def start_ready(ctx: Context, now: datetime) -> int:

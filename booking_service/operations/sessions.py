@@ -14,6 +14,8 @@ from .. import orm
 from ..domain import RUNNING, Caller, Conflict, Forbidden, Invalid, NotFound, epoch, format_time, require_fields, resources_json
 from ..engine import Resources
 from ..entitlement import Decision, decide, warning
+from ..domain import ACCEPTED, PREPARING  # still_preparing
+from ..steps import COMPLETED
 from ..store import locked_pool
 from . import Context, footprint, package_json, package_named
 from . import notices
@@ -197,6 +199,8 @@ async def entitlement(ctx: Context, caller: Caller, user: str, now: datetime) ->
         walk_in = (decision, pool, template, mine) if booking is None else await _walk_in(ctx, conn, level, user, now)
         if _holds_own_walk_in(decision, mine, running):
             decision = Decision("walk-in", OWN_WALK_IN, package=decision.package)
+        if booking is not None and (preparing := await still_preparing(conn, booking)) is not None:
+            decision = Decision(decision.kind, preparing, package=decision.package)  # what a start would answer
         package = None
         if booking is not None and booking.package_id is not None:
             package = (await conn.execute(select(orm.PackageTemplate).where(
@@ -300,6 +304,8 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
             return 200, session_json(row, row.pool_name, package, row.booking_end, now)
         decision, booking, _, template, mine = await _situation(ctx, conn, level, user, now, change.timeline,
                                                                 choice)
+        if booking is not None and (preparing := await still_preparing(conn, booking)) is not None:
+            raise Conflict(preparing)  # its data is not there yet: a server now would miss it
         if decision.kind == "none":
             raise Forbidden(("You chose the walk-in, but: " if choice == WALK_IN else "") + decision.reason)
         if decision.kind == "queue":
@@ -329,6 +335,22 @@ async def start_session(ctx: Context, caller: Caller, user: str, body, now: date
     if answer is not None:
         raise answer
     return 201, session_json(row, row.pool_name, package, row.booking_end, now)
+
+
+async def still_preparing(conn, booking) -> str | None:
+    """Why a server cannot start under `booking` yet: its preparation steps are not all
+    done (it is WAITING, RUNNING or RELEASING once they are); None if it can."""
+    if booking.phase not in (ACCEPTED, PREPARING):
+        return None
+    steps = (await conn.execute(select(orm.PreparationStep.position, orm.PreparationStep.kind,
+                                       orm.PreparationStep.state)
+                                .where(orm.PreparationStep.booking_id == booking.id)
+                                .order_by(orm.PreparationStep.position))).all()
+    left = next((s for s in steps if s.state != COMPLETED), None)
+    if left is None:
+        return None
+    return (f"Your booking {booking.id} is still being prepared: step {left.position + 1} of {len(steps)} "
+            f"({left.kind}) is {left.state}. Your server can start once its preparation is done.")
 
 
 async def stop_session(ctx: Context, caller: Caller, session_id: int, now: datetime, reason: str = "stopped") -> dict:

@@ -173,3 +173,18 @@ class BlazarPlatform(Platform):
 
     async def release(self, ref: dict) -> None:
         await self._delete(ref["lease"])
+
+    async def status(self, ref: dict) -> dict:
+        status, answer = await self._call("GET", f"v1/leases/{ref['lease']}")
+        if status == 404:
+            return {"phase": "GONE", "why": f"platform '{self.name}' no longer has its lease"}
+        try:
+            name = str((answer.get("lease") or answer)["name"]) if status == 200 else None
+        except (KeyError, TypeError, AttributeError):
+            name = None
+        if name is None:
+            raise PlatformError(f"Platform '{self.name}' did not show the lease ({status}: {message_of(answer)}).")
+        # accept renames the lease: that rename is what "booked" means here
+        if name.startswith("aglais-booking-"):
+            return {"phase": "ACCEPTED", "lease": ref["lease"]}
+        return {"phase": "OFFERED"}

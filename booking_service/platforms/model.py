@@ -84,6 +84,13 @@ class Platform:
         """Best effort: the hold also lapses there by itself (Blazar's lease is swept)."""
         raise NotImplementedError
 
+    async def status(self, ref: dict) -> dict:
+        """What became of the held offer `ref` there, for repairing an accept cut off midway
+        (platform_offers.repair): {"phase": "OFFERED"} (still held, not booked), {"phase":
+        "ACCEPTED", ...what accept returns} (booked there) or {"phase": "GONE", "why": ...}
+        (expired, rejected or unknown there). Raises PlatformError if it cannot say."""
+        raise PlatformError(f"Platform '{self.name}' ({self.kind}) cannot say what became of an offer.")
+
 
 def window_of(windows, start: datetime | int) -> int | None:
     """The index of the first window [a, b) holding `start` (datetimes or epoch seconds)."""

@@ -80,3 +80,20 @@ class RemotePlatform(Platform):
 
     async def release(self, ref: dict) -> None:
         await self._call("POST", f"offersets/{ref['offer_set']}/offers/{ref['index']}", {"phase": "REJECTED"})
+
+    async def status(self, ref: dict) -> dict:
+        status, answer = await self._call("GET", f"offersets/{ref['offer_set']}")
+        if status == 404:
+            return {"phase": "GONE", "why": f"platform '{self.name}' no longer has offer set {ref['offer_set']}"}
+        try:
+            if status != 200:
+                raise ValueError(f"{status}: {message_of(answer)}")
+            offer = next(o for o in answer["offers"] if int(o["index"]) == int(ref["index"]))
+            phase, state = str(offer["phase"])[:40], offer.get("state")
+        except (KeyError, TypeError, ValueError, StopIteration) as e:
+            raise PlatformError(f"Platform '{self.name}' did not say what became of the offer ({e}).") from None
+        if phase == "OFFERED":
+            return {"phase": "OFFERED"}
+        if state == "booked":  # accepted there, perhaps moved on since (PREPARING, WAITING, ...)
+            return {"phase": "ACCEPTED", "booking": offer.get("id"), "remote_phase": phase}
+        return {"phase": "GONE", "why": f"platform '{self.name}' says it is {phase}"}

@@ -47,6 +47,22 @@ class WorkerClient:
             return Started(False, error=f"the worker is unreachable ({type(e).__name__}: {e})")
         return Started(True)
 
+    async def cancel(self, url: str, step: int, token: str = "") -> str | None:
+        """Tell a worker its step was cancelled (`DELETE <worker url>/<step>`): it stops and
+        removes what it had begun, and does not call back. None if it took it (2xx) or had
+        no such step running (404), else what went wrong. Once, best effort: a step the
+        worker never hears of ends there by itself (its callback gets 409)."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = HTTPRequest(f"{url.rstrip('/')}/{int(step)}", method="DELETE", headers=headers,
+                              follow_redirects=False, request_timeout=TIMEOUT, connect_timeout=TIMEOUT)
+        try:
+            await self.http.fetch(request)
+        except HTTPClientError as e:
+            return None if e.code == 404 else f"the worker answered {e.code}"
+        except OSError as e:
+            return f"the worker is unreachable ({type(e).__name__}: {e})"
+        return None
+
 
 def _message(body: bytes | None) -> str:
     try:

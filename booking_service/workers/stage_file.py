@@ -71,6 +71,7 @@ class StageFileWorker(Application):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.jobs: set = set()
+        self.running: dict[int, Job] = {}  # by step id: what a cancel (DELETE /<step>) stops
 
     def _service_url(self):
         return urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10111"))
@@ -97,7 +98,7 @@ class StageFileWorker(Application):
         system_user = system_name(self.system_user_prefix, user) if "{system_user}" in self.homes else ""
         return self.homes.format(username=user, system_user=system_user)
 
-    async def stage(self, job: dict) -> tuple[str, str]:
+    async def stage(self, job: dict, state: Job | None = None) -> tuple[str, str]:
         """(status, message) of one step: the file work in a child process."""
         params = job["params"]
         home = self.home_of(job["user"])
@@ -107,6 +108,11 @@ class StageFileWorker(Application):
             os.close(read)
             status, message = "FAILED", "the worker's child failed"
             try:
+                # a cancel is SIGUSR1 (no handler in the parent: one that comes before this
+                # line just ends the child, which has written nothing yet); the parent's
+                # wakeup fd is not the child's to write to
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGUSR1, _cancelled)
                 signal.alarm(self.max_seconds)
                 home_fd = fetch.open_home(home)
                 owner = os.fstat(home_fd)
@@ -126,9 +132,12 @@ class StageFileWorker(Application):
             except BaseException as e:  # noqa: BLE001 (anything: the parent must hear of it)
                 message = f"the worker failed: {type(e).__name__}: {e}"
             finally:
+                signal.signal(signal.SIGUSR1, signal.SIG_IGN)
                 os.write(write, json.dumps({"status": status, "message": message}).encode())
                 os._exit(0)
         os.close(write)
+        if state is not None:
+            state.pid = pid
         loop = asyncio.get_running_loop()
         answer = await loop.run_in_executor(None, _read_all, read)
         _, code = await loop.run_in_executor(None, os.waitpid, pid, 0)
@@ -139,11 +148,36 @@ class StageFileWorker(Application):
             reason = "it took too long" if os.WIFSIGNALED(code) and os.WTERMSIG(code) == signal.SIGALRM else "it died"
             return "FAILED", f"the worker's child gave no answer: {reason}"
 
-    async def run_job(self, job: dict) -> None:
-        await asyncio.sleep(self.start_delay)
-        status, message = await self.stage(job)
+    async def run_job(self, job: dict, state: Job | None = None) -> None:
+        try:
+            await asyncio.sleep(self.start_delay)
+            status, message = await self.stage(job, state)
+        finally:
+            if state is not None and self.running.get(job["step"]) is state:
+                del self.running[job["step"]]
+        if state is not None and state.cancelled:
+            # the service cancelled it: its callback would only be refused (409)
+            log.info("Step %s for %s: cancelled (%s)", job["step"], job["user"], message)
+            return
         log.info("Step %s for %s: %s (%s)", job["step"], job["user"], status, message)
-        await self.report(job["callback"], status, message)
+        await self.report(job["callback"] if state is None else state.callback, status, message)
+
+    def cancel(self, step: int) -> bool:
+        """Stop step `step` if it runs here: before its child, its task is cancelled; with a
+        child, the child gets SIGUSR1, stops its download and removes its partial file."""
+        state = self.running.get(step)
+        if state is None:
+            return False
+        state.cancelled = True
+        if state.pid is None:
+            state.task.cancel()
+            del self.running[step]
+        else:
+            try:
+                os.kill(state.pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass  # it has just finished: its answer is dropped
+        return True
 
     async def report(self, callback: dict, status: str, message: str) -> None:
         """POST the outcome; a 425 (the service has not marked the step RUNNING yet) is tried
@@ -169,7 +203,7 @@ class StageFileWorker(Application):
         log.error("Gave up on the callback %s", callback["url"])
 
     def make_app(self) -> web.Application:
-        return web.Application([(r"/", StepHandler)], worker=self)
+        return web.Application([(r"/", StepHandler), (r"/([0-9]{1,18})", CancelHandler)], worker=self)
 
     def start(self):
         async def main():
@@ -190,6 +224,21 @@ class StageFileWorker(Application):
 
         logging.basicConfig(level=self.log_level, format="[%(levelname)s %(asctime)s %(name)s] %(message)s")
         asyncio.run(main())
+
+
+class Job:
+    """A step this worker runs: its task and, once forked, the child doing the file work."""
+
+    def __init__(self, task, callback: dict):
+        self.task = task
+        self.callback = callback  # where it reports: a start again of the same step replaces it
+        self.pid: int | None = None
+        self.cancelled = False
+
+
+def _cancelled(signum, frame):
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # once: never again inside the clean-up
+    raise fetch.StageError("cancelled by the booking service")
 
 
 def _loopback(host: str) -> bool:
@@ -225,12 +274,16 @@ class StepHandler(web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         super().send_error(exc.status if isinstance(exc, BookingError) else status_code, **kwargs)
 
-    async def post(self):
+    def check_token(self) -> None:
         worker: StageFileWorker = self.settings["worker"]
         if worker.token:
             given = self.request.headers.get("Authorization", "").partition(" ")[2].strip()
             if not hmac.compare_digest(given.encode(), worker.token.encode()):
                 raise BookingError("This worker needs its token: 'Authorization: Bearer <token>'.", status=403)
+
+    async def post(self):
+        worker: StageFileWorker = self.settings["worker"]
+        self.check_token()
         try:
             job = json.loads(self.request.body)
         except ValueError:
@@ -244,11 +297,36 @@ class StepHandler(web.RequestHandler):
         if not isinstance(user, str) or not 0 < len(user) <= 255 or "/" in user or user in (".", ".."):
             raise BookingError("'user' must be a hub user name.")
         job["params"] = stage_file_params(job.get("params") if isinstance(job.get("params"), dict) else {}, "params")
-        task = asyncio.ensure_future(worker.run_job(job))
+        step = job.get("step")
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise BookingError("'step' must be the step's id, a whole number.")
+        if step in worker.running:
+            # started again by the service (our answer was lost): the running one reports, to
+            # the new callback secret
+            worker.running[step].callback = job["callback"]
+            self.set_status(202)
+            return self.finish({"status": 202, "message": f"step {step} is running; the callback follows"})
+        state = Job(None, job["callback"])
+        task = state.task = asyncio.ensure_future(worker.run_job(job, state))
+        worker.running[step] = state
         worker.jobs.add(task)  # held, so the loop does not drop it half-way
         task.add_done_callback(worker.jobs.discard)
         self.set_status(202)
         self.finish({"status": 202, "message": f"step {job.get('step')} taken; the callback follows"})
+
+
+class CancelHandler(StepHandler):
+    """DELETE /<step>: the booking service cancelled the step (its booking was cancelled or
+    failed): stop it, remove what was begun, no callback. 404 if it is not running here."""
+
+    def post(self, step):
+        raise web.HTTPError(405)
+
+    def delete(self, step):
+        self.check_token()
+        if not self.settings["worker"].cancel(int(step)):
+            raise BookingError(f"Step {step} is not running here (finished already, or never taken).", status=404)
+        self.finish({"status": 200, "message": f"step {step} stopped; no callback follows"})
 
 
 main = StageFileWorker.launch_instance

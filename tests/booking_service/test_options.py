@@ -73,3 +73,17 @@ def test_the_spawner_without_a_booking_service_url_fails_naming_the_option(monke
     with pytest.raises(ValueError, match="BookingSpawnerMixin.booking_api_url must be an http"):
         Spawner(booking_api_url="booking:8001/api")
     assert Spawner(booking_api_url="http://127.0.0.1:1/api/v1").booking_api_url.startswith("http")
+
+
+def test_reclaim_minutes_from_a_json_config_file(tmp_path):
+    """JSON has only string keys (the Helm chart writes the config as JSON): level numbers
+    as digit strings are level numbers; anything else names the option."""
+    import json
+
+    path = tmp_path / "booking_service_config.json"
+    path.write_text(json.dumps({"BookingService": {"reclaim_unstarted_minutes": {"0": 15, "2": 60.5}}}))
+    service = BookingService()
+    service.load_config_file(str(path))
+    assert service.reclaim_unstarted_minutes == {0: 15.0, 2: 60.5}
+    with pytest.raises(Exception, match=re.escape("BookingService.reclaim_unstarted_minutes: 'one'")):
+        BookingService(config=Config({"BookingService": {"reclaim_unstarted_minutes": {"one": 15}}}))

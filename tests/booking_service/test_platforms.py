@@ -506,3 +506,210 @@ async def test_a_remote_answer_is_checked_against_the_request(change, kept, erro
     answer = await remote.can_i_do_this(parsed_request(body, now), now=now, user="ada")
     assert len(answer.offers) == kept
     assert answer.messages == ["Platform 'far': Durations are cut"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def here(request, tmp_path, postgres_cluster):
+    """An in-process database of this service (its lifecycle run with the clock moved)."""
+    from booking_service import store
+
+    url = (f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite" if request.param == "sqlite" else
+           postgres_cluster.url(postgres_cluster.create_database(f"repair_{uuid.uuid4().hex[:8]}")))
+    engine = store.make_engine(url)
+    await store.upgrade(engine)
+    yield engine
+    await engine.dispose()
+
+
+async def test_an_accept_cut_off_midway_is_repaired_by_the_sweep(here, sites, monkeypatch):
+    """A process that stopped in the middle of accepting a remote offer (a task cancelled
+    after the claim) leaves it ACCEPTING; the lifecycle's sweep asks the remote (the second
+    service, for real) what became of it once the claim is older than an accept could take:
+    booked there -> ACCEPTED with its booking, siblings rejected there; never booked -> OFFERED
+    again, and it can be accepted; rejected there -> EXPIRED saying so; the remote cannot
+    say -> left until its hold lapses, then EXPIRED saying so."""
+    import asyncio
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert
+
+    from booking_service.engine import Resources
+    from booking_service.lifecycle import SYSTEM, Lifecycle
+    from booking_service.operations import Context, platform_offers
+    from booking_service.orm import OfferSet
+    from booking_service.platforms import PlatformError, build_platforms
+    from booking_service.policy import LevelPolicy
+
+    ctx = Context(engine=here, policy=LevelPolicy(), platforms=build_platforms([
+        {"name": "remote", "kind": "remote", "url": f"{sites.remote.url}services/{REMOTE}/api/v1/",
+         "token": sites.broker}]))
+    (platform,) = ctx.platforms
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    lifecycle = Lifecycle(ctx, interval=1, clock=lambda: now)
+
+    async def held_set():
+        nine = day_start(next(DAYS)) + 9 * H
+        parsed = parsed_request(ask(nine, platforms=["remote"], longest="PT1H", count=2), now)
+        parsed.need, parsed.most = Resources(1, 1), Resources(10**9, 10**9)  # the remote's package decides
+        answer = await platform.can_i_do_this(parsed, now=now, user="ada")
+        assert len(answer.offers) == 2, answer
+        async with here.begin() as conn:
+            set_id = (await conn.execute(insert(OfferSet).values(
+                user="ada", created=now, created_by="ada", expires=now + timedelta(minutes=5), request="{}",
+                result="YES", messages="[]").returning(OfferSet.id))).scalar_one()
+            for n, offer in enumerate(answer.offers):
+                await platform_offers.record(conn, set_id, n, offer, user="ada", package=None, now=now,
+                                             expires=now + timedelta(minutes=5), cause="offered")
+        return set_id, answer.offers[0].ref["offer_set"]
+
+    async def rows(set_id):
+        async with here.connect() as conn:
+            return await platform_offers.rows_of(conn, set_id)
+
+    async def cut_off(set_id, *, booked: bool):
+        """Accept offer 0, the task cancelled just before (or just after) the platform booked it."""
+        async def stop(*args, **kwargs):
+            raise asyncio.CancelledError
+
+        if not booked:
+            monkeypatch.setattr(platform, "accept", stop)
+        with pytest.raises(asyncio.CancelledError):
+            await platform_offers.accept(ctx, SYSTEM, set_id, (await rows(set_id))[0], now, stop)
+        monkeypatch.undo()
+        assert [r.phase for r in await rows(set_id)] == ["ACCEPTING", "OFFERED"]
+
+    def there(remote_set):
+        return [o["phase"] for o in sites.remote_api("GET", f"offersets/{remote_set}")[1]["offers"]]
+
+    # booked there before the stop: finished, the sibling rejected here and there
+    set_id, remote_set = await held_set()
+    await cut_off(set_id, booked=True)
+    await lifecycle.sweep_offers(now + timedelta(seconds=60))
+    assert [r.phase for r in await rows(set_id)] == ["ACCEPTING", "OFFERED"]  # an accept may still be at work
+    await lifecycle.sweep_offers(now + timedelta(seconds=121))
+    accepted, sibling = await rows(set_id)
+    assert (accepted.phase, sibling.phase) == ("ACCEPTED", "REJECTED")
+    booking = json.loads(accepted.remote)["booking"]
+    assert sites.remote_api("GET", f"bookings/{booking}")[1]["phase"] == "ACCEPTED"
+    assert there(remote_set) == ["ACCEPTED", "REJECTED"]
+    assert "cut off after platform 'remote' had booked it" in json.loads(accepted.history)[-1]["cause"]
+    shown = platform_offers.offer_json(accepted, now)
+    assert shown["phase"] == "ACCEPTED" and shown["remote"]["booking"] == booking
+
+    # never booked there: OFFERED again, and accepting it now works
+    set_id, remote_set = await held_set()
+    await cut_off(set_id, booked=False)
+    assert platform_offers.offer_json((await rows(set_id))[0], now)["phase"] == "OFFERED"
+    assert "accepting_since" not in platform_offers.offer_json((await rows(set_id))[0], now)["remote"]
+    later = now + timedelta(seconds=121)
+    await lifecycle.sweep_offers(later)
+    assert [r.phase for r in await rows(set_id)] == ["OFFERED", "OFFERED"]
+
+    async def no_local(*args):
+        pass
+    answer = await platform_offers.accept(ctx, SYSTEM, set_id, (await rows(set_id))[0], later, no_local)
+    assert answer["phase"] == "ACCEPTED" and there(remote_set) == ["ACCEPTED", "REJECTED"]
+
+    # booked there by an accept of ours whose answer was lost (a 502 here, OFFERED again):
+    # accepting again is refused there, but the platform says it booked it, so it is ACCEPTED
+    set_id, remote_set = await held_set()
+    status, made = sites.remote_api("POST", f"offersets/{remote_set}/offers/0", {"phase": "ACCEPTED"})
+    assert status == 200
+    answer = await platform_offers.accept(ctx, SYSTEM, set_id, (await rows(set_id))[0], now, no_local)
+    assert answer["phase"] == "ACCEPTED" and answer["remote"]["booking"] == made["id"]
+    assert [r.phase for r in await rows(set_id)] == ["ACCEPTED", "REJECTED"]
+
+    # rejected there meanwhile: EXPIRED, saying what the platform said
+    set_id, remote_set = await held_set()
+    await cut_off(set_id, booked=False)
+    assert sites.remote_api("POST", f"offersets/{remote_set}/offers/0", {"phase": "REJECTED"})[0] == 200
+    await lifecycle.sweep_offers(now + timedelta(seconds=121))
+    (gone, _) = await rows(set_id)
+    assert gone.phase == "EXPIRED"
+    assert "platform 'remote' says it is REJECTED" in json.loads(gone.history)[-1]["cause"]
+
+    # the platform cannot say: kept until its hold lapses, then EXPIRED saying so
+    set_id, remote_set = await held_set()
+    await cut_off(set_id, booked=False)
+
+    async def silent(ref):
+        raise PlatformError("Platform 'remote' did not answer in time.")
+    monkeypatch.setattr(platform, "status", silent)
+    await lifecycle.sweep_offers(now + timedelta(seconds=121))
+    assert [r.phase for r in await rows(set_id)] == ["ACCEPTING", "OFFERED"]
+    await lifecycle.sweep_offers(now + timedelta(minutes=5))
+    (gone, sibling) = await rows(set_id)
+    assert (gone.phase, sibling.phase) == ("EXPIRED", "EXPIRED")
+    cause = json.loads(gone.history)[-1]["cause"]
+    assert "did not answer in time" in cause and "its hold lapsed at" in cause
+    monkeypatch.undo()
+    assert await platform_offers.repair(ctx, now + timedelta(minutes=6), no_local) == 0
+
+
+async def test_a_blazar_accept_cut_off_midway_is_repaired_from_its_lease(tmp_path, monkeypatch):
+    """Against the Blazar stand-in: the lease renamed (accepted there) before the stop ->
+    ACCEPTED with its lease; not renamed -> OFFERED again; the lease gone -> EXPIRED."""
+    import asyncio
+    from datetime import datetime, timezone
+
+    from sqlalchemy import insert
+
+    from booking_service import store
+    from booking_service.engine import Resources
+    from booking_service.lifecycle import SYSTEM
+    from booking_service.operations import Context, platform_offers
+    from booking_service.orm import OfferSet
+    from booking_service.platforms import PlatformOffer, build_platforms
+    from booking_service.policy import LevelPolicy
+
+    engine = store.make_engine(f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite")
+    try:
+        await store.upgrade(engine)
+        with BlazarStandIn(hosts=[(4, 16384)] * 3, token="k") as blazar:
+            ctx = Context(engine=engine, policy=LevelPolicy(), platforms=build_platforms([
+                {"name": "cloud", "kind": "blazar", "url": blazar.url, "token": "k"}]))
+            (cloud,) = ctx.platforms
+            now = datetime(2031, 1, 6, 8, 0, tzinfo=timezone.utc)
+
+            async def stop(*args, **kwargs):
+                raise asyncio.CancelledError
+
+            async def no_local(*args):
+                pass
+
+            async def stuck(*, renamed: bool):
+                lease = await cloud._lease(int(now.timestamp()) + 3600, 3600, 1, "ada")
+                async with engine.begin() as conn:
+                    set_id = (await conn.execute(insert(OfferSet).values(
+                        user="ada", created=now, created_by="ada", expires=now + timedelta(minutes=5),
+                        request="{}", result="YES", messages="[]").returning(OfferSet.id))).scalar_one()
+                    await platform_offers.record(
+                        conn, set_id, 0, PlatformOffer("cloud", "cloud", int(now.timestamp()) + 3600, 3600,
+                                                       Resources(4000, 16384), 0, ref={"lease": lease}),
+                        user="ada", package=None, now=now, expires=now + timedelta(minutes=5), cause="offered")
+                    (row,) = await platform_offers.rows_of(conn, set_id)
+                if not renamed:
+                    monkeypatch.setattr(cloud, "accept", stop)
+                with pytest.raises(asyncio.CancelledError):
+                    await platform_offers.accept(ctx, SYSTEM, set_id, row, now, stop)
+                monkeypatch.undo()
+                return set_id, lease
+
+            async def phase(set_id):
+                async with engine.connect() as conn:
+                    (row,) = await platform_offers.rows_of(conn, set_id)
+                return row
+
+            booked, lease = await stuck(renamed=True)
+            never, _ = await stuck(renamed=False)
+            gone, gone_lease = await stuck(renamed=False)
+            await cloud.release({"lease": gone_lease})  # deleted there meanwhile
+            assert await platform_offers.repair(ctx, now + timedelta(seconds=119), no_local) == 0
+            assert await platform_offers.repair(ctx, now + timedelta(seconds=121), no_local) == 3
+            row = await phase(booked)
+            assert row.phase == "ACCEPTED" and json.loads(row.remote) == {"lease": lease}
+            assert (await phase(never)).phase == "OFFERED"
+            row = await phase(gone)
+            assert row.phase == "EXPIRED" and "no longer has its lease" in json.loads(row.history)[-1]["cause"]
+    finally:
+        await engine.dispose()

@@ -231,6 +231,67 @@ async def test_a_failing_step_fails_the_booking_with_its_reason_and_frees_it(ser
     assert other["phase"] == "ACCEPTED"
 
 
+async def test_a_cancelled_booking_stops_its_running_step_at_the_worker(service, homes):
+    """The booking is cancelled while the real worker downloads (from a data server that sends
+    half the file, then waits): the next round marks the step CANCELLED and tells the worker
+    (DELETE <worker url>/<step>), which stops, removes its partial file and does not call
+    back; it goes on serving (a second DELETE: 404)."""
+    from booking_service.operations.bookings import cancel_booking
+
+    ctx = service
+    release = asyncio.Event()
+    asked = []
+
+    class Slow(web.RequestHandler):
+        async def get(self):
+            asked.append(self.request.path)
+            self.set_header("Content-Length", str(len(CONTENT)))
+            self.write(CONTENT[:len(CONTENT) // 2])
+            await self.flush()
+            await asyncio.wait_for(release.wait(), 60)
+            try:
+                self.write(CONTENT[len(CONTENT) // 2:])
+                await self.flush()
+            except Exception:  # noqa: BLE001 (the worker hung up, as it should)
+                pass
+
+    server, port = serve(web.Application([(r"/slow", Slow)]))
+    try:
+        pool = await new_pool(ctx)
+        user = f"u{uuid.uuid4().hex[:6]}"
+        inputs = make_home(homes, user) / "saved" / "inputs"
+        booking = await book(ctx, pool, user, [stage(f"http://127.0.0.1:{port}/slow")])
+        loop = Lifecycle(ctx, interval=60, clock=lambda: ctx.clock.now, holder="test")
+        ctx.clock.now = T0 + 2 * H - timedelta(seconds=QUOTE)
+        await loop.tick(ctx.clock.now)
+        deadline = time.monotonic() + 30
+        while not (inputs.is_dir() and [p for p in inputs.iterdir() if ".part-" in p.name]):
+            assert time.monotonic() < deadline, "the worker never began its download"
+            await asyncio.sleep(0.05)
+        assert (await get_booking(ctx, ADMIN, booking["id"], T0))["steps"][0]["state"] == "RUNNING"
+
+        await cancel_booking(ctx, ADMIN, booking["id"], ctx.clock.now)
+        await loop.tick(ctx.clock.now + timedelta(seconds=30))
+        step = (await get_booking(ctx, ADMIN, booking["id"], T0))["steps"][0]
+        assert step["state"] == "CANCELLED" and "ended before its preparation" in step["message"]
+        while list(inputs.iterdir()):  # the partial file goes, and nothing takes its place
+            assert time.monotonic() < deadline, list(inputs.iterdir())
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # time for a callback, if one were (wrongly) sent
+        assert (await get_booking(ctx, ADMIN, booking["id"], T0))["steps"][0] == step
+        assert not list(inputs.iterdir()) and asked == ["/slow"]
+        url = ctx.workers["stage_file"].url
+        assert await WorkerClient().cancel(url, step["id"], "worker-token") is None  # 404: not running there
+        try:
+            await AsyncHTTPClient().fetch(HTTPRequest(f"{url}{step['id']}", method="DELETE"))
+            raise AssertionError("the worker took a cancel without its token")
+        except HTTPClientError as e:
+            assert e.code == 403
+    finally:
+        release.set()
+        server.stop()
+
+
 async def test_private_addresses_are_refused_unless_allowed(engine, files, homes):  # noqa: F811
     process, url = start_worker(homes)  # no --allowed-hosts: 127.0.0.1 is loopback, refused
     try:
@@ -409,8 +470,9 @@ from booking_service.operations.offers import create_offer_set, update_offer  # 
        length=st.integers(60, 4 * 3600), busy=st.integers(0, 5 * 3600))
 async def test_offers_start_after_now_plus_their_preparation(engine, quotes, offset, length, busy):  # noqa: F811
     """Random quotes, windows and a booking in the way: every offer starts inside its window
-    and no earlier than now plus the sum of its steps' quotes (at least a minute each);
-    accepted, its steps are due from start minus that sum."""
+    and no earlier than now plus the offers' hold plus the sum of its steps' quotes (at
+    least a minute each), so accepted at the last moment of its hold, its steps are due from
+    start minus that sum, not before the accept."""
     workers = {f"k{i}": WorkerKind(f"k{i}", "http://127.0.0.1:9/", q) for i, q in enumerate(quotes)}
     ctx = Context(engine=engine, policy=LevelPolicy(), workers=workers)
     pool = await new_pool(ctx)
@@ -424,18 +486,20 @@ async def test_offers_start_after_now_plus_their_preparation(engine, quotes, off
         "when": {"start": [f"{iso(window[0])}/{iso(window[1])}"]}, "duration": {"min": "PT30M"},
         "steps": [{"kind": kind} for kind in workers]}, T0)
     prep = timedelta(seconds=sum(max(60, q) for q in quotes))
+    hold = ctx.offer_hold if quotes else timedelta(0)
+    last = T0 + ctx.offer_hold - timedelta(seconds=1)  # the hold's last moment
     for offer in answer["offers"]:
         start = datetime.fromisoformat(offer["start"].replace("Z", "+00:00"))
         assert window[0] <= start < window[1]
-        assert start >= T0 + prep, (offer, prep)
+        assert start >= T0 + hold + prep, (offer, prep)
     if answer["offers"]:
-        accepted = await update_offer(ctx, ADMIN, answer["id"], 0, {"phase": "ACCEPTED"}, T0)
-        booking = await get_booking(ctx, ADMIN, accepted["id"], T0)
+        accepted = await update_offer(ctx, ADMIN, answer["id"], 0, {"phase": "ACCEPTED"}, last)
+        booking = await get_booking(ctx, ADMIN, accepted["id"], last)
         assert [s["kind"] for s in booking["steps"]] == list(workers)
         if booking["steps"]:
             first = datetime.fromisoformat(booking["steps"][0]["due"].replace("Z", "+00:00"))
-            assert first == datetime.fromisoformat(booking["start"].replace("Z", "+00:00")) - prep >= T0
-    elif T0 + prep < window[1] and not busy:
+            assert first == datetime.fromisoformat(booking["start"].replace("Z", "+00:00")) - prep >= last
+    elif T0 + hold + prep < window[1] and not busy:
         raise AssertionError(f"an empty pool made no offer: {answer['messages']}")
 
 
@@ -487,3 +551,82 @@ async def test_the_worker_refuses_calls_without_its_token(worker):
             raise AssertionError("the worker took a step without its token")
         except HTTPClientError as e:
             assert e.code == 403
+
+
+class KeepingWorker(WorkerClient):
+    """Takes every step (the service marks it RUNNING) and keeps its callback for the test."""
+
+    def __init__(self):
+        super().__init__()
+        self.payloads = []
+
+    async def start(self, url, payload, token=""):
+        self.payloads.append(payload)
+        return Started(True)
+
+
+async def test_no_server_starts_while_its_booking_is_being_prepared(engine):  # noqa: F811
+    """A server asked for at the booking's start while its step still runs is refused with
+    what is being done (409), and the entitlement says so; once the step is done (WAITING)
+    the same start gets its session and the booking is RUNNING."""
+    from booking_service.operations.preparation import report_step
+    from booking_service.operations.sessions import entitlement, start_session
+
+    keeping = KeepingWorker()
+    ctx = Context(engine=engine, policy=LevelPolicy(), worker_client=keeping, callback_url="http://x/",
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE)})
+    pool = await new_pool(ctx)
+    user = f"u{uuid.uuid4().hex[:6]}"
+    booking = await book(ctx, pool, user, [stage("https://example.org/a.csv"),
+                                           stage("https://example.org/b.csv", path="b.csv")])
+    loop = Lifecycle(ctx, interval=60, clock=lambda: T0, holder="t")
+    await loop.tick(T0 + 2 * H - timedelta(seconds=2 * QUOTE))
+    me = Caller(name=user, kind="user", level=2, admin=False, can_read=True, can_write=True, sessions=True)
+    start = T0 + 2 * H
+    for choice in ({}, {"booking": booking["id"]}):
+        with pytest.raises(BookingError) as refused:
+            await start_session(ctx, me, user, {"server_name": "", **choice}, start)
+        assert refused.value.status == 409
+        assert refused.value.message.startswith(
+            f"Your booking {booking['id']} is still being prepared: step 1 of 2 (stage_file) is RUNNING."), \
+            refused.value.message
+    seen = await entitlement(ctx, me, user, start)
+    assert seen["kind"] == "booking" and "step 1 of 2 (stage_file) is RUNNING" in seen["reason"]
+    assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "PREPARING"  # nothing was recorded
+
+    for n in range(2):  # each step done in turn
+        payload = keeping.payloads[n]
+        await report_step(ctx, payload["step"], payload["callback"]["secret"], {"status": "COMPLETED"}, start)
+        if n == 0:
+            with pytest.raises(BookingError, match="step 2 of 2 \\(stage_file\\) is PENDING"):
+                await start_session(ctx, me, user, {"server_name": ""}, start)
+            await start_ready(ctx, start)
+    assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "WAITING"
+    status, session = await start_session(ctx, me, user, {"server_name": ""}, start)
+    assert status == 201 and session["booking_id"] == booking["id"]
+    assert (await get_booking(ctx, ADMIN, booking["id"], T0))["phase"] == "RUNNING"
+
+
+async def test_an_offer_whose_steps_no_longer_fit_cannot_be_accepted(engine):  # noqa: F811
+    """The accept's guard: an offer whose first step would have had to begin before the
+    accept is a 409 saying by when (the search never makes one; here the step's due is moved)."""
+    from sqlalchemy import update as sql_update
+
+    from booking_service import orm
+
+    ctx = Context(engine=engine, policy=LevelPolicy(),
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE)})
+    pool = await new_pool(ctx)
+    answer = await create_offer_set(ctx, ADMIN, {
+        "what": {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 1}}}, "pools": [pool],
+        "when": {"start": [f"{iso(T0)}/PT3H"]}, "duration": {"min": "PT30M"}, "steps": [stage("https://e.org/a")]}, T0)
+    offer = answer["offers"][0]
+    assert offer["start"] == iso(T0 + ctx.offer_hold + timedelta(seconds=QUOTE))
+    assert "after the offers' hold of 300 s" in " ".join(answer["messages"])
+    async with engine.begin() as conn:
+        await conn.execute(sql_update(orm.PreparationStep).where(orm.PreparationStep.booking_id == offer["id"])
+                           .values(due=T0 - timedelta(minutes=1)))
+    with pytest.raises(BookingError) as late:
+        await update_offer(ctx, ADMIN, answer["id"], 0, {"phase": "ACCEPTED"}, T0)
+    assert late.value.status == 409 and "too soon for its preparation steps" in late.value.message
+    assert (await get_booking(ctx, ADMIN, offer["id"], T0))["phase"] == "OFFERED"

@@ -4,6 +4,7 @@ and what it renders fits z2jh's: names, labels, the hub Secret's tokens."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 
 import helm_python as helm
@@ -258,3 +259,129 @@ def test_the_services_config_file_carries_the_hubs_levels(charts):
                       "LevelPolicy": {"group_levels": {"visitors": 0, "members": 1, "staff": 2}}}
     args = booking_container(out)["args"]
     assert args == ["--config=/etc/aglais/booking/booking_service_config.json"]
+
+
+# -- the lifecycle's options (issue 12): platforms, notices, the calendar feed, reclaiming,
+# series and preparation workers, from values of their own --------------------------------
+
+LIFECYCLE = {
+    "platforms": [
+        {"name": "local", "kind": "local"},
+        {"name": "far", "kind": "remote", "url": "https://far.example/services/booking/api/v1/",
+         "tokenSecret": {"name": "far-booking", "key": "token"}, "timeout": 5},
+        {"name": "cloud", "kind": "blazar", "url": "http://blazar.example:1234/", "resource_type": "physical:host",
+         "tokenSecret": {"name": "keystone", "key": "token"}},
+    ],
+    "notices": {"beforeStartMinutes": 120, "beforeEndMinutes": 0, "beforeOfferExpiryMinutes": 1, "mail": False},
+    "ical": {"publicUrl": "https://hub.example.org/services/booking/", "maxEvents": 200, "pastDays": 30,
+             "cancelledDays": 7, "refreshMinutes": 30, "limit": "30/h", "limitAddress": "1000/h"},
+    "reclaimUnstartedMinutes": {"0": 15, "1": 30},
+    "series": {"maxOccurrences": 50, "maxDays": 90},
+    "preparation": {"workers": {
+        "stage_file": {"url": "http://stager.example:8006/", "quoteSeconds": 60, "bytesPerSecond": 1048576,
+                       "tokenSecret": {"name": "stager", "key": "token"}},
+        "pull_image": {"url": "https://puller.example/", "quoteSeconds": 300}}},
+}
+
+
+def booking_config(rendered: list[dict]) -> dict:
+    return yaml.safe_load(find(rendered, "ConfigMap", "booking")["data"]["booking_service_config.json"])
+
+
+def test_the_lifecycle_options_reach_the_service(charts):
+    out = objects(render(charts["ours"], {"booking": LIFECYCLE}))
+    options = booking_config(out)["BookingService"]
+    assert options == {
+        "walk_in_pool": "shared",  # the chart's default config, kept
+        "platforms": [{"name": "local", "kind": "local"},
+                      {"name": "far", "kind": "remote", "url": "https://far.example/services/booking/api/v1/",
+                       "timeout": 5, "token_file": "/etc/aglais/platform-tokens/far"},
+                      {"name": "cloud", "kind": "blazar", "url": "http://blazar.example:1234/",
+                       "resource_type": "physical:host", "token_file": "/etc/aglais/platform-tokens/cloud"}],
+        "notify_before_start": 120, "notify_before_end": 0, "notify_before_offer_expiry": 1, "mail_notices": False,
+        "public_url": "https://hub.example.org/services/booking/", "ical_max_events": 200, "ical_past_days": 30,
+        "ical_cancelled_days": 7, "ical_refresh_minutes": 30, "ical_limit": "30/h", "ical_limit_address": "1000/h",
+        "reclaim_unstarted_minutes": {"0": 15, "1": 30},
+        "max_series_occurrences": 50, "max_series_days": 90,
+        "callback_url": "http://booking.hub.svc:10101/services/booking/api/v1/callbacks/",
+    }
+    # the service takes every one of them (the config file as the Deployment gives it)
+    from traitlets.config import Config
+
+    from booking_service.app import BookingService
+    from booking_service.platforms import build_platforms
+    from booking_service.steps import parse_workers
+
+    service = BookingService(config=Config({"BookingService": options}))
+    assert service.reclaim_unstarted_minutes == {0: 15.0, 1: 30.0} and service.ical_max_events == 200
+    assert [p.name for p in build_platforms(options["platforms"])] == ["local", "far", "cloud"]
+
+    container = booking_container(out)
+    env = env_of(container)
+    # the workers' tokens from their Secrets, into the JSON by Kubernetes' $(VAR) expansion,
+    # defined before it; never in the ConfigMap
+    names = [e["name"] for e in container["env"]]
+    assert env["AGLAIS_PREPARATION_TOKEN_1"] == {"secretKeyRef": {"name": "stager", "key": "token"}}
+    assert "AGLAIS_PREPARATION_TOKEN_0" not in env  # pull_image has none
+    assert names.index("AGLAIS_PREPARATION_TOKEN_1") < names.index("AGLAIS_PREPARATION_WORKERS")
+    workers = json.loads(env["AGLAIS_PREPARATION_WORKERS"])
+    assert workers == {
+        "pull_image": {"url": "https://puller.example/", "quote_seconds": 300},
+        "stage_file": {"url": "http://stager.example:8006/", "quote_seconds": 60, "bytes_per_second": 1048576,
+                       "token": "$(AGLAIS_PREPARATION_TOKEN_1)"}}
+    assert set(parse_workers(workers)) == {"pull_image", "stage_file"}
+    # the platforms' tokens: one projected volume of their Secrets, read-only
+    pod = find(out, "Deployment", "booking")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "platform-tokens")
+    assert volume["projected"]["sources"] == [
+        {"secret": {"name": "far-booking", "items": [{"key": "token", "path": "far"}]}},
+        {"secret": {"name": "keystone", "items": [{"key": "token", "path": "cloud"}]}}]
+    assert {"name": "platform-tokens", "mountPath": "/etc/aglais/platform-tokens", "readOnly": True} in \
+        container["volumeMounts"]
+    # egress to the platforms' and the workers' ports
+    spec = find(out, "NetworkPolicy", "booking")["spec"]
+    ports = sorted({p["port"] for rule in spec["egress"] for p in rule["ports"]})
+    assert ports == [53, 443, 1234, 5432, 8006, 8081]
+    for version in ("1.28.0", "1.37.0"):
+        for obj in out:
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_the_lifecycle_options_left_out_leave_the_services_defaults(rendered):
+    if rendered["name"] != "default":
+        pytest.skip("the chart's defaults only")
+    options = booking_config(rendered["ours"])["BookingService"]
+    assert options == {"walk_in_pool": "shared"}
+    container = booking_container(rendered["ours"])
+    assert "AGLAIS_PREPARATION_WORKERS" not in env_of(container)
+    assert all(v["name"] != "platform-tokens" for v in
+               find(rendered["ours"], "Deployment", "booking")["spec"]["template"]["spec"]["volumes"])
+
+
+def test_config_wins_over_the_lifecycle_keys_and_a_callback_url_is_kept(charts):
+    out = objects(render(charts["ours"], {"booking": {
+        "config": {"BookingService": {"notify_before_start": 5}}, "notices": {"beforeStartMinutes": 60},
+        "preparation": {"workers": {"stage_file": {"url": "http://w:1/"}},
+                        "callbackUrl": "https://hub.example.org/services/booking/api/v1/callbacks/"}}}))
+    options = booking_config(out)["BookingService"]
+    assert options["notify_before_start"] == 5
+    assert options["callback_url"] == "https://hub.example.org/services/booking/api/v1/callbacks/"
+
+
+@pytest.mark.parametrize("booking, message", [
+    ({"platforms": [{"name": "far", "kind": "remote", "url": "https://far/api/v1/", "token": "inline"}]}, "token"),
+    ({"platforms": [{"name": "far", "kind": "remote"}]}, "url"),
+    ({"platforms": [{"name": "Far", "kind": "local"}]}, "name"),
+    ({"platforms": [{"name": "far", "kind": "slurm"}]}, "kind"),
+    ({"notices": {"beforeStartMinutes": -1}}, "beforeStartMinutes"),
+    ({"notices": {"soon": 1}}, "soon"),
+    ({"ical": {"limit": "lots"}}, "limit"),
+    ({"ical": {"publicUrl": "hub.example.org"}}, "publicUrl"),
+    ({"reclaimUnstartedMinutes": {"staff": 10}}, "staff"),
+    ({"series": {"maxOccurrences": 0}}, "maxOccurrences"),
+    ({"preparation": {"workers": {"stage_file": {"quoteSeconds": 60}}}}, "url"),
+    ({"preparation": {"workers": {"stage_file": {"url": "http://w/", "token": "inline"}}}}, "token"),
+])
+def test_the_schema_checks_the_lifecycle_keys(charts, booking, message):
+    with pytest.raises(helm.HelmValuesError, match=f"(?s)aglais-hub.*{message}"):
+        render(charts["ours"], {"booking": booking})

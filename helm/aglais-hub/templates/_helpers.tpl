@@ -109,7 +109,108 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
         {{- $_ := set $policy "group_levels" (merge ($policy.group_levels | default dict) $levels) }}
         {{- $_ := set $config "LevelPolicy" $policy }}
     {{- end }}
+    {{- /* the lifecycle's own keys (booking.platforms, notices, ...): under what config.BookingService sets */}}
+    {{- $options := include "aglais-hub.booking.options" . | fromJson }}
+    {{- if $options }}
+        {{- $_ := set $config "BookingService" (merge (deepCopy ($config.BookingService | default dict)) $options) }}
+    {{- end }}
     {{- $config | toPrettyJson }}
+{{- end }}
+
+{{- /*
+    BookingService options from booking.platforms, .notices, .ical, .reclaimUnstartedMinutes,
+    .series and .preparation.callbackUrl (JSON): only those set (null or "" leaves the
+    service's default). The workers themselves go to $AGLAIS_PREPARATION_WORKERS
+    (aglais-hub.booking.workers), as their tokens come from Secrets.
+*/}}
+{{- define "aglais-hub.booking.options" -}}
+    {{- $b := .Values.booking }}
+    {{- $options := dict }}
+    {{- $keys := list
+        (list "notices" "beforeStartMinutes" "notify_before_start")
+        (list "notices" "beforeEndMinutes" "notify_before_end")
+        (list "notices" "beforeOfferExpiryMinutes" "notify_before_offer_expiry")
+        (list "notices" "mail" "mail_notices")
+        (list "ical" "publicUrl" "public_url")
+        (list "ical" "maxEvents" "ical_max_events")
+        (list "ical" "pastDays" "ical_past_days")
+        (list "ical" "cancelledDays" "ical_cancelled_days")
+        (list "ical" "refreshMinutes" "ical_refresh_minutes")
+        (list "ical" "limit" "ical_limit")
+        (list "ical" "limitAddress" "ical_limit_address")
+        (list "series" "maxOccurrences" "max_series_occurrences")
+        (list "series" "maxDays" "max_series_days") }}
+    {{- range $keys }}
+        {{- $value := index (index $b (index . 0) | default dict) (index . 1) }}
+        {{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") }}
+            {{- $_ := set $options (index . 2) $value }}
+        {{- end }}
+    {{- end }}
+    {{- with $b.reclaimUnstartedMinutes }}
+        {{- $_ := set $options "reclaim_unstarted_minutes" . }}
+    {{- end }}
+    {{- if $b.platforms }}
+        {{- $platforms := list }}
+        {{- range $b.platforms }}
+            {{- if hasKey . "token" }}
+                {{- fail (printf "booking.platforms: platform '%s' has an inline token; give tokenSecret: {name, key} (a Secret), so it is not in a ConfigMap" .name) }}
+            {{- end }}
+            {{- $entry := omit . "tokenSecret" }}
+            {{- if .tokenSecret }}
+                {{- $_ := set $entry "token_file" (printf "/etc/aglais/platform-tokens/%s" .name) }}
+            {{- end }}
+            {{- $platforms = append $platforms $entry }}
+        {{- end }}
+        {{- $_ := set $options "platforms" $platforms }}
+    {{- end }}
+    {{- $preparation := $b.preparation | default dict }}
+    {{- if $preparation.workers }}
+        {{- $_ := set $options "callback_url" ($preparation.callbackUrl | default (printf "http://%s.%s.svc:10101%sapi/v1/callbacks/" (include "aglais-hub.booking.fullname" .) .Release.Namespace (include "aglais-hub.booking.prefix" .))) }}
+    {{- else if $preparation.callbackUrl }}
+        {{- $_ := set $options "callback_url" $preparation.callbackUrl }}
+    {{- end }}
+    {{- $options | toJson }}
+{{- end }}
+
+{{- /* $AGLAIS_PREPARATION_WORKERS (JSON) from booking.preparation.workers: each token as
+    $(AGLAIS_PREPARATION_TOKEN_<n>), an earlier variable of the container read from its Secret. */}}
+{{- define "aglais-hub.booking.workers" -}}
+    {{- $workers := dict }}
+    {{- $given := .Values.booking.preparation.workers }}
+    {{- range $n, $kind := keys $given | sortAlpha }}
+        {{- $w := index $given $kind }}
+        {{- $entry := dict "url" $w.url "quote_seconds" ($w.quoteSeconds | default 0) }}
+        {{- if $w.bytesPerSecond }}
+            {{- $_ := set $entry "bytes_per_second" $w.bytesPerSecond }}
+        {{- end }}
+        {{- if $w.tokenSecret }}
+            {{- $_ := set $entry "token" (printf "$(AGLAIS_PREPARATION_TOKEN_%d)" $n) }}
+        {{- end }}
+        {{- $_ := set $workers $kind $entry }}
+    {{- end }}
+    {{- $workers | toJson }}
+{{- end }}
+
+{{- /* The ports (unique, as strings) of the platforms' and the workers' URLs: the booking
+    NetworkPolicy's egress to them. */}}
+{{- define "aglais-hub.booking.outboundPorts" -}}
+    {{- $urls := list }}
+    {{- range .Values.booking.platforms }}
+        {{- if .url }}{{ $urls = append $urls .url }}{{ end }}
+    {{- end }}
+    {{- range $kind, $w := .Values.booking.preparation.workers }}
+        {{- $urls = append $urls $w.url }}
+    {{- end }}
+    {{- $ports := list }}
+    {{- range $urls }}
+        {{- $u := urlParse . }}
+        {{- $port := ternary "443" "80" (eq $u.scheme "https") }}
+        {{- with regexFind ":[0-9]+$" $u.host }}
+            {{- $port = trimPrefix ":" . }}
+        {{- end }}
+        {{- $ports = append $ports $port }}
+    {{- end }}
+    {{- $ports | uniq | sortAlpha | toJson }}
 {{- end }}
 
 {{- /* The selector of a Spark session's executor pods (Spark's label and the spawner's). */}}
@@ -119,4 +220,18 @@ matchLabels:
 matchExpressions:
   - key: aglais.io/session
     operator: Exists
+{{- end }}
+
+{{- /* The projected volume's sources of the platforms' tokens: each its Secret's key as a
+    file named after the platform; empty without any. */}}
+{{- define "aglais-hub.booking.platformTokens" -}}
+    {{- range $platform := .Values.booking.platforms }}
+        {{- with $platform.tokenSecret }}
+- secret:
+    name: {{ .name }}
+    items:
+      - key: {{ .key }}
+        path: {{ $platform.name }}
+        {{- end }}
+    {{- end }}
 {{- end }}
