@@ -61,19 +61,24 @@ def no_such_pool(name: str) -> NotFound:
     return NotFound(f"There is no pool named '{name}'; GET /pools lists them.")
 
 
-def parse_time(value, field: str) -> datetime:
-    """An ISO 8601 time with an offset (or Z), as an aware UTC datetime in whole seconds."""
-    if not isinstance(value, str) or not value:
-        raise Invalid(f"'{field}' must be an ISO 8601 time such as 2026-01-31T09:00:00Z")
+def read_iso(value: str) -> datetime | None:
+    """datetime.fromisoformat with a trailing Z read as UTC; None if it is no ISO 8601 time."""
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     try:
-        moment = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
-        raise Invalid(
-            f"'{field}' is not a valid ISO 8601 time: {value!r} (example: 2026-01-31T09:00:00Z)"
-        ) from None
+        return None
+
+
+def parse_time(value, field: str) -> datetime:
+    """An ISO 8601 time with an offset (or Z), as an aware UTC datetime in whole seconds."""
+    if not isinstance(value, str) or not value:
+        raise Invalid(f"'{field}' must be an ISO 8601 time such as 2026-01-31T09:00:00Z")
+    moment = read_iso(value)
+    if moment is None:
+        raise Invalid(f"'{field}' is not a valid ISO 8601 time: {value!r} (example: 2026-01-31T09:00:00Z)")
     if moment.tzinfo is None:
         raise Invalid(
             f"'{field}' needs a time zone: write {value}Z for UTC, or add an offset like +01:00"

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
-from .domain import EARLIEST, LATEST, UTC, Invalid, format_time
+from .domain import EARLIEST, LATEST, UTC, Invalid, format_time, read_iso
 
 # What RFC 5545 (section 3.3.10) lets a RECUR value hold. dateutil also reads BYEASTER,
 # which follows the moon, not the calendar: the bound below relies on the calendar alone.
@@ -51,13 +51,9 @@ def parse_local_start(value, zone: ZoneInfo | None) -> datetime:
     (2026-10-24T20:00), or a time with an offset, which is read on the zone's clock."""
     if not isinstance(value, str) or not 0 < len(value) <= 40:
         raise Invalid("'start' must be a local time such as 2026-10-24T20:00 (read in 'tz')")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise Invalid(f"'start' is not an ISO 8601 time: {value!r} (example: 2026-10-24T20:00)") from None
+    moment = read_iso(value)
+    if moment is None:
+        raise Invalid(f"'start' is not an ISO 8601 time: {value!r} (example: 2026-10-24T20:00)")
     if moment.tzinfo is not None:
         try:
             moment = moment.astimezone(zone or UTC).replace(tzinfo=None)
