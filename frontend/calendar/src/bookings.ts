@@ -13,6 +13,8 @@ import { addHours, dateValue, fromDateValue, iso, parse, rangeLabel } from "./ti
 
 // How often My bookings asks again while a booking's preparation runs.
 const PREPARATION_POLL_MS = 3000;
+// A step due further ahead than this is not waited for (the next change or reload redraws the list).
+const WATCH_AHEAD_MS = 3600_000;
 
 const EXTEND_BY: [number, string][] = [
   [1, "1 hour"],
@@ -150,9 +152,13 @@ export class MyBookingsPanel {
    * redraw when a step or a phase moved, so the card follows its preparation. */
   private watch(shown: Booking[]): void {
     window.clearTimeout(this.timer);
-    const soon = Date.now() + PREPARATION_POLL_MS;
-    const preparing = shown.some((b) => (b.steps ?? []).some((s) => s.state === "RUNNING" || (s.state === "PENDING" && +parse(s.due) <= soon)));
-    if (preparing) this.timer = window.setTimeout(() => void this.load(true), PREPARATION_POLL_MS);
+    const now = Date.now();
+    let wait = Infinity; // until a step runs: now for a running one, at its due time for a pending one
+    for (const s of shown.flatMap((b) => b.steps ?? [])) {
+      if (s.state === "RUNNING") wait = Math.min(wait, PREPARATION_POLL_MS);
+      else if (s.state === "PENDING") wait = Math.min(wait, Math.max(PREPARATION_POLL_MS, +parse(s.due) - now));
+    }
+    if (wait <= WATCH_AHEAD_MS) this.timer = window.setTimeout(() => void this.load(true), wait);
   }
 
   async load(quiet = false): Promise<void> {
