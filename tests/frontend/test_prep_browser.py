@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from playwright.async_api import Page, expect
@@ -24,7 +24,7 @@ from playwright.async_api import Page, expect
 from tests.booking_service.conftest import BookingAPI, day_start, iso
 from tests.booking_service.test_preparation import make_home, start_worker
 from tests.browser import SCREENSHOTS
-from tests.frontend.conftest import REPO, log_in, new_name, show_pool
+from tests.frontend.conftest import REPO, cell, date_label, log_in, new_name, show_pool
 from tests.hub import free_port, start_hub, stop_hub
 
 pytestmark = pytest.mark.browser
@@ -146,6 +146,23 @@ async def test_book_now_with_a_file_to_stage_shows_the_step_until_it_completes(h
     assert (home / "saved" / "inputs" / "gaia.csv").read_bytes() == CONTENT
     await card.get_by_role("button", name="History").click()
     await expect(card.locator(".history-list li")).to_have_count(3)  # ACCEPTED, PREPARING, WAITING
+
+    # a block selected on the grid, tomorrow, with the file again: its step is due a quote before
+    await page.get_by_role("button", name="Dismiss").click()
+    tomorrow = day_start(1)
+    if tomorrow.weekday() == 0:
+        await page.get_by_role("button", name="Later").click()
+    await cell(page, "small", tomorrow.weekday()).click()
+    selection = page.locator(".selection")
+    await fill_stage(selection, files + "gaia.csv", "inputs/gaia.csv", SHA)
+    await selection.get_by_role("button", name="Book small").click()
+    await expect(page.get_by_role("status")).to_contain_text(
+        re.compile(rf"^Booked small on {pool} from {date_label(tomorrow)}, 00:00 to .* Its file is staged"))
+    later = [b for b in (await booking.ok("GET", f"bookings?user={name}", admin))["bookings"] if b["id"] != made["id"]]
+    assert [(b["start"], b["steps"][0]["due"], b["steps"][0]["state"]) for b in later] == [
+        (iso(tomorrow), iso(tomorrow - timedelta(seconds=60)), "PENDING")]
+    pending = page.locator(f'article.booking-card[data-booking-id="{later[0]["id"]}"] .step-list li')
+    await expect(pending.locator(".step-state")).to_have_text("PENDING")
     assert console_errors == []
 
 
