@@ -453,6 +453,7 @@ export class CalendarPanel {
       this.ctx.messages.error(new ApiError(400, `Staging the file first takes until ${timeLabel(from, this.ctx.zone, true)}, past this booking's end: choose a later time.`));
       return;
     }
+    this.ctx.messages.clear(); // what an earlier booking said is not this one's answer
     try {
       const booking = await this.ctx.api.book(this.pool, what, iso(from), iso(end), steps);
       this.selection = null;
