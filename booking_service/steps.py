@@ -162,3 +162,12 @@ def due_times(steps: list[Step], start: datetime) -> list[datetime]:
         due.append(moment)
         moment += timedelta(seconds=step.quote)
     return due
+
+
+def preparation_kinds(workers: dict[str, WorkerKind]) -> list[dict]:
+    """What GET /me says of the workers (never their URLs or tokens): each kind, and what its
+    quote is made of, so a client can offer the kinds there are and say when a booking with a
+    step can start at the earliest (`quote`'s rule)."""
+    return [{"kind": w.kind, "quote_seconds": w.quote_seconds, "bytes_per_second": w.bytes_per_second,
+             "min_quote_seconds": MIN_QUOTE}
+            for w in sorted(workers.values(), key=lambda w: w.kind)]

@@ -1,4 +1,5 @@
-"""The configuration reference (docs/configuration.md) says what the traitlets' help says."""
+"""The configuration reference (docs/configuration.md) says what the traitlets' help says; the
+README's table shows every screenshot."""
 
 from __future__ import annotations
 
@@ -77,3 +78,14 @@ def test_every_zeppelin_option_is_documented_with_its_help():
     for name, trait in AglaisZeppelin.class_own_traits(config=True).items():
         assert f"AglaisZeppelin.{name}" in LABEXTENSION_DOC, f"AglaisZeppelin.{name} is not in docs/labextension.md"
         assert flat(trait.help) in doc, f"docs/labextension.md does not quote the help of AglaisZeppelin.{name}"
+
+
+def test_every_screenshot_is_in_the_readmes_table_with_a_caption():
+    """docs/screenshots/*.png each appear in the README's table, with alt text saying what
+    it shows, and the table names no picture that is not there."""
+    repo = Path(__file__).resolve().parent.parent
+    readme = (repo / "README.md").read_text()
+    shown = dict((path, alt) for alt, path in re.findall(r"!\[([^\]]*)\]\(docs/screenshots/([^)]+\.png)\)", readme))
+    on_disk = {p.name for p in (repo / "docs" / "screenshots").glob("*.png")}
+    assert set(shown) == on_disk, (sorted(on_disk - set(shown)), sorted(set(shown) - on_disk))
+    assert all(len(alt.split()) >= 4 for alt in shown.values()), shown

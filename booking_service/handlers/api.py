@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..domain import Invalid
 from ..operations import availability, bookings, forget, ical, packages, pools, sessions
 from ..policy import allowance
+from ..steps import preparation_kinds
 from .base import FORGET, APIHandler
 
 
@@ -104,6 +105,8 @@ class MeHandler(APIHandler):
             "may_book": allowance(level, admin=self.caller.admin),
             # whether the private calendar feed is on; its address is shown only when made
             "ical": await ical.feed_status(self.ctx, self.caller),
+            # the kinds of preparation step this service's workers do, so a client offers only those
+            "preparation": preparation_kinds(self.ctx.workers),
         })
 
 

@@ -37,7 +37,7 @@ from ..steps import parse_steps
 from ..store import locked_pool
 from . import Context, find_pool, footprint, package_named
 from .phases import expire_offers, history, move, record
-from .preparation import add_steps, booking_steps, check_preparation_time
+from .preparation import add_steps, booking_steps, check_preparation_time, steps_of
 
 MAX_LISTED = 1000
 
@@ -242,14 +242,16 @@ async def list_bookings(ctx: Context, caller: Caller, start, end, user, pool, no
         if pool is not None:
             query = query.where(orm.Booking.pool_id == (await find_pool(conn, pool)).id)
         rows = (await conn.execute(query)).all()
-    if len(rows) > MAX_LISTED:
-        raise Invalid(f"More than {MAX_LISTED} bookings match; ask for a shorter range, a pool or a user.")
+        if len(rows) > MAX_LISTED:
+            raise Invalid(f"More than {MAX_LISTED} bookings match; ask for a shorter range, a pool or a user.")
+        steps = await steps_of(conn, [r.id for r in rows])  # the calendar's cards show them
     return {
         "start": format_time(start),
         "end": format_time(end),
         "bookings": [
-            booking_json(r, r.pool_name, None if r.package_name is None else
-                         orm.PackageTemplate(name=r.package_name, version=r.package_version), now)
+            {**booking_json(r, r.pool_name, None if r.package_name is None else
+                            orm.PackageTemplate(name=r.package_name, version=r.package_version), now),
+             "steps": steps[r.id]}
             for r in rows
         ],
     }

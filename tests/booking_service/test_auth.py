@@ -56,6 +56,7 @@ async def test_admin_only_operations(api, admin, user):
     me = await api.ok("GET", "me", admin)
     assert me["admin"] is True
     assert me["may_book"] == {"packages": None, "custom": True, "max_hours": None, "max_advance_days": None}
+    assert me["preparation"] == []  # this service has no preparation workers (tests/frontend/test_prep_browser.py has)
 
 
 async def test_booking_admin_role_makes_a_non_hub_admin_a_booking_admin(api, hub):

@@ -28,10 +28,10 @@ from booking_service.domain import BookingError, Caller
 from booking_service.handlers import routes
 from booking_service.lifecycle import Lifecycle
 from booking_service.operations import Context, pools
-from booking_service.operations.bookings import create_booking, get_booking
+from booking_service.operations.bookings import create_booking, get_booking, list_bookings
 from booking_service.operations.preparation import start_ready
 from booking_service.policy import LevelPolicy
-from booking_service.steps import WorkerKind
+from booking_service.steps import WorkerKind, preparation_kinds
 from booking_service.workers import Started, WorkerClient
 from tests.booking_service.conftest import iso
 from tests.booking_service.test_queue_property import engine  # noqa: F401 (a fresh database on each)
@@ -455,6 +455,24 @@ async def test_steps_are_checked_when_booked(engine):  # noqa: F811
         await book(ctx, pool, "ada", [stage("https://example.org/a")], start=T0 + timedelta(minutes=5))
     assert late.value.status == 400 and f"earliest start is {iso(T0 + timedelta(seconds=QUOTE))}" in late.value.message
     assert await start_ready(ctx, T0) == 0
+
+
+async def test_the_list_of_bookings_carries_their_steps(engine):  # noqa: F811
+    """GET /bookings answers each booking's steps (the calendar's cards show them), [] for none."""
+    ctx = Context(engine=engine, policy=LevelPolicy(),
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE,
+                                                    bytes_per_second=1000)})
+    pool = await new_pool(ctx, cores=3)
+    two = await book(ctx, pool, "ada", [stage("https://example.org/a"), stage("https://example.org/b", path="b.csv")])
+    none = await book(ctx, pool, "ada", [])
+    listed = await list_bookings(ctx, ADMIN, iso(T0), iso(T0 + 4 * H), "ada", pool, T0)
+    by_id = {b["id"]: b for b in listed["bookings"]}
+    assert by_id[none["id"]]["steps"] == []
+    assert by_id[two["id"]]["steps"] == two["steps"] == (await get_booking(ctx, ADMIN, two["id"], T0))["steps"]
+    assert [(s["position"], s["params"]["path"], s["state"], s["quote_seconds"]) for s in by_id[two["id"]]["steps"]] \
+        == [(0, "inputs/data.csv", "PENDING", QUOTE + 41), (1, "b.csv", "PENDING", QUOTE + 41)]
+    assert preparation_kinds(ctx.workers) == [{"kind": "stage_file", "quote_seconds": QUOTE, "bytes_per_second": 1000,
+                                               "min_quote_seconds": 60}]
 
 
 # -- offers: never before their preparation can be done ---------------------------------------

@@ -1,6 +1,8 @@
 // The booking service's REST API v1 (booking_service/openapi.yaml), called with the
 // service's OAuth cookie; every request carries the page's XSRF token.
 
+import type { PreparationKind, Step, StepRequest } from "./steps";
+
 export interface Resources {
   cores: number;
   memory_gib: number;
@@ -22,6 +24,7 @@ export interface Me {
   can_write: boolean;
   may_book: Allowance;
   ical: CalendarFeed;
+  preparation: PreparationKind[]; // the kinds of preparation step there are workers for (steps.ts)
 }
 
 /** Whether the private calendar feed is on; its address only when just made. */
@@ -91,6 +94,8 @@ export interface Booking {
   phase: string; // the lifecycle phase (seed 004): OFFERED, ACCEPTED, ... COMPLETED, CANCELLED, ...
   expires: string | null; // an offer's hold
   series_id?: number | null; // the recurring booking it is an occurrence of (series.ts)
+  cancel_reason: string | null; // why the service ended it (a failed step, released unused, ...)
+  steps?: Step[]; // its preparation steps (GET /bookings and GET /bookings/{id} have them)
 }
 
 /** What the service tells the user about their bookings (GET /users/{user}/notices). */
@@ -213,8 +218,8 @@ export class Api {
     return (await this.call<{ bookings: Booking[] }>("GET", "bookings", undefined, query)).bookings;
   }
 
-  book(pool: string, what: What, start: string, end: string): Promise<Booking> {
-    return this.call("POST", "bookings", { pool, ...what, start, end });
+  book(pool: string, what: What, start: string, end: string, steps: StepRequest[] = []): Promise<Booking> {
+    return this.call("POST", "bookings", { pool, ...what, start, end, ...(steps.length ? { steps } : {}) });
   }
 
   extend(id: number, end: string): Promise<Booking> {

@@ -1,13 +1,20 @@
 // Lists of bookings with their actions: "My bookings" for everyone, and everyone's
 // bookings for booking admins. Extending moves the end later (PATCH); cancelling asks
-// once more in place, then DELETEs.
+// once more in place, then DELETEs. Each card shows its preparation steps and, when the
+// service ended it (a failed step), why.
 
 import type { Booking } from "./api";
 import { canBook, type Context, resourcesLabel, zoneName } from "./context";
 import { field, fill, h, uid } from "./dom";
 import { historyToggle, phaseBadge } from "./lifecycle";
 import { cancelSeriesButton, seriesCard, seriesMark } from "./series";
+import { failureNote, stepList } from "./steps";
 import { addHours, dateValue, fromDateValue, iso, parse, rangeLabel } from "./time";
+
+// How often My bookings asks again while a booking's preparation runs.
+const PREPARATION_POLL_MS = 3000;
+// A step due further ahead than this is not waited for (the next change or reload redraws the list).
+const WATCH_AHEAD_MS = 3600_000;
 
 const EXTEND_BY: [number, string][] = [
   [1, "1 hour"],
@@ -39,6 +46,7 @@ export function bookingCard(ctx: Context, b: Booking, showUser: boolean, inSerie
       h("span", { class: "booking-id" }, ` #${b.id}`),
       seriesMark(b),
     ),
+    failureNote(b),
     h(
       "p",
       {},
@@ -49,6 +57,7 @@ export function bookingCard(ctx: Context, b: Booking, showUser: boolean, inSerie
       showUser ? ` · for ${b.user}` : "",
       b.created_by !== b.user ? ` · booked by ${b.created_by}` : "",
     ),
+    stepList(b.steps ?? []),
     live ? actions : null,
     historyToggle(ctx, b.id),
   );
@@ -107,6 +116,8 @@ export class MyBookingsPanel {
   readonly element: HTMLElement;
   private readonly list: HTMLElement;
   private readonly showOld: HTMLInputElement;
+  private timer: number | undefined;
+  private seen = ""; // what the list shows, to redraw a poll's answer only when it differs
 
   constructor(private readonly ctx: Context) {
     this.list = h("div", { class: "booking-list", "aria-live": "off" });
@@ -137,10 +148,31 @@ export class MyBookingsPanel {
     return items;
   }
 
-  async load(): Promise<void> {
+  /** While a shown booking's step runs (or is about to), ask again every few seconds and
+   * redraw when a step or a phase moved, so the card follows its preparation. */
+  private watch(shown: Booking[]): void {
+    window.clearTimeout(this.timer);
+    const now = Date.now();
+    let wait = Infinity; // until a step runs: now for a running one, at its due time for a pending one
+    for (const s of shown.flatMap((b) => b.steps ?? [])) {
+      if (s.state === "RUNNING") wait = Math.min(wait, PREPARATION_POLL_MS);
+      else if (s.state === "PENDING") wait = Math.min(wait, Math.max(PREPARATION_POLL_MS, +parse(s.due) - now));
+    }
+    if (wait <= WATCH_AHEAD_MS) this.timer = window.setTimeout(() => void this.load(true), wait);
+  }
+
+  async load(quiet = false): Promise<void> {
     try {
       const bookings = await this.ctx.api.bookings({ user: this.ctx.me.name });
-      const shown = this.showOld.checked ? bookings : bookings.filter((b) => b.status === "upcoming" || b.status === "active");
+      const now = Date.now();
+      // a booking that failed stays in view until its end, saying why (steps.ts' failureNote)
+      const current = (b: Booking) => b.status === "upcoming" || b.status === "active" || (b.phase === "FAILED" && +parse(b.end) > now);
+      const shown = this.showOld.checked ? bookings : bookings.filter(current);
+      this.watch(shown);
+      // a poll redraws only what moved (an open History or cancel question stays otherwise)
+      const seen = JSON.stringify(shown.map((b) => [b.id, b.phase, b.status, b.end, (b.steps ?? []).map((s) => [s.state, s.message])]));
+      if (quiet && seen === this.seen) return;
+      this.seen = seen;
       fill(
         this.list,
         shown.length

@@ -6,6 +6,7 @@
 
 import { ApiError, type Alternative, type Block, type Booking, type Grain, type Resources, type What } from "./api";
 import { bookSeries, RepeatFields } from "./series";
+import { StageFileFields, type StepRequest } from "./steps";
 import { allowanceLabel, bookablePackages, canBook, shownPackages, type Context, resourcesLabel, zoneName } from "./context";
 import { field, fill, h } from "./dom";
 import { Grid, type Row, type Selection } from "./grid";
@@ -403,13 +404,14 @@ export class CalendarPanel {
     const when = selection.start < now ? `now to ${timeLabel(selection.end, zone, true)}` : rangeLabel(start, selection.end, zone);
     const summary = `${name} on ${this.pool}, ${when} (${durationLabel(hours)})`;
     const repeat = new RepeatFields(this.ctx, start);
+    const stage = StageFileFields.for(this.ctx, "selection");
     const book = h(
       "button",
       {
         type: "button",
         class: "primary",
         disabled: tooLong,
-        onclick: () => (repeat.rule() ? this.bookSeries(selection.row.what, start, selection.end, name, repeat) : this.book(selection.row.what, start, selection.end, name)),
+        onclick: () => this.bookSelection(selection.row.what, start, selection.end, name, repeat, stage),
       },
       `Book ${selection.row.key === "custom" ? "these resources" : selection.row.label}`,
     );
@@ -421,25 +423,47 @@ export class CalendarPanel {
       tooLong ? h("p", { class: "warning" }, `Too long: your account level books at most ${may.max_hours} hours. Select fewer blocks.`) : null,
       h("div", { class: "actions" }, book, h("button", { type: "button", onclick: () => this.grid?.clearSelection() }, "Clear selection")),
       repeat.element, // after the Book button, which Tab from the grid reaches first
+      stage?.element,
     );
     this.selectionArea.hidden = false;
     if (how === "keyboard") this.ctx.messages.info(`Selected ${summary}. Press Tab to reach the Book button.`);
   }
 
-  /** Book, and on a 409 offer the alternatives the service proposed. */
-  async book(what: What, start: Date, end: Date, name: string): Promise<void> {
-    this.alternativesArea.hidden = true;
-    const now = new Date();
-    const from = start < now ? now : start; // a selection made a while ago still means "from now"
+  /** The selection's Book: once, or on Repeat's rule; with the steps of Stage a file (not for a series). */
+  private bookSelection(what: What, start: Date, end: Date, name: string, repeat: RepeatFields, stage: StageFileFields | null): void {
+    let steps: StepRequest[];
     try {
-      const booking = await this.ctx.api.book(this.pool, what, iso(from), iso(end));
+      steps = stage ? stage.steps() : [];
+      if (steps.length && repeat.rule()) throw new ApiError(400, "Staging a file goes with a single booking: choose Does not repeat, or untick Stage a file.");
+    } catch (e) {
+      this.ctx.messages.error(e);
+      return;
+    }
+    if (repeat.rule()) void this.bookSeries(what, start, end, name, repeat);
+    else void this.book(what, start, end, name, steps, stage);
+  }
+
+  /** Book, and on a 409 offer the alternatives the service proposed. With preparation
+   * `steps`, the booking starts no earlier than their quotes allow (steps.ts). */
+  async book(what: What, start: Date, end: Date, name: string, steps: StepRequest[] = [], stage: StageFileFields | null = null): Promise<void> {
+    this.alternativesArea.hidden = true;
+    const now = stage ? stage.earliestStart(new Date(), steps) : new Date();
+    const from = start < now ? now : start; // a selection made a while ago still means "from now"
+    if (from >= end) {
+      this.ctx.messages.error(new ApiError(400, `Staging the file first takes until ${timeLabel(from, this.ctx.zone, true)}, past this booking's end: choose a later time.`));
+      return;
+    }
+    this.ctx.messages.clear(); // what an earlier booking said is not this one's answer
+    try {
+      const booking = await this.ctx.api.book(this.pool, what, iso(from), iso(end), steps);
       this.selection = null;
-      this.ctx.messages.info(`Booked ${name} on ${booking.pool} from ${rangeLabel(parse(booking.start), parse(booking.end), this.ctx.zone)} (booking #${booking.id}).`);
+      const prepared = steps.length ? " Its file is staged before the start: see its card." : "";
+      this.ctx.messages.info(`Booked ${name} on ${booking.pool} from ${rangeLabel(parse(booking.start), parse(booking.end), this.ctx.zone)} (booking #${booking.id}).${prepared}`);
       await this.ctx.changed(booking);
     } catch (e) {
       this.ctx.messages.error(e);
       const alternatives = e instanceof ApiError ? e.alternatives : null;
-      if (alternatives) this.offer(what, name, alternatives);
+      if (alternatives) this.offer(what, name, alternatives, steps, stage);
     }
   }
 
@@ -452,7 +476,7 @@ export class CalendarPanel {
     }
   }
 
-  private offer(what: What, name: string, alternatives: Alternative[]): void {
+  private offer(what: What, name: string, alternatives: Alternative[], steps: StepRequest[], stage: StageFileFields | null): void {
     fill(
       this.alternativesArea,
       h("h3", { id: "alternatives-heading" }, `Times that fit ${name}`),
@@ -469,7 +493,7 @@ export class CalendarPanel {
                   {
                     type: "button",
                     class: "alternative",
-                    onclick: () => this.book(what, parse(alt.start), parse(alt.end), name),
+                    onclick: () => this.book(what, parse(alt.start), parse(alt.end), name, steps, stage),
                   },
                   `Book ${rangeLabel(parse(alt.start), parse(alt.end), this.ctx.zone)}`,
                 ),
@@ -495,12 +519,14 @@ export class CalendarPanel {
       inputmode: "numeric",
     });
     this.fillBookNowPackages();
+    const stage = StageFileFields.for(this.ctx, "book-now");
     const form = h(
       "form",
       { class: "book-now inline-form", "aria-labelledby": "book-now-heading" },
       h("h3", { id: "book-now-heading" }, "Book now"),
       field("Package", this.bookNowPackage),
       field("For the next (hours)", hours, may.max_hours === null ? undefined : `At most ${may.max_hours} hours.`),
+      stage?.element, // with a file to stage, "now" is once it is staged
       h("button", { type: "submit", class: "primary" }, "Book now"),
     );
     form.addEventListener("submit", (e) => {
@@ -513,8 +539,15 @@ export class CalendarPanel {
       const choice = this.bookNowPackage.value;
       const what: What = choice === "custom" && this.customResources ? { resources: this.customResources } : { package: choice };
       const name = choice === "custom" && this.customResources ? `custom resources (${resourcesLabel(this.customResources)})` : choice;
-      const now = new Date();
-      this.book(what, now, addHours(now, n), name);
+      let steps: StepRequest[];
+      try {
+        steps = stage ? stage.steps() : [];
+      } catch (err) {
+        this.ctx.messages.error(err);
+        return;
+      }
+      const now = stage ? stage.earliestStart(new Date(), steps) : new Date();
+      void this.book(what, now, addHours(now, n), name, steps, stage);
     });
     return form;
   }

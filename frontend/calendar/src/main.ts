@@ -128,7 +128,7 @@ async function start(): Promise<void> {
     ),
     async load() {
       loaded.add(calendar).add(mine).add(notices);
-      await Promise.all([calendar.load(), mine.load(), notices.load(), feed.load()]);
+      await Promise.all([calendar.load(), mine.load(), notices.load(), feed.load(), slots?.load()]);
     },
   };
   if (!me.admin) {

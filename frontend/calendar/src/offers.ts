@@ -2,6 +2,7 @@
 // `offers` tag) and a booking's recorded lifecycle: types and calls, on the page's Api.
 
 import type { Api, Booking } from "./api";
+import type { StepRequest } from "./steps";
 
 /** One move of a booking's phase, as GET /bookings/{id} lists them, oldest first. */
 export interface Transition {
@@ -15,6 +16,7 @@ export interface Transition {
 export interface Offer extends Booking {
   index: number; // its place in the set: `n` of POST /offersets/{id}/offers/{n}
   duration: string; // ISO 8601
+  platform?: string; // the platform it comes from (BookingService.platforms)
 }
 
 export interface OfferSet {
@@ -33,6 +35,18 @@ export interface OfferRequest {
   when: { start: string[] }; // ISO 8601 intervals in which the session must start
   duration: { min: string; max?: string };
   pools?: string[];
+  steps?: StepRequest[]; // preparation steps (steps.ts): offers start once they can be done
+}
+
+/** A platform offers come from (GET /platforms): this service's pools, another booking
+ * service, or OpenStack Blazar. */
+export interface Platform {
+  name: string;
+  kind: "local" | "remote" | "blazar";
+}
+
+export async function platforms(api: Api): Promise<Platform[]> {
+  return (await api.call<{ platforms: Platform[] }>("GET", "platforms")).platforms;
 }
 
 export function findOffers(api: Api, request: OfferRequest): Promise<OfferSet> {

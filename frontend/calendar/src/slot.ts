@@ -3,12 +3,14 @@
 // from a minimum to a maximum. The offers are held for a few minutes: each shows its start,
 // end, resources and pool, the set counts down to its expiry, and Accept makes one a
 // booking (its siblings are released at once). A NO shows the service's messages and
-// offers to search again from the nearest later start that fits.
+// offers to search again from the nearest later start that fits. With several platforms
+// (GET /platforms) each offer names its own; "Stage a file before the start" sends a step.
 
 import { ApiError } from "./api";
 import { bookablePackages, type Context, resourcesLabel, zoneName } from "./context";
 import { field, fill, h } from "./dom";
-import { answerOffer, findOffers, isoMinutes, offerSet, type Offer, type OfferRequest, type OfferSet } from "./offers";
+import { answerOffer, findOffers, isoMinutes, offerSet, platforms, type Offer, type OfferRequest, type OfferSet } from "./offers";
+import { StageFileFields } from "./steps";
 import { phaseBadge } from "./lifecycle";
 import type { Zone } from "./zone";
 import { HOUR, dateTimeValue, durationLabel, fromDateTimeValue, hoursBetween, iso, parse, rangeLabel, timeLabel } from "./time";
@@ -28,6 +30,8 @@ export class SlotFinder {
   private readonly shortest: HTMLInputElement;
   private readonly longest: HTMLInputElement;
   private readonly results: HTMLElement;
+  private readonly stage: StageFileFields | null;
+  private platformCount = 1; // with more than one, each offer says its platform
   private timer: number | undefined;
   private asked: { from: Date; to: Date } | null = null;
   private shown: { set: OfferSet; nearest: string | null } | null = null; // the answer on the page
@@ -48,6 +52,7 @@ export class SlotFinder {
     this.longest = h("input", { type: "number", id: "slot-max", min: "0.25", max: most, step: "0.25", value: String(Math.min(2, may.max_hours ?? 2)) });
     this.results = h("div", { class: "offer-results", "aria-live": "polite" });
     const zoned = (text: string) => [text, " (", zoneName(ctx), ")"];
+    this.stage = StageFileFields.for(ctx, "slot");
     const form = h(
       "form",
       { class: "find-slot inline-form", "aria-labelledby": "find-slot-heading" },
@@ -64,6 +69,7 @@ export class SlotFinder {
       field(zoned("Start by"), this.to),
       field("At least (hours)", this.shortest),
       field("At most (hours)", this.longest, may.max_hours === null ? "Empty: as long as the shortest." : `Your level: at most ${may.max_hours} hours.`),
+      this.stage?.element, // offers then start once the file can be staged
       h("button", { type: "submit", class: "primary" }, "Find slots"),
     );
     form.addEventListener("submit", (e) => {
@@ -97,6 +103,11 @@ export class SlotFinder {
 
   async load(): Promise<void> {
     this.syncPools();
+    try {
+      this.platformCount = (await platforms(this.ctx.api)).length;
+    } catch (e) {
+      this.ctx.messages.error(e);
+    }
   }
 
   /** Read the form into a request, or say what to fix. */
@@ -114,12 +125,20 @@ export class SlotFinder {
     if (to <= from) return fail("The latest start must be after the earliest.");
     if (!(shortest > 0)) return fail("Give the shortest length in hours, more than 0.");
     if (longest !== null && !(longest >= shortest)) return fail("The longest length must be at least the shortest.");
+    let steps;
+    try {
+      steps = this.stage ? this.stage.steps() : [];
+    } catch (e) {
+      this.ctx.messages.error(e);
+      return null;
+    }
     const request: OfferRequest = {
       what: { package: this.packageSelect.value },
       when: { start: [`${iso(from)}/${iso(to)}`] },
       duration: longest === null ? { min: isoMinutes(shortest) } : { min: isoMinutes(shortest), max: isoMinutes(longest) },
     };
     if (this.poolSelect.value) request.pools = [this.poolSelect.value];
+    if (steps.length) request.steps = steps;
     return { request, from, to };
   }
 
@@ -213,7 +232,8 @@ export class SlotFinder {
       "article",
       { class: `offer-card phase-${o.phase.toLowerCase()}`, "data-offer-index": String(o.index) },
       h("h5", {}, `Offer ${o.index + 1}: `, rangeLabel(start, end, this.ctx.zone), " ", phaseBadge(o.phase)),
-      h("p", {}, `${durationLabel(hoursBetween(start, end))} · ${resourcesLabel(o.resources)} · pool ${o.pool}`),
+      h("p", {}, `${durationLabel(hoursBetween(start, end))} · ${resourcesLabel(o.resources)} · pool ${o.pool}`,
+        this.platformCount > 1 && o.platform ? h("span", { class: "offer-platform" }, ` · platform ${o.platform}`) : null),
       accept,
     );
   }
