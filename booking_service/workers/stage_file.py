@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 import logging
+import math
 import os
 import signal
+from datetime import datetime, timezone
 from urllib.parse import urlparse
 
 from tornado import web
@@ -65,12 +66,14 @@ class StageFileWorker(Application):
     token = Unicode(
         config=True,
         help="""The bearer token the booking service must send (its preparation_workers entry's
-        ``token``). Default: $AGLAIS_STAGE_FILE_TOKEN; empty: no check (only on a loopback address).""",
+        ``token``). Default: $AGLAIS_STAGE_FILE_TOKEN. Required, on loopback too: every user's
+        server on the hub's host reaches 127.0.0.1.""",
     )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.jobs: set = set()
+        self.children: set[int] = set()  # the pids of the file work under way, ended on stop
 
     def _service_url(self):
         return urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10111"))
@@ -101,13 +104,20 @@ class StageFileWorker(Application):
         """(status, message) of one step: the file work in a child process."""
         params = job["params"]
         home = self.home_of(job["user"])
+        seconds = self.seconds_for(job.get("deadline"))
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: drop to the home's owner, do the work, say how it went, exit
             os.close(read)
             status, message = "FAILED", "the worker's child failed"
             try:
-                signal.alarm(self.max_seconds)
+                # the parent's loop handles these through a descriptor the child shares: back to
+                # the defaults, so the parent's SIGTERM on stop ends the child
+                signal.set_wakeup_fd(-1)
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
+                signal.signal(signal.SIGALRM, _too_long(seconds))  # raised in the work: the part file goes
+                signal.alarm(seconds)
                 home_fd = fetch.open_home(home)
                 owner = os.fstat(home_fd)
                 if os.geteuid() == 0:
@@ -126,18 +136,37 @@ class StageFileWorker(Application):
             except BaseException as e:  # noqa: BLE001 (anything: the parent must hear of it)
                 message = f"the worker failed: {type(e).__name__}: {e}"
             finally:
+                signal.alarm(0)  # no StageError from here on: the child must reach its _exit
                 os.write(write, json.dumps({"status": status, "message": message}).encode())
                 os._exit(0)
         os.close(write)
+        self.children.add(pid)
         loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(None, _read_all, read)
-        _, code = await loop.run_in_executor(None, os.waitpid, pid, 0)
+        try:
+            answer = await loop.run_in_executor(None, _read_all, read)
+            _, code = await loop.run_in_executor(None, os.waitpid, pid, 0)
+        finally:
+            self.children.discard(pid)
         try:
             result = json.loads(answer)
             return result["status"], result["message"]
         except (ValueError, KeyError):
             reason = "it took too long" if os.WIFSIGNALED(code) and os.WTERMSIG(code) == signal.SIGALRM else "it died"
             return "FAILED", f"the worker's child gave no answer: {reason}"
+
+    def seconds_for(self, deadline) -> int:
+        """How long a step may work: to its deadline (the booking's start, when a step not done
+        fails the booking anyway), at most max_seconds; a download that never ends (a byte
+        now and then, inside every read's timeout) stops there."""
+        seconds = self.max_seconds
+        if isinstance(deadline, str):
+            try:
+                at = datetime.fromisoformat(deadline.replace("Z", "+00:00"))
+                left = math.ceil((at - datetime.now(timezone.utc)).total_seconds())
+                seconds = min(seconds, max(1, left))
+            except (ValueError, TypeError, OverflowError):
+                pass  # not a time with a zone: max_seconds
+        return seconds
 
     async def run_job(self, job: dict) -> None:
         await asyncio.sleep(self.start_delay)
@@ -175,10 +204,11 @@ class StageFileWorker(Application):
         async def main():
             if not self.homes:
                 raise SystemExit("StageFileWorker.homes is not set (or $AGLAIS_STAGE_HOMES): where are the homes?")
-            if not self.token and not _loopback(self.ip):
-                # anyone who reaches it could have files written into any home
-                raise SystemExit(f"StageFileWorker.token is not set (or $AGLAIS_STAGE_FILE_TOKEN): a worker on "
-                                 f"{self.ip}, not a loopback address, needs one")
+            if not self.token:
+                # anyone who reaches it could have files written into any home, and loopback is
+                # no boundary: every user's server on this host reaches it
+                raise SystemExit(f"StageFileWorker.token is not set (or $AGLAIS_STAGE_FILE_TOKEN): a worker "
+                                 f"needs one, on {self.ip} as anywhere")
             server = HTTPServer(self.make_app())
             server.listen(self.port, self.ip)
             log.info("stage_file worker on http://%s:%d/, homes %s", self.ip, self.port, self.homes)
@@ -187,16 +217,21 @@ class StageFileWorker(Application):
                 asyncio.get_running_loop().add_signal_handler(sig, stopping.set)
             await stopping.wait()
             server.stop()
+            for pid in list(self.children):  # else the executor's threads wait for them at exit
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
 
         logging.basicConfig(level=self.log_level, format="[%(levelname)s %(asctime)s %(name)s] %(message)s")
         asyncio.run(main())
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+def _too_long(seconds: int):
+    def handler(signum, frame):
+        raise fetch.StageError(f"it took too long: stopped after {seconds} s, at the step's deadline "
+                               f"(the booking's start) or the worker's max_seconds")
+    return handler
 
 
 def _read_all(fd: int) -> bytes:
@@ -227,10 +262,9 @@ class StepHandler(web.RequestHandler):
 
     async def post(self):
         worker: StageFileWorker = self.settings["worker"]
-        if worker.token:
-            given = self.request.headers.get("Authorization", "").partition(" ")[2].strip()
-            if not hmac.compare_digest(given.encode(), worker.token.encode()):
-                raise BookingError("This worker needs its token: 'Authorization: Bearer <token>'.", status=403)
+        given = self.request.headers.get("Authorization", "").partition(" ")[2].strip()
+        if not worker.token or not hmac.compare_digest(given.encode(), worker.token.encode()):
+            raise BookingError("This worker needs its token: 'Authorization: Bearer <token>'.", status=403)
         try:
             job = json.loads(self.request.body)
         except ValueError:

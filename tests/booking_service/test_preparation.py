@@ -470,9 +470,12 @@ async def test_two_processes_start_a_step_once(engine):  # noqa: F811
         assert (await get_booking(b, ADMIN, booking["id"], T0))["steps"][0]["state"] == "RUNNING"
 
 
-def test_a_worker_off_loopback_needs_a_token(homes):
+@pytest.mark.parametrize("ip", ["0.0.0.0", "127.0.0.1"])
+def test_a_worker_needs_a_token_even_on_loopback(homes, ip):
+    """Loopback is no boundary on a hub's host: every user's server (the local spawner's)
+    reaches 127.0.0.1, and a worker without a token would write into anyone's home."""
     env = {k: v for k, v in os.environ.items() if k != "AGLAIS_STAGE_FILE_TOKEN"}
-    done = subprocess.run([sys.executable, "-m", "booking_service.workers.stage_file", "--ip=0.0.0.0",
+    done = subprocess.run([sys.executable, "-m", "booking_service.workers.stage_file", f"--ip={ip}",
                            f"--port={free_port()}", f"--homes={homes}/{{username}}"],
                           cwd=REPO, env=dict(env, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=30)
     assert done.returncode != 0 and "needs one" in done.stderr, done.stderr
@@ -487,3 +490,81 @@ async def test_the_worker_refuses_calls_without_its_token(worker):
             raise AssertionError("the worker took a step without its token")
         except HTTPClientError as e:
             assert e.code == 403
+
+
+# -- the worker under attack: downloads that never end, addresses in disguise ---------------------
+
+class Drip(web.RequestHandler):
+    """A download that never ends: a byte now and then, well inside the worker's read timeout."""
+
+    async def get(self):
+        self.set_header("Content-Length", str(len(CONTENT)))
+        while True:
+            self.write(b"r")
+            await self.flush()
+            await asyncio.sleep(0.2)
+
+
+async def test_a_never_ending_download_stops_at_the_steps_deadline(worker, homes):
+    """The worker stops a step at its deadline (the booking's start, after which the booking
+    has failed anyway), not only after max_seconds (6 hours)."""
+    reports = asyncio.Queue()
+
+    class Callback(web.RequestHandler):
+        def post(self):
+            reports.put_nowait(json.loads(self.request.body))
+            self.finish({})
+
+    drip, drip_port = serve(web.Application([(r"/drip", Drip)]))
+    back, back_port = serve(web.Application([(r"/cb", Callback)]))
+    make_home(homes, "slow")
+    try:
+        started = time.monotonic()
+        deadline = datetime.now(timezone.utc) + timedelta(seconds=2)
+        await AsyncHTTPClient().fetch(HTTPRequest(worker, method="POST", headers={"Authorization": "Bearer worker-token"},
+                                                  body=json.dumps({
+            "kind": "stage_file", "user": "slow", "step": 1, "deadline": iso(deadline),
+            "params": {k: v for k, v in stage(f"http://127.0.0.1:{drip_port}/drip").items() if k != "kind"},
+            "callback": {"url": f"http://127.0.0.1:{back_port}/cb", "secret": "s"}})))
+        report = await asyncio.wait_for(reports.get(), 30)
+        assert report["status"] == "FAILED" and "too long" in report["message"], report
+        assert time.monotonic() - started < 15
+        assert not list((homes / "slow" / "saved" / "inputs").iterdir())  # the part file went too
+    finally:
+        drip.stop()
+        back.stop()
+
+
+@pytest.mark.parametrize("address", [
+    "::ffff:127.0.0.1",  # IPv4-mapped
+    "::127.0.0.1",  # IPv4-compatible (deprecated, still routed by some stacks)
+    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",  # NAT64 of loopback and of the metadata address
+    "2002:7f00:1::1", "2002:a9fe:a9fe::1",  # 6to4 of the same
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, whose client is 127.0.0.1
+])
+def test_an_ipv6_address_holding_a_private_ipv4_one_is_refused(address):
+    from booking_service.workers.fetch import allowed_address
+
+    assert not allowed_address(address, frozenset())
+    assert allowed_address("2001:4860:4860::8888", frozenset()) and allowed_address("8.8.8.8", frozenset())
+
+
+async def test_a_stopped_worker_ends_its_downloads(homes):
+    """SIGTERM ends the worker at once, a download under way too (its threads waited for the
+    child before, which a never-ending download kept for max_seconds)."""
+    drip, drip_port = serve(web.Application([(r"/drip", Drip)]))
+    process, url = start_worker(homes, "--allowed-hosts=127.0.0.1")
+    make_home(homes, "stopped")
+    try:
+        await AsyncHTTPClient().fetch(HTTPRequest(url, method="POST", headers={"Authorization": "Bearer worker-token"},
+                                                  body=json.dumps({
+            "kind": "stage_file", "user": "stopped", "step": 1, "deadline": "2999-01-01T00:00:00Z",
+            "params": {k: v for k, v in stage(f"http://127.0.0.1:{drip_port}/drip").items() if k != "kind"},
+            "callback": {"url": "http://127.0.0.1:9/", "secret": "s"}})))
+        await asyncio.sleep(1.5)  # the worker's start delay and the first bytes: real work, not the clock
+        process.terminate()
+        assert await asyncio.get_running_loop().run_in_executor(None, process.wait, 10) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+        drip.stop()
