@@ -568,3 +568,49 @@ async def test_a_stopped_worker_ends_its_downloads(homes):
         if process.poll() is None:
             os.killpg(process.pid, 9)
         drip.stop()
+
+
+def test_the_host_is_resolved_once_and_the_checked_address_is_the_one_connected_to(tmp_path, monkeypatch):
+    """DNS rebinding: a name that answers a fetchable address to the check and the metadata
+    address afterwards. The worker looks the name up once and connects to what it checked."""
+    import http.server
+    import socket
+    import threading
+
+    from booking_service.workers import fetch
+
+    class Files(http.server.BaseHTTPRequestHandler):  # in a thread: fetch blocks, as in the worker's child
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(CONTENT)))
+            self.end_headers()
+            self.wfile.write(CONTENT)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    files = f"http://127.0.0.1:{server.server_address[1]}/files/"
+
+    real, asked = socket.getaddrinfo, []
+
+    def rebinding(host, *args, **kwargs):
+        if host == "rebind.example":
+            asked.append(host)
+            address = "127.0.0.1" if len(asked) == 1 else "169.254.169.254"
+            return real(address, *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    home = tmp_path / "home"
+    home.mkdir()
+    home_fd = fetch.open_home(str(home))
+    try:
+        url = files.replace("127.0.0.1", "rebind.example") + "data.csv"
+        said = fetch.stage(home_fd, "saved", "data.csv", url, len(CONTENT), SHA, frozenset({"127.0.0.1"}))
+    finally:
+        os.close(home_fd)
+        server.shutdown()
+    assert "match" in said and (home / "saved" / "data.csv").read_bytes() == CONTENT
+    assert asked == ["rebind.example"]
