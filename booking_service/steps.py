@@ -32,6 +32,9 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILE = 2**50  # a PiB: a larger size is a typo
 # Every step is quoted at least this: a booking enters PREPARING before its start, never at it.
 MIN_QUOTE = 60
+# ... and at most this: a PiB at a slow worker's bandwidth was a quote of millennia, past
+# what a datetime holds (a 500); no booking waits a month for its preparation
+MAX_QUOTE = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,11 @@ def parse_steps(value, workers: dict[str, WorkerKind], field: str = "steps") -> 
             raise Invalid(f"'{where}' is larger than {MAX_PARAMS // 1024} KiB")
         if kind == STAGE_FILE:
             params = stage_file_params(params, where)
-        steps.append(Step(kind, params, quote(workers[kind], params)))
+        quoted = quote(workers[kind], params)
+        if quoted > MAX_QUOTE:
+            raise Invalid(f"'{where}' is quoted {quoted} s (its size at the worker's bandwidth), more than the "
+                          f"{MAX_QUOTE // 86400} days a step may take; stage a smaller file")
+        steps.append(Step(kind, params, quoted))
     return steps
 
 

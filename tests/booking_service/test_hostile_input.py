@@ -130,3 +130,23 @@ async def test_a_stored_package_of_no_size_does_not_fail_availability(tmp_path):
         assert answer["blocks"][0]["packages"] == {"one": {"min": 2, "max": 2}}
     finally:
         await engine.dispose()
+
+
+async def test_a_huge_body_is_refused_before_it_is_read(api):
+    """The callbacks (and every other route) are reachable without a hub login: a body
+    announced at 100 MiB is refused at its headers, not read into memory first and then
+    measured against the 64 KiB every endpoint takes."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    url = urlsplit(api.hub.url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    try:
+        writer.write((f"POST {url.path}services/{api.service}/api/v1/callbacks/1 HTTP/1.1\r\n"
+                      f"Host: {url.netloc}\r\nAuthorization: Bearer x\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {100 << 20}\r\n\r\n").encode() + b"{" * 4096)
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 10)  # not waiting for the other 100 MiB
+    finally:
+        writer.close()
+    assert status.split()[1].startswith(b"4"), status

@@ -396,6 +396,23 @@ async def test_steps_are_checked_when_booked(engine):  # noqa: F811
     assert await start_ready(ctx, T0) == 0
 
 
+async def test_a_huge_size_on_a_slow_worker_is_a_400_not_an_overflow(engine):  # noqa: F811
+    """A step's size (up to a PiB) over a worker's bandwidth is its quote: at 1 kB/s that was
+    35 000 years, past what a datetime holds, and a 500 on booking and on offers."""
+    ctx = Context(engine=engine, policy=LevelPolicy(),
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE, bytes_per_second=1000)})
+    pool = await new_pool(ctx)
+    huge = [stage("https://example.org/a", size=2**50)] * 16
+    with pytest.raises(BookingError) as refused:
+        await book(ctx, pool, "ada", huge)
+    assert refused.value.status == 400 and "quoted" in refused.value.message, refused.value.message
+    with pytest.raises(BookingError) as refused:
+        await create_offer_set(ctx, ADMIN, {"what": {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 1}}},
+                                            "pools": [pool], "when": {"start": [f"{iso(T0 + H)}/PT1H"]},
+                                            "duration": {"min": "PT1H"}, "steps": huge}, T0)
+    assert refused.value.status == 400 and "quoted" in refused.value.message, refused.value.message
+
+
 # -- offers: never before their preparation can be done ---------------------------------------
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
