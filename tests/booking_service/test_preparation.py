@@ -330,6 +330,43 @@ async def test_callbacks_early_wrong_secret_replay(engine):  # noqa: F811
         server.stop()
 
 
+class LateWorker(EagerWorker):
+    """Keeps its callback for the test to make, after the step is RUNNING."""
+
+    async def start(self, url, payload, token=""):
+        self.payload = payload
+        return Started(True)
+
+
+@pytest.mark.parametrize("message", ["reason:\x00 NUL\r\nBcc: x\x1b[31m", "lone \ud800 surrogate"])
+async def test_a_callbacks_message_of_control_characters_is_kept_as_one_clean_line(engine, message):  # noqa: F811
+    """A worker's message can carry a hostile file server's words (its HTTP reason phrase):
+    a NUL was a 500 on PostgreSQL (and the worker tried again and again), and a control
+    character went on into the booking's cause, the calendar feed and the UI."""
+    clock = Clock()
+    late = LateWorker()
+    ctx = Context(engine=engine, policy=LevelPolicy(), worker_client=late,
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE)})
+    server, port = serve(web.Application(routes(PREFIX), booking_context=ctx, clock=lambda: clock.now))
+    ctx.callback_url = f"http://127.0.0.1:{port}{PREFIX}api/v1/callbacks/"
+    try:
+        pool = await new_pool(ctx)
+        booking = await book(ctx, pool, "ada", [stage("https://example.org/a.csv")])
+        clock.now = T0 + 2 * H - timedelta(seconds=QUOTE)
+        await Lifecycle(ctx, interval=60, clock=lambda: clock.now, holder="t").tick(clock.now)
+        callback = late.payload["callback"]
+        raw = json.dumps({"status": "FAILED", "message": message}).encode()  # \ud800 as JSON writes it
+        status, _, step = await post(callback["url"], callback["secret"], None, raw=raw)
+        assert status == 200, step
+        assert step["state"] == "FAILED" and step["message"].split()[0] in ("reason:", "lone"), step
+        assert not any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 for c in step["message"]), step["message"]
+        failed = await get_booking(ctx, ADMIN, booking["id"], T0)
+        cause = failed["transitions"][-1]["cause"]
+        assert failed["phase"] == "FAILED" and not any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 for c in cause)
+    finally:
+        server.stop()
+
+
 class DeadWorker(WorkerClient):
     def __init__(self):
         super().__init__()
