@@ -267,7 +267,7 @@ class StepHandler(web.RequestHandler):
             raise BookingError("This worker needs its token: 'Authorization: Bearer <token>'.", status=403)
         try:
             job = json.loads(self.request.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise BookingError("The body must be JSON.") from None
         if not isinstance(job, dict) or job.get("kind") != STAGE_FILE:
             raise BookingError(f"This worker does '{STAGE_FILE}' steps only.")

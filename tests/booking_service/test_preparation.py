@@ -668,3 +668,12 @@ def test_the_host_is_resolved_once_and_the_checked_address_is_the_one_connected_
         server.shutdown()
     assert "match" in said and (home / "saved" / "data.csv").read_bytes() == CONTENT
     assert asked == ["rebind.example"]
+
+
+async def test_the_worker_answers_a_body_nested_too_deep_with_a_400(worker):
+    try:
+        await AsyncHTTPClient().fetch(HTTPRequest(worker, method="POST", headers={"Authorization": "Bearer worker-token"},
+                                                  body=b"[" * 100_000 + b"]" * 100_000))
+        raise AssertionError("the worker took it")
+    except HTTPClientError as e:
+        assert e.code == 400 and b"JSON" in e.response.body, (e.code, e.response.body)
