@@ -181,8 +181,9 @@ async def test_a_nul_in_a_path_or_query_is_a_4xx(api, admin):
     text = "%00"
     pool = await api.new_pool(admin)
     day = f"start={iso(START).replace('+', '%2B')}&end={iso(START + timedelta(days=1)).replace('+', '%2B')}"
-    for path in [f"pools/a{text}b", f"pools/a{text}b/availability?{day}", f"pools/{pool}/availability?{day}&package=a{text}",
-                 f"bookings?user=a{text}", f"users/a{text}/notices", f"users/a{text}/entitlement", f"series/1{text}",
-                 f"offersets/1{text}", f"packages/a{text}"]:
+    for path in [f"pools/a{text}b", f"pools/a{text}b/availability?{day}",
+                 f"pools/{pool}/availability?{day}&package=a{text}", f"bookings?user=a{text}",
+                 f"users/a{text}/notices", f"users/a{text}/entitlement", f"series/1{text}", f"offersets/1{text}",
+                 f"packages/a{text}"]:
         resp = await api.call("GET", path, admin)
         assert 400 <= resp.status < 500 and resp.json()["message"], (path, resp.status, resp.body[:300])

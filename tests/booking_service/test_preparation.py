@@ -548,6 +548,9 @@ async def test_the_worker_refuses_calls_without_its_token(worker):
 
 # -- the worker under attack: downloads that never end, addresses in disguise ---------------------
 
+TOKEN = {"Authorization": "Bearer worker-token"}
+
+
 class Drip(web.RequestHandler):
     """A download that never ends: a byte now and then, well inside the worker's read timeout."""
 
@@ -575,8 +578,7 @@ async def test_a_never_ending_download_stops_at_the_steps_deadline(worker, homes
     try:
         started = time.monotonic()
         deadline = datetime.now(timezone.utc) + timedelta(seconds=2)
-        await AsyncHTTPClient().fetch(HTTPRequest(worker, method="POST", headers={"Authorization": "Bearer worker-token"},
-                                                  body=json.dumps({
+        await AsyncHTTPClient().fetch(HTTPRequest(worker, method="POST", headers=TOKEN, body=json.dumps({
             "kind": "stage_file", "user": "slow", "step": 1, "deadline": iso(deadline),
             "params": {k: v for k, v in stage(f"http://127.0.0.1:{drip_port}/drip").items() if k != "kind"},
             "callback": {"url": f"http://127.0.0.1:{back_port}/cb", "secret": "s"}})))
@@ -610,8 +612,7 @@ async def test_a_stopped_worker_ends_its_downloads(homes):
     process, url = start_worker(homes, "--allowed-hosts=127.0.0.1")
     make_home(homes, "stopped")
     try:
-        await AsyncHTTPClient().fetch(HTTPRequest(url, method="POST", headers={"Authorization": "Bearer worker-token"},
-                                                  body=json.dumps({
+        await AsyncHTTPClient().fetch(HTTPRequest(url, method="POST", headers=TOKEN, body=json.dumps({
             "kind": "stage_file", "user": "stopped", "step": 1, "deadline": "2999-01-01T00:00:00Z",
             "params": {k: v for k, v in stage(f"http://127.0.0.1:{drip_port}/drip").items() if k != "kind"},
             "callback": {"url": "http://127.0.0.1:9/", "secret": "s"}})))
@@ -672,7 +673,7 @@ def test_the_host_is_resolved_once_and_the_checked_address_is_the_one_connected_
 
 async def test_the_worker_answers_a_body_nested_too_deep_with_a_400(worker):
     try:
-        await AsyncHTTPClient().fetch(HTTPRequest(worker, method="POST", headers={"Authorization": "Bearer worker-token"},
+        await AsyncHTTPClient().fetch(HTTPRequest(worker, method="POST", headers=TOKEN,
                                                   body=b"[" * 100_000 + b"]" * 100_000))
         raise AssertionError("the worker took it")
     except HTTPClientError as e:
