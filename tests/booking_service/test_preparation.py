@@ -417,6 +417,11 @@ async def test_steps_are_checked_when_booked(engine):  # noqa: F811
         ([{"kind": "pull_image"}], "no worker here does"),
         ([stage("file:///etc/passwd")], "http or https"),
         ([stage("https://u:p@example.org/a")], "no user or password"),
+        ([stage("https://[::1/a")], "http or https URL"),  # urlsplit's ValueError was a 500
+        ([stage("https://example.org:99999/a")], "http or https URL"),  # failed only in the worker
+        ([stage("https://example.org:ab/a")], "http or https URL"),
+        ([stage("https://example.org/a\r\nX-Injected: 1")], "http or https URL"),  # kept, shown, sent
+        ([stage("https://example.org/a b")], "http or https URL"),
         ([stage("https://example.org/a", path="../escape")], "relative path"),
         ([stage("https://example.org/a", path="/abs")], "relative path"),
         ([stage("https://example.org/a", size=-1)], "size"),
