@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -630,28 +631,134 @@ async def test_a_stopped_worker_ends_its_downloads(homes):
         drip.stop()
 
 
+class _Files:
+    """Files over HTTP from a thread (fetch blocks, as in the worker's child): CONTENT at any
+    path, and answers that lie: /lie (a Content-Length short of the body), /short (a body
+    short of its Content-Length), /gzip (CONTENT gzipped, as Content-Encoding)."""
+
+    def __enter__(self):
+        import gzip
+        import http.server
+        import threading
+
+        class Files(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body, length, headers = CONTENT, len(CONTENT), {}
+                if self.path == "/lie":
+                    length = 10
+                elif self.path == "/short":
+                    body = CONTENT[:50]
+                elif self.path == "/gzip":
+                    body = gzip.compress(CONTENT)
+                    length, headers = len(body), {"Content-Encoding": "gzip"}
+                self.send_response(200)
+                self.send_header("Content-Length", str(length))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+
+
+def _plant(kind: str, target):
+    import socket
+
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "directory":
+        target.mkdir()
+    elif kind == "link":
+        target.symlink_to("/etc/passwd")
+    elif kind == "dangling link":
+        target.symlink_to("/nowhere/at/all")
+    elif kind == "hard link":
+        os.link("/etc/hostname", target)
+    elif kind == "device":
+        os.mknod(target, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero's
+    elif kind == "socket":
+        socket.socket(socket.AF_UNIX).bind(str(target))
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("fifo", "not a file"), ("directory", "not a file"), ("link", "is a link"), ("dangling link", "is a link"),
+    ("hard link", "present but different"), ("device", "not a file"), ("socket", "cannot be read"),
+    ("folder link", "link or not a folder"), ("folder fifo", "link or not a folder"), ("area link", "link or not a folder"),
+])
+def test_whatever_is_planted_on_the_way_fails_the_step_without_being_followed_or_blocking(tmp_path, kind, message):
+    """What a user can put where a file is staged (a FIFO would block a reader, a device
+    read for ever): each fails the step at once, naming it; nothing is read through it or
+    written through it."""
+    from booking_service.workers import fetch
+
+    if kind == "device" and os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    home = tmp_path / "home"
+    (home / "saved" / "x").mkdir(parents=True)
+    if kind.startswith("folder "):
+        (home / "saved" / "x").rmdir()
+        if kind == "folder link":
+            (home / "saved" / "x").symlink_to("/etc")
+        else:
+            os.mkfifo(home / "saved" / "x")
+    elif kind == "area link":
+        (home / "saved").rename(home / "elsewhere")
+        (home / "saved").symlink_to(home / "elsewhere")
+    else:
+        _plant(kind, home / "saved" / "x" / "f")
+    home_fd = fetch.open_home(str(home))
+    started = time.monotonic()
+    try:
+        with _Files() as files, pytest.raises(fetch.StageError, match=message):
+            fetch.stage(home_fd, "saved", "x/f", files.url + "f", len(CONTENT), SHA, frozenset({"127.0.0.1"}))
+    finally:
+        os.close(home_fd)
+    assert time.monotonic() - started < 5
+    assert not (home / "elsewhere").exists() or not list((home / "elsewhere").rglob("f"))
+
+
+@pytest.mark.parametrize("path, message", [
+    ("lie", "gave 10 bytes"), ("short", "gave 50 bytes"), ("gzip", "gave"),  # gzip: not unpacked, the wrong size
+])
+def test_a_body_that_is_not_the_steps_size_fails_it(tmp_path, path, message):
+    from booking_service.workers import fetch
+
+    home = tmp_path / "home"
+    home.mkdir()
+    home_fd = fetch.open_home(str(home))
+    try:
+        with _Files() as files, pytest.raises(fetch.StageError, match=message):
+            fetch.stage(home_fd, "saved", "f", files.url + path, len(CONTENT), SHA, frozenset({"127.0.0.1"}))
+    finally:
+        os.close(home_fd)
+    assert list((home / "saved").iterdir()) == []  # no part file left
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "http://0.0.0.0:1/", "http://[::]:1/", "http://localhost:1/",
+                                 "http://2130706433:1/", "http://[::ffff:127.0.0.1]:1/", "http://169.254.169.254/latest",
+                                 "http://10.0.0.1/", "http://[fe80::1]/"])
+def test_loopback_private_and_metadata_addresses_are_refused_however_written(tmp_path, url):
+    from booking_service.workers import fetch
+
+    with pytest.raises(fetch.StageError, match="only http and https|private, loopback or reserved"):
+        fetch.open_url(url, frozenset())
+
+
 def test_the_host_is_resolved_once_and_the_checked_address_is_the_one_connected_to(tmp_path, monkeypatch):
     """DNS rebinding: a name that answers a fetchable address to the check and the metadata
     address afterwards. The worker looks the name up once and connects to what it checked."""
-    import http.server
     import socket
-    import threading
 
     from booking_service.workers import fetch
-
-    class Files(http.server.BaseHTTPRequestHandler):  # in a thread: fetch blocks, as in the worker's child
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(CONTENT)))
-            self.end_headers()
-            self.wfile.write(CONTENT)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    files = f"http://127.0.0.1:{server.server_address[1]}/files/"
 
     real, asked = socket.getaddrinfo, []
 
@@ -667,11 +774,11 @@ def test_the_host_is_resolved_once_and_the_checked_address_is_the_one_connected_
     home.mkdir()
     home_fd = fetch.open_home(str(home))
     try:
-        url = files.replace("127.0.0.1", "rebind.example") + "data.csv"
-        said = fetch.stage(home_fd, "saved", "data.csv", url, len(CONTENT), SHA, frozenset({"127.0.0.1"}))
+        with _Files() as files:
+            url = files.url.replace("127.0.0.1", "rebind.example") + "data.csv"
+            said = fetch.stage(home_fd, "saved", "data.csv", url, len(CONTENT), SHA, frozenset({"127.0.0.1"}))
     finally:
         os.close(home_fd)
-        server.shutdown()
     assert "match" in said and (home / "saved" / "data.csv").read_bytes() == CONTENT
     assert asked == ["rebind.example"]
 
