@@ -30,6 +30,7 @@ from ..steps import STAGE_FILE, stage_file_params
 from . import fetch
 
 log = logging.getLogger("booking_service.workers.stage_file")
+KILL_GRACE = 30  # seconds past a step's time before its child is killed from outside
 
 
 class StageFileWorker(Application):
@@ -143,7 +144,14 @@ class StageFileWorker(Application):
         self.children.add(pid)
         loop = asyncio.get_running_loop()
         try:
-            answer = await loop.run_in_executor(None, _read_all, read)
+            reading = loop.run_in_executor(None, _read_all, read)
+            try:
+                answer = await asyncio.wait_for(asyncio.shield(reading), seconds + KILL_GRACE)
+            except asyncio.TimeoutError:
+                # the child's alarm raises in Python code only; a child stuck in C (a lock a
+                # thread held at the fork) is ended from here
+                os.kill(pid, signal.SIGKILL)
+                answer = await reading
             _, code = await loop.run_in_executor(None, os.waitpid, pid, 0)
         finally:
             self.children.discard(pid)
@@ -151,7 +159,8 @@ class StageFileWorker(Application):
             result = json.loads(answer)
             return result["status"], result["message"]
         except (ValueError, KeyError):
-            reason = "it took too long" if os.WIFSIGNALED(code) and os.WTERMSIG(code) == signal.SIGALRM else "it died"
+            late = os.WIFSIGNALED(code) and os.WTERMSIG(code) in (signal.SIGALRM, signal.SIGKILL)
+            reason = "it took too long" if late else "it died"
             return "FAILED", f"the worker's child gave no answer: {reason}"
 
     def seconds_for(self, deadline) -> int:

@@ -790,3 +790,27 @@ async def test_the_worker_answers_a_body_nested_too_deep_with_a_400(worker):
         raise AssertionError("the worker took it")
     except HTTPClientError as e:
         assert e.code == 400 and b"JSON" in e.response.body, (e.code, e.response.body)
+
+
+async def test_a_child_stuck_where_its_alarm_cannot_reach_is_killed_by_the_worker(homes, monkeypatch):
+    """The child's alarm raises in Python code; a child stuck in C (a lock another thread
+    held at the fork) never sees it, so the worker kills it from outside. Stood in for by
+    a child that blocks SIGALRM and sleeps."""
+    import signal
+
+    from booking_service.workers import fetch, stage_file
+
+    def stuck(*args, **kwargs):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(120)
+
+    monkeypatch.setattr(fetch, "stage", stuck)
+    monkeypatch.setattr(stage_file, "KILL_GRACE", 1)
+    make_home(homes, "stuck")
+    worker = stage_file.StageFileWorker(homes=f"{homes}/{{username}}", token="t")
+    started = time.monotonic()
+    status, message = await worker.stage({
+        "user": "stuck", "deadline": iso(datetime.now(timezone.utc) + timedelta(seconds=1)),
+        "params": {k: v for k, v in stage("https://example.org/a").items() if k != "kind"}})
+    assert (status, message) == ("FAILED", "the worker's child gave no answer: it took too long")
+    assert time.monotonic() - started < 10 and not worker.children
