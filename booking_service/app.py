@@ -28,7 +28,7 @@ from . import orm, store
 from .domain import MIB_PER_GIB, MILLICORES_PER_CORE, BookingError, format_time, parse_name
 from .engine import Resources
 from .handlers import routes
-from .handlers.base import NotFoundHandler
+from .handlers.base import MAX_BODY, NotFoundHandler
 from .handlers.ical import FeedLimits
 from .handlers.pages import static_settings
 from .hub_client import HubClient
@@ -657,7 +657,11 @@ class BookingService(Application):
         # full passes, whose pauses (tens of ms) would otherwise hold pool locks.
         gc.collect()
         gc.freeze()
-        server = HTTPServer(app, xheaders=True)
+        # no route takes more than MAX_BODY (64 KiB, a JSON 413 above it); a body announced
+        # larger than this is refused at its headers (tornado answers 400 and closes), not
+        # read into memory first, as tornado's default (100 MiB) would, on routes that need
+        # no login (the callbacks)
+        server = HTTPServer(app, xheaders=True, max_body_size=16 * MAX_BODY)
         server.listen(self.port, self.ip)
         self.lifecycle = Lifecycle(self.context, interval=self.lifecycle_interval, clock=lambda: utcnow(),
                                    orphan_grace=self.orphan_grace_seconds)

@@ -32,6 +32,9 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MAX_FILE = 2**50  # a PiB: a larger size is a typo
 # Every step is quoted at least this: a booking enters PREPARING before its start, never at it.
 MIN_QUOTE = 60
+# ... and at most this: a PiB at a slow worker's bandwidth was a quote of millennia, past
+# what a datetime holds (a 500); no booking waits a month for its preparation
+MAX_QUOTE = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -92,12 +95,19 @@ def stage_file_params(params: dict, where: str) -> dict:
                       + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")
                       + (f"; missing: {', '.join(sorted(missing))}" if missing else ""))
     url = params["url"]
-    if not isinstance(url, str) or len(url) > 2000:
-        raise Invalid(f"'{where}.url' must be an http or https URL")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
-        raise Invalid(f"'{where}.url' must be an http or https URL with a host and no user or password, "
-                      f"not {url[:100]!r}")
+    # no spaces or control characters: urlsplit drops CR, LF and tab silently, and what is
+    # kept is shown in causes and sent to the worker
+    if not isinstance(url, str) or len(url) > 2000 or any(c <= " " or c == "\x7f" for c in url):
+        raise Invalid(f"'{where}.url' must be an http or https URL, without spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0  # .port raises for one out of range or not a number
+    except ValueError:  # "Invalid IPv6 URL" and the like
+        parts, port_ok = None, False
+    if not port_ok or parts.scheme not in ("http", "https") or not parts.hostname or parts.username \
+            or parts.password:
+        raise Invalid(f"'{where}.url' must be an http or https URL with a host, a port (if any) from 1 to 65535 "
+                      f"and no user or password, not {url[:100]!r}")
     path = params["path"]
     if not isinstance(path, str) or not path or len(path) > 1000 or \
             not all(_PART.match(part) for part in path.split("/")):
@@ -143,7 +153,11 @@ def parse_steps(value, workers: dict[str, WorkerKind], field: str = "steps") -> 
             raise Invalid(f"'{where}' is larger than {MAX_PARAMS // 1024} KiB")
         if kind == STAGE_FILE:
             params = stage_file_params(params, where)
-        steps.append(Step(kind, params, quote(workers[kind], params)))
+        quoted = quote(workers[kind], params)
+        if quoted > MAX_QUOTE:
+            raise Invalid(f"'{where}' is quoted {quoted} s (its size at the worker's bandwidth), more than the "
+                          f"{MAX_QUOTE // 86400} days a step may take; stage a smaller file")
+        steps.append(Step(kind, params, quoted))
     return steps
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
@@ -40,6 +41,29 @@ def booking_scopes(model: dict) -> tuple[set, bool]:
         own = {s[: -len(suffix)] for s in raw if s.endswith(suffix) and s.count("!") == 1} - {ADMIN, SESSIONS, FORGET}
     only_own = bool(own) and not plain & {READ, WRITE, ADMIN, SESSIONS}
     return plain | own, only_own
+
+
+_UNKEPT = re.compile("[\x00\ud800-\udfff]")
+
+
+def unkept_text(body) -> str | None:
+    """Where in a parsed JSON body a string (or a key) holds a NUL or a lone surrogate,
+    which no database here keeps (PostgreSQL refuses a NUL, neither encodes a surrogate);
+    None if nowhere. Iterative: the body may be nested as deep as json.loads allows."""
+    stack = [("the body", body)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str):
+            if _UNKEPT.search(value):
+                return where
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if _UNKEPT.search(key):
+                    return f"a key of {where}"
+                stack.append((f"'{key}'", item))
+        elif isinstance(value, list):
+            stack.extend((where, item) for item in value)
+    return None
 
 
 def json_kind(value) -> str:
@@ -78,6 +102,12 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         return self.settings["clock"]()
 
     async def prepare(self):
+        # a NUL in a name or a query is a 500 on PostgreSQL (its text cannot hold one)
+        args = [*self.path_args, *self.path_kwargs.values()]
+        if any("\x00" in arg for arg in args if isinstance(arg, str)) or any(
+                b"\x00" in key.encode() or any(b"\x00" in v for v in values)
+                for key, values in self.request.query_arguments.items()):
+            raise Invalid("The URL holds a NUL (%00); no name or parameter here may.")
         # Asks the hub who the token or cookie belongs to (HubAuth caches the answer);
         # done here, asynchronously, so tornado's synchronous get_current_user never blocks.
         model = await self.hub_auth.get_user(self, sync=False)
@@ -143,6 +173,10 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             raise Invalid(f"The request body is not valid JSON: {str(e)[:200]}") from None
         if not isinstance(body, dict):
             raise Invalid(f"The request body must be a JSON object {{...}}, not {json_kind(body)}")
+        where = unkept_text(body)
+        if where is not None:
+            raise Invalid(f"Text in {where[:80]} holds a NUL (\\u0000) or a lone surrogate (\\ud800-\\udfff); "
+                          f"no text here may.")
         return body
 
     def query(self, name: str, default=None):

@@ -16,6 +16,7 @@ import hmac
 import json
 import logging
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, insert, select, update
@@ -122,6 +123,10 @@ def parse_report(body) -> tuple[str, str]:
     message = body.get("message", "")
     if not isinstance(message, str):
         raise Invalid("'message' must be a string: what a person should read about the step")
+    # one line: a worker's message may carry other servers' words (a file server's reason
+    # phrase); a NUL is a 500 on PostgreSQL, a lone surrogate on both databases, and any
+    # control character goes on into causes, the calendar feed and the UI
+    message = " ".join("".join(" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in message).split())
     return status, message[:MAX_MESSAGE]
 
 

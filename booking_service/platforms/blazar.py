@@ -14,6 +14,7 @@ chosen, a sibling accepted, expired) deletes it. Hosts' size comes from GET /v1/
 from __future__ import annotations
 
 import math
+import re
 import secrets
 from datetime import datetime, timezone
 
@@ -26,6 +27,10 @@ from .secret import read_secret
 MINUTE = 60
 HOST, FLAVOR = "physical:host", "flavor:instance"
 DATE = "%Y-%m-%d %H:%M"  # Blazar's dates: minutes, UTC
+# Blazar's lease ids are UUIDs; an id goes into our requests' paths (with the Keystone token),
+# so anything else, such as '../../identity/...', is refused rather than sent
+LEASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+MAX_HOST_VCPUS, MAX_HOST_MIB = 1 << 16, 1 << 34  # larger than any host: a typo or a lie
 
 
 def blazar_date(moment: int) -> str:
@@ -71,9 +76,15 @@ class BlazarPlatform(Platform):
         if status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("hosts"), list):
             raise PlatformError(f"Platform '{self.name}' did not list its hosts ({status}: {message_of(answer)}).")
         try:
-            sizes = [(int(h["vcpus"]), int(h["memory_mb"])) for h in answer["hosts"]]
-        except (KeyError, TypeError, ValueError):
-            raise PlatformError(f"Platform '{self.name}' listed hosts without vcpus and memory_mb.") from None
+            sizes = [(h["vcpus"], h["memory_mb"]) for h in answer["hosts"]]
+        except (KeyError, TypeError):
+            sizes = None
+        # whole numbers above 0: a host of 0 divided the request by zero, a negative one made
+        # offers of negative resources
+        if sizes is None or not all(type(c) is int and type(m) is int and 0 < c <= MAX_HOST_VCPUS
+                                    and 0 < m <= MAX_HOST_MIB for c, m in sizes):
+            raise PlatformError(f"Platform '{self.name}' listed hosts without vcpus and memory_mb (whole numbers "
+                                f"above 0).")
         if not sizes:
             raise PlatformError(f"Platform '{self.name}' has no reservable hosts.")
         return Resources(min(c for c, _ in sizes) * MILLICORES_PER_CORE, min(m for _, m in sizes))
@@ -149,6 +160,9 @@ class BlazarPlatform(Platform):
         if status in (200, 201, 202) and isinstance(answer, dict):
             lease = answer.get("lease", answer)
             if isinstance(lease, dict) and isinstance(lease.get("id"), str):
+                if not LEASE_ID.match(lease["id"]):
+                    raise PlatformError(f"Platform '{self.name}' answered a lease id this service does not use in "
+                                        f"a path ({lease['id'][:40]!r}); a lease may be left there.")
                 return lease["id"]
         if status in (401, 403):
             raise PlatformError(f"Platform '{self.name}' refused the token ({status}: {message_of(answer)}).")

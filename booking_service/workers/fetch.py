@@ -25,11 +25,35 @@ class StageError(Exception):
     """Why the step failed, for the user to read."""
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
+NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a site's own translator, not global
+COMPATIBLE = ipaddress.ip_network("::/96")  # IPv4-compatible (deprecated), ::a.b.c.d
+
+
+def _embedded(ip) -> list:
+    """The IPv4 addresses an IPv6 address carries to a translator or tunnel (mapped, 6to4,
+    Teredo's server and client, NAT64, IPv4-compatible): 64:ff9b::7f00:1 is 127.0.0.1 to the
+    NAT64 gateway, so each must be as fetchable as the IPv6 address itself."""
+    if ip.version != 6:
+        return []
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    if ip in NAT64 or (ip in COMPATIBLE and int(ip) > 1):
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    return []
+
+
 def allowed_address(address: str, allowed: frozenset[str]) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])
     if address in allowed or str(ip) in allowed:
         return True
-    return ip.is_global and not ip.is_multicast
+    if ip.version == 6 and ip in NAT64_LOCAL:
+        return False
+    return all(a.is_global and not a.is_multicast for a in [ip, *_embedded(ip)])
 
 
 def resolve(host: str, port: int, allowed: frozenset[str]) -> str:

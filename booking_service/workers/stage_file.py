@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import json
 import logging
+import math
 import os
 import signal
+from datetime import datetime, timezone
 from urllib.parse import urlparse
 
 from tornado import web
@@ -29,6 +30,7 @@ from ..steps import STAGE_FILE, stage_file_params
 from . import fetch
 
 log = logging.getLogger("booking_service.workers.stage_file")
+KILL_GRACE = 30  # seconds past a step's time before its child is killed from outside
 
 
 class StageFileWorker(Application):
@@ -65,13 +67,15 @@ class StageFileWorker(Application):
     token = Unicode(
         config=True,
         help="""The bearer token the booking service must send (its preparation_workers entry's
-        ``token``). Default: $AGLAIS_STAGE_FILE_TOKEN; empty: no check (only on a loopback address).""",
+        ``token``). Default: $AGLAIS_STAGE_FILE_TOKEN. Required, on loopback too: every user's
+        server on the hub's host reaches 127.0.0.1.""",
     )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.jobs: set = set()
         self.running: dict[int, Job] = {}  # by step id: what a cancel (DELETE /<step>) stops
+        self.children: set[int] = set()  # the pids of the file work under way, ended on stop
 
     def _service_url(self):
         return urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:10111"))
@@ -102,6 +106,7 @@ class StageFileWorker(Application):
         """(status, message) of one step: the file work in a child process."""
         params = job["params"]
         home = self.home_of(job["user"])
+        seconds = self.seconds_for(job.get("deadline"))
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: drop to the home's owner, do the work, say how it went, exit
@@ -109,11 +114,15 @@ class StageFileWorker(Application):
             status, message = "FAILED", "the worker's child failed"
             try:
                 # a cancel is SIGUSR1 (no handler in the parent: one that comes before this
-                # line just ends the child, which has written nothing yet); the parent's
-                # wakeup fd is not the child's to write to
+                # line just ends the child, which has written nothing yet). The parent's loop
+                # handles SIGTERM and SIGINT through a wakeup fd the child shares: back to the
+                # defaults, so the parent's SIGTERM on stop ends the child
                 signal.set_wakeup_fd(-1)
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, signal.SIG_DFL)
                 signal.signal(signal.SIGUSR1, _cancelled)
-                signal.alarm(self.max_seconds)
+                signal.signal(signal.SIGALRM, _too_long(seconds))  # raised in the work: the part file goes
+                signal.alarm(seconds)
                 home_fd = fetch.open_home(home)
                 owner = os.fstat(home_fd)
                 if os.geteuid() == 0:
@@ -132,21 +141,48 @@ class StageFileWorker(Application):
             except BaseException as e:  # noqa: BLE001 (anything: the parent must hear of it)
                 message = f"the worker failed: {type(e).__name__}: {e}"
             finally:
+                signal.alarm(0)  # no StageError from here on: the child must reach its _exit
                 signal.signal(signal.SIGUSR1, signal.SIG_IGN)
                 os.write(write, json.dumps({"status": status, "message": message}).encode())
                 os._exit(0)
         os.close(write)
+        self.children.add(pid)
         if state is not None:
             state.pid = pid
         loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(None, _read_all, read)
-        _, code = await loop.run_in_executor(None, os.waitpid, pid, 0)
+        try:
+            reading = loop.run_in_executor(None, _read_all, read)
+            try:
+                answer = await asyncio.wait_for(asyncio.shield(reading), seconds + KILL_GRACE)
+            except asyncio.TimeoutError:
+                # the child's alarm raises in Python code only; a child stuck in C (a lock a
+                # thread held at the fork) is ended from here
+                os.kill(pid, signal.SIGKILL)
+                answer = await reading
+            _, code = await loop.run_in_executor(None, os.waitpid, pid, 0)
+        finally:
+            self.children.discard(pid)
         try:
             result = json.loads(answer)
             return result["status"], result["message"]
         except (ValueError, KeyError):
-            reason = "it took too long" if os.WIFSIGNALED(code) and os.WTERMSIG(code) == signal.SIGALRM else "it died"
+            late = os.WIFSIGNALED(code) and os.WTERMSIG(code) in (signal.SIGALRM, signal.SIGKILL)
+            reason = "it took too long" if late else "it died"
             return "FAILED", f"the worker's child gave no answer: {reason}"
+
+    def seconds_for(self, deadline) -> int:
+        """How long a step may work: to its deadline (the booking's start, when a step not done
+        fails the booking anyway), at most max_seconds; a download that never ends (a byte
+        now and then, inside every read's timeout) stops there."""
+        seconds = self.max_seconds
+        if isinstance(deadline, str):
+            try:
+                at = datetime.fromisoformat(deadline.replace("Z", "+00:00"))
+                left = math.ceil((at - datetime.now(timezone.utc)).total_seconds())
+                seconds = min(seconds, max(1, left))
+            except (ValueError, TypeError, OverflowError):
+                pass  # not a time with a zone: max_seconds
+        return seconds
 
     async def run_job(self, job: dict, state: Job | None = None) -> None:
         try:
@@ -209,10 +245,11 @@ class StageFileWorker(Application):
         async def main():
             if not self.homes:
                 raise SystemExit("StageFileWorker.homes is not set (or $AGLAIS_STAGE_HOMES): where are the homes?")
-            if not self.token and not _loopback(self.ip):
-                # anyone who reaches it could have files written into any home
-                raise SystemExit(f"StageFileWorker.token is not set (or $AGLAIS_STAGE_FILE_TOKEN): a worker on "
-                                 f"{self.ip}, not a loopback address, needs one")
+            if not self.token:
+                # anyone who reaches it could have files written into any home, and loopback is
+                # no boundary: every user's server on this host reaches it
+                raise SystemExit(f"StageFileWorker.token is not set (or $AGLAIS_STAGE_FILE_TOKEN): a worker "
+                                 f"needs one, on {self.ip} as anywhere")
             server = HTTPServer(self.make_app())
             server.listen(self.port, self.ip)
             log.info("stage_file worker on http://%s:%d/, homes %s", self.ip, self.port, self.homes)
@@ -221,6 +258,11 @@ class StageFileWorker(Application):
                 asyncio.get_running_loop().add_signal_handler(sig, stopping.set)
             await stopping.wait()
             server.stop()
+            for pid in list(self.children):  # else the executor's threads wait for them at exit
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
 
         logging.basicConfig(level=self.log_level, format="[%(levelname)s %(asctime)s %(name)s] %(message)s")
         asyncio.run(main())
@@ -241,11 +283,11 @@ def _cancelled(signum, frame):
     raise fetch.StageError("cancelled by the booking service")
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+def _too_long(seconds: int):
+    def handler(signum, frame):
+        raise fetch.StageError(f"it took too long: stopped after {seconds} s, at the step's deadline "
+                               f"(the booking's start) or the worker's max_seconds")
+    return handler
 
 
 def _read_all(fd: int) -> bytes:
@@ -276,17 +318,16 @@ class StepHandler(web.RequestHandler):
 
     def check_token(self) -> None:
         worker: StageFileWorker = self.settings["worker"]
-        if worker.token:
-            given = self.request.headers.get("Authorization", "").partition(" ")[2].strip()
-            if not hmac.compare_digest(given.encode(), worker.token.encode()):
-                raise BookingError("This worker needs its token: 'Authorization: Bearer <token>'.", status=403)
+        given = self.request.headers.get("Authorization", "").partition(" ")[2].strip()
+        if not worker.token or not hmac.compare_digest(given.encode(), worker.token.encode()):
+            raise BookingError("This worker needs its token: 'Authorization: Bearer <token>'.", status=403)
 
     async def post(self):
         worker: StageFileWorker = self.settings["worker"]
         self.check_token()
         try:
             job = json.loads(self.request.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deep
             raise BookingError("The body must be JSON.") from None
         if not isinstance(job, dict) or job.get("kind") != STAGE_FILE:
             raise BookingError(f"This worker does '{STAGE_FILE}' steps only.")

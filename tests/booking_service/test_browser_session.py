@@ -43,3 +43,31 @@ async def test_cookie_session_reads_and_changes_only_with_xsrf(hub, admin):
     made = await asyncio.to_thread(session.post, base + "bookings", json=body, headers={"X-XSRFToken": xsrf})
     assert made.status_code == 201, made.text
     assert made.json()["user"] == name
+
+
+async def test_every_new_change_needs_the_xsrf_token_from_a_browser(hub, admin):
+    """The offer sets, series, calendar feed and notices change things too: with the cookie
+    and without the token (what a cross-site page can send) each is refused before it acts."""
+    name = f"browser-{uuid.uuid4().hex[:8]}"
+    session, xsrf = await asyncio.to_thread(browser_login, hub.url, name)
+    base = hub.url + "services/booking/api/v1/"
+    nine = day_start(3) + timedelta(hours=9)
+    forged = [
+        ("POST", "offersets", {"what": {"package": "small"}, "when": {"start": [f"{iso(nine)}/PT1H"]},
+                               "duration": {"min": "PT1H"}}),
+        ("POST", "offersets/1/offers/0", {"phase": "ACCEPTED"}),
+        ("POST", "series", {"package": "small", "start": iso(nine), "end": iso(nine + timedelta(hours=1)),
+                            "rrule": "FREQ=DAILY;COUNT=2"}),
+        ("DELETE", "series/1", None),
+        ("POST", "me/ical", None),
+        ("DELETE", "me/ical", None),
+        ("POST", f"users/{name}/notices/1", {"read": True}),
+    ]
+    for method, path, body in forged:
+        resp = await asyncio.to_thread(session.request, method, base + path, json=body)
+        assert resp.status_code == 403, (method, path, resp.status_code, resp.text)
+    # nothing happened: no feed was made (the token's GET is a read, allowed)
+    status = await asyncio.to_thread(session.get, base + "me/ical")
+    assert status.status_code == 200 and status.json()["active"] is False
+    made = await asyncio.to_thread(session.post, base + "me/ical", headers={"X-XSRFToken": xsrf})
+    assert made.status_code == 201, made.text

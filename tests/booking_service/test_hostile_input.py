@@ -130,3 +130,60 @@ async def test_a_stored_package_of_no_size_does_not_fail_availability(tmp_path):
         assert answer["blocks"][0]["packages"] == {"one": {"min": 2, "max": 2}}
     finally:
         await engine.dispose()
+
+
+async def test_a_huge_body_is_refused_before_it_is_read(api):
+    """The callbacks (and every other route) are reachable without a hub login: a body
+    announced at 100 MiB is refused at its headers, not read into memory first and then
+    measured against the 64 KiB every endpoint takes."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    url = urlsplit(api.hub.url)
+    reader, writer = await asyncio.open_connection(url.hostname, url.port)
+    try:
+        writer.write((f"POST {url.path}services/{api.service}/api/v1/callbacks/1 HTTP/1.1\r\n"
+                      f"Host: {url.netloc}\r\nAuthorization: Bearer x\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {100 << 20}\r\n\r\n").encode() + b"{" * 4096)
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 10)  # not waiting for the other 100 MiB
+    finally:
+        writer.close()
+    assert status.split()[1].startswith(b"4"), status
+
+
+@pytest.mark.parametrize("text", ["\\u0000", "\\ud800"])  # as JSON writes them: a NUL, a lone surrogate
+async def test_a_nul_or_a_lone_surrogate_in_any_string_is_a_400(api, admin, text):
+    """PostgreSQL's text holds neither (a NUL is an error there, a lone surrogate cannot be
+    encoded on either database): each was a 500 wherever free text is kept."""
+    import uuid
+
+    nine = START + 9 * HOUR
+    calls = [
+        ("POST", "pools", f'{{"name": "p-{uuid.uuid4().hex[:8]}", "kind": "reserved", "description": "a{text}b"}}'),
+        ("POST", "packages", f'{{"name": "k-{uuid.uuid4().hex[:8]}", "cores": 1, "memory_gib": 1, '
+                             f'"description": "a{text}b"}}'),
+        ("POST", "offersets", f'{{"what": {{"package": "sm{text}all"}}, "when": {{"start": ["{iso(nine)}/PT1H"]}}, '
+                              f'"duration": {{"min": "PT1H"}}}}'),
+        ("POST", "series", f'{{"package": "small", "start": "{iso(nine)}", "end": "{iso(nine + HOUR)}", '
+                           f'"rrule": "FREQ=DAILY;COUNT=2", "tz": "Europe/Lon{text}don"}}'),
+        ("POST", "bookings", f'{{"package": "small", "start": "{iso(nine)}", "end": "{iso(nine + HOUR)}", '
+                             f'"k{text}ey": 1}}'),
+    ]
+    for method, path, raw in calls:
+        resp = await api.call(method, path, admin, raw_body=raw.encode())
+        assert resp.status == 400 and resp.json()["message"], (path, resp.status, resp.body[:300])
+
+
+async def test_a_nul_in_a_path_or_query_is_a_4xx(api, admin):
+    """A NUL in a name was a 500 on PostgreSQL. (Bytes that are not UTF-8 in a path are a 500
+    of configurable-http-proxy, which cannot decode them, before the service sees them.)"""
+    text = "%00"
+    pool = await api.new_pool(admin)
+    day = f"start={iso(START).replace('+', '%2B')}&end={iso(START + timedelta(days=1)).replace('+', '%2B')}"
+    for path in [f"pools/a{text}b", f"pools/a{text}b/availability?{day}",
+                 f"pools/{pool}/availability?{day}&package=a{text}", f"bookings?user=a{text}",
+                 f"users/a{text}/notices", f"users/a{text}/entitlement", f"series/1{text}", f"offersets/1{text}",
+                 f"packages/a{text}"]:
+        resp = await api.call("GET", path, admin)
+        assert 400 <= resp.status < 500 and resp.json()["message"], (path, resp.status, resp.body[:300])

@@ -558,7 +558,7 @@ async def test_an_accept_cut_off_midway_is_repaired_by_the_sweep(here, sites, mo
                 user="ada", created=now, created_by="ada", expires=now + timedelta(minutes=5), request="{}",
                 result="YES", messages="[]").returning(OfferSet.id))).scalar_one()
             for n, offer in enumerate(answer.offers):
-                await platform_offers.record(conn, set_id, n, offer, user="ada", package=None, now=now,
+                await platform_offers.keep_offer(conn, set_id, n, offer, user="ada", package=None, now=now,
                                              expires=now + timedelta(minutes=5), cause="offered")
         return set_id, answer.offers[0].ref["offer_set"]
 
@@ -683,7 +683,7 @@ async def test_a_blazar_accept_cut_off_midway_is_repaired_from_its_lease(tmp_pat
                     set_id = (await conn.execute(insert(OfferSet).values(
                         user="ada", created=now, created_by="ada", expires=now + timedelta(minutes=5),
                         request="{}", result="YES", messages="[]").returning(OfferSet.id))).scalar_one()
-                    await platform_offers.record(
+                    await platform_offers.keep_offer(
                         conn, set_id, 0, PlatformOffer("cloud", "cloud", int(now.timestamp()) + 3600, 3600,
                                                        Resources(4000, 16384), 0, ref={"lease": lease}),
                         user="ada", package=None, now=now, expires=now + timedelta(minutes=5), cause="offered")
@@ -713,3 +713,109 @@ async def test_a_blazar_accept_cut_off_midway_is_repaired_from_its_lease(tmp_pat
             assert row.phase == "EXPIRED" and "no longer has its lease" in json.loads(row.history)[-1]["cause"]
     finally:
         await engine.dispose()
+
+
+# -- hostile platforms: another service's answers are input, over real HTTP ------------------
+
+class _Hostile:
+    """A platform's web service in this process answering whatever a test sets for a path,
+    recording every path it was asked for."""
+
+    def __init__(self):
+        from tornado import web
+        from tornado.httpserver import HTTPServer
+        from tornado.testing import bind_unused_port
+
+        hostile = self
+        self.answers: dict[str, tuple[int, bytes, dict]] = {}
+        self.asked: list[tuple[str, str]] = []
+
+        class Any(web.RequestHandler):
+            SUPPORTED_METHODS = ("GET", "POST", "PUT", "DELETE")
+
+            def _answer(self):
+                hostile.asked.append((self.request.method, self.request.path))
+                status, body, headers = hostile.answers.get(self.request.path, (404, b'{"message": "no"}', {}))
+                self.set_status(status)
+                for key, value in headers.items():
+                    self.set_header(key, value)
+                self.finish(body)
+
+            get = post = put = delete = _answer
+
+        sock, self.port = bind_unused_port()
+        self.server = HTTPServer(web.Application([(r"/.*", Any)]))
+        self.server.add_sockets([sock])
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+
+@pytest.fixture
+async def hostile():
+    server = _Hostile()  # on the test's loop
+    yield server
+    server.server.stop()
+
+
+def _gzip_bomb(size: int) -> bytes:
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # valid JSON: an object padded with spaces
+    return packer.compress(b'{"id": 1') + packer.compress(b" " * size) + packer.compress(b"}") + packer.flush()
+
+
+@pytest.mark.parametrize("body, headers, error", [
+    (b"[" * 100_000 + b"]" * 100_000, {}, "not JSON"),  # json.loads raised RecursionError
+    (b'{"id": "' + b"x" * (5 << 20) + b'"}', {}, "more than"),
+    (_gzip_bomb(90 << 20), {"Content-Encoding": "gzip"}, "more than"),  # 90 KiB on the wire
+])
+async def test_a_remote_platforms_hostile_answer_to_accept_is_its_error(hostile, body, headers, error):
+    """Accepting a remote offer must end in PlatformError or BookingError (the service then
+    puts the offer back), never another exception: that was a 500 with the offer left
+    ACCEPTING for ever."""
+    from booking_service.platforms import PlatformError, RemotePlatform
+
+    hostile.answers["/api/v1/offersets/3/offers/0"] = (200, body, headers)
+    remote = RemotePlatform("far", {"url": f"{hostile.url}api/v1/", "token": "t"})
+    with pytest.raises(PlatformError, match=error):
+        await remote.accept({"offer_set": 3, "index": 0, "booking": 5}, user="ada")
+
+
+@pytest.mark.parametrize("lease_id", ["../../identity/v3/users/admin", "a?b", "a/b", "x" * 300, ""])
+async def test_a_blazar_lease_id_is_checked_before_it_goes_into_a_path(hostile, lease_id):
+    """Blazar's lease ids are UUIDs; any other id (a path trick aimed, with our Keystone
+    token, at another API behind the same address) is refused and never asked for."""
+    from datetime import datetime, timezone
+
+    from booking_service.platforms import BlazarPlatform, PlatformError
+
+    hostile.answers["/v1/os-hosts"] = (200, json.dumps({"hosts": [{"vcpus": 4, "memory_mb": 16384}]}).encode(), {})
+    hostile.answers["/v1/leases"] = (201, json.dumps({"lease": {"id": lease_id}}).encode(), {})
+    blazar = BlazarPlatform("cloud", {"url": hostile.url, "token": "keystone", "max_probes": 2})
+    now = datetime(2031, 1, 6, 8, 0, tzinfo=timezone.utc)
+    body = {"what": {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 4}}},
+            "when": {"start": [f"{iso(now + H)}/PT1H"]}, "duration": {"min": "PT1H"}}
+    with pytest.raises(PlatformError, match="lease id"):
+        await blazar.can_i_do_this(parsed_request(body, now), now=now, user="ada")
+    assert {path for _, path in hostile.asked} <= {"/v1/os-hosts", "/v1/leases"}, hostile.asked
+
+
+@pytest.mark.parametrize("hosts", [
+    [{"vcpus": 0, "memory_mb": 16384}], [{"vcpus": 4, "memory_mb": 0}], [{"vcpus": -4, "memory_mb": 16384}],
+    [{"vcpus": 1e400, "memory_mb": 16384}], [{"vcpus": 10**30, "memory_mb": 16384}], [{"vcpus": True, "memory_mb": 1}],
+])
+async def test_blazar_hosts_of_no_or_absurd_size_are_its_error(hostile, hosts):
+    """A host's vcpus and memory_mb are whole numbers above 0 of a sane size: 0 divided the
+    request by zero and a negative one made offers of negative resources."""
+    from datetime import datetime, timezone
+
+    from booking_service.platforms import BlazarPlatform, PlatformError
+
+    raw = json.dumps({"hosts": hosts}).replace("Infinity", "1e400").encode()
+    hostile.answers["/v1/os-hosts"] = (200, raw, {})
+    hostile.answers["/v1/leases"] = (201, b'{"lease": {"id": "6b1f6c7e-8b3c-4c1e-9a55-1d0f2b3c4d5e"}}', {})
+    blazar = BlazarPlatform("cloud", {"url": hostile.url, "token": "keystone", "max_probes": 2})
+    now = datetime(2031, 1, 6, 8, 0, tzinfo=timezone.utc)
+    body = {"what": {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 4}}},
+            "when": {"start": [f"{iso(now + H)}/PT1H"]}, "duration": {"min": "PT1H"}}
+    with pytest.raises(PlatformError, match="vcpus and memory_mb"):
+        await blazar.can_i_do_this(parsed_request(body, now), now=now, user="ada")

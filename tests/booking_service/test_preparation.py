@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -391,6 +392,43 @@ async def test_callbacks_early_wrong_secret_replay(engine):  # noqa: F811
         server.stop()
 
 
+class LateWorker(EagerWorker):
+    """Keeps its callback for the test to make, after the step is RUNNING."""
+
+    async def start(self, url, payload, token=""):
+        self.payload = payload
+        return Started(True)
+
+
+@pytest.mark.parametrize("message", ["reason:\x00 NUL\r\nBcc: x\x1b[31m", "lone \ud800 surrogate"])
+async def test_a_callbacks_message_of_control_characters_is_kept_as_one_clean_line(engine, message):  # noqa: F811
+    """A worker's message can carry a hostile file server's words (its HTTP reason phrase):
+    a NUL was a 500 on PostgreSQL (and the worker tried again and again), and a control
+    character went on into the booking's cause, the calendar feed and the UI."""
+    clock = Clock()
+    late = LateWorker()
+    ctx = Context(engine=engine, policy=LevelPolicy(), worker_client=late,
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE)})
+    server, port = serve(web.Application(routes(PREFIX), booking_context=ctx, clock=lambda: clock.now))
+    ctx.callback_url = f"http://127.0.0.1:{port}{PREFIX}api/v1/callbacks/"
+    try:
+        pool = await new_pool(ctx)
+        booking = await book(ctx, pool, "ada", [stage("https://example.org/a.csv")])
+        clock.now = T0 + 2 * H - timedelta(seconds=QUOTE)
+        await Lifecycle(ctx, interval=60, clock=lambda: clock.now, holder="t").tick(clock.now)
+        callback = late.payload["callback"]
+        raw = json.dumps({"status": "FAILED", "message": message}).encode()  # \ud800 as JSON writes it
+        status, _, step = await post(callback["url"], callback["secret"], None, raw=raw)
+        assert status == 200, step
+        assert step["state"] == "FAILED" and step["message"].split()[0] in ("reason:", "lone"), step
+        assert not any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 for c in step["message"]), step["message"]
+        failed = await get_booking(ctx, ADMIN, booking["id"], T0)
+        cause = failed["transitions"][-1]["cause"]
+        assert failed["phase"] == "FAILED" and not any(ord(c) < 32 or 0xD800 <= ord(c) < 0xE000 for c in cause)
+    finally:
+        server.stop()
+
+
 class DeadWorker(WorkerClient):
     def __init__(self):
         super().__init__()
@@ -441,6 +479,11 @@ async def test_steps_are_checked_when_booked(engine):  # noqa: F811
         ([{"kind": "pull_image"}], "no worker here does"),
         ([stage("file:///etc/passwd")], "http or https"),
         ([stage("https://u:p@example.org/a")], "no user or password"),
+        ([stage("https://[::1/a")], "http or https URL"),  # urlsplit's ValueError was a 500
+        ([stage("https://example.org:99999/a")], "http or https URL"),  # failed only in the worker
+        ([stage("https://example.org:ab/a")], "http or https URL"),
+        ([stage("https://example.org/a\r\nX-Injected: 1")], "http or https URL"),  # kept, shown, sent
+        ([stage("https://example.org/a b")], "http or https URL"),
         ([stage("https://example.org/a", path="../escape")], "relative path"),
         ([stage("https://example.org/a", path="/abs")], "relative path"),
         ([stage("https://example.org/a", size=-1)], "size"),
@@ -473,6 +516,23 @@ async def test_the_list_of_bookings_carries_their_steps(engine):  # noqa: F811
         == [(0, "inputs/data.csv", "PENDING", QUOTE + 41), (1, "b.csv", "PENDING", QUOTE + 41)]
     assert preparation_kinds(ctx.workers) == [{"kind": "stage_file", "quote_seconds": QUOTE, "bytes_per_second": 1000,
                                                "min_quote_seconds": 60}]
+
+
+async def test_a_huge_size_on_a_slow_worker_is_a_400_not_an_overflow(engine):  # noqa: F811
+    """A step's size (up to a PiB) over a worker's bandwidth is its quote: at 1 kB/s that was
+    35 000 years, past what a datetime holds, and a 500 on booking and on offers."""
+    ctx = Context(engine=engine, policy=LevelPolicy(),
+                  workers={"stage_file": WorkerKind("stage_file", "http://127.0.0.1:9/", QUOTE, bytes_per_second=1000)})
+    pool = await new_pool(ctx)
+    huge = [stage("https://example.org/a", size=2**50)] * 16
+    with pytest.raises(BookingError) as refused:
+        await book(ctx, pool, "ada", huge)
+    assert refused.value.status == 400 and "quoted" in refused.value.message, refused.value.message
+    with pytest.raises(BookingError) as refused:
+        await create_offer_set(ctx, ADMIN, {"what": {"resources": {"cores": {"min": 1}, "memory_gib": {"min": 1}}},
+                                            "pools": [pool], "when": {"start": [f"{iso(T0 + H)}/PT1H"]},
+                                            "duration": {"min": "PT1H"}, "steps": huge}, T0)
+    assert refused.value.status == 400 and "quoted" in refused.value.message, refused.value.message
 
 
 # -- offers: never before their preparation can be done ---------------------------------------
@@ -552,9 +612,12 @@ async def test_two_processes_start_a_step_once(engine):  # noqa: F811
         assert (await get_booking(b, ADMIN, booking["id"], T0))["steps"][0]["state"] == "RUNNING"
 
 
-def test_a_worker_off_loopback_needs_a_token(homes):
+@pytest.mark.parametrize("ip", ["0.0.0.0", "127.0.0.1"])
+def test_a_worker_needs_a_token_even_on_loopback(homes, ip):
+    """Loopback is no boundary on a hub's host: every user's server (the local spawner's)
+    reaches 127.0.0.1, and a worker without a token would write into anyone's home."""
     env = {k: v for k, v in os.environ.items() if k != "AGLAIS_STAGE_FILE_TOKEN"}
-    done = subprocess.run([sys.executable, "-m", "booking_service.workers.stage_file", "--ip=0.0.0.0",
+    done = subprocess.run([sys.executable, "-m", "booking_service.workers.stage_file", f"--ip={ip}",
                            f"--port={free_port()}", f"--homes={homes}/{{username}}"],
                           cwd=REPO, env=dict(env, PYTHONPATH=str(REPO)), capture_output=True, text=True, timeout=30)
     assert done.returncode != 0 and "needs one" in done.stderr, done.stderr
@@ -648,3 +711,267 @@ async def test_an_offer_whose_steps_no_longer_fit_cannot_be_accepted(engine):  #
         await update_offer(ctx, ADMIN, answer["id"], 0, {"phase": "ACCEPTED"}, T0)
     assert late.value.status == 409 and "too soon for its preparation steps" in late.value.message
     assert (await get_booking(ctx, ADMIN, offer["id"], T0))["phase"] == "OFFERED"
+
+
+# -- the worker under attack: downloads that never end, addresses in disguise ---------------------
+
+TOKEN = {"Authorization": "Bearer worker-token"}
+
+
+class Drip(web.RequestHandler):
+    """A download that never ends: a byte now and then, well inside the worker's read timeout."""
+
+    async def get(self):
+        self.set_header("Content-Length", str(len(CONTENT)))
+        while True:
+            self.write(b"r")
+            await self.flush()
+            await asyncio.sleep(0.2)
+
+
+async def test_a_never_ending_download_stops_at_the_steps_deadline(worker, homes):
+    """The worker stops a step at its deadline (the booking's start, after which the booking
+    has failed anyway), not only after max_seconds (6 hours)."""
+    reports = asyncio.Queue()
+
+    class Callback(web.RequestHandler):
+        def post(self):
+            reports.put_nowait(json.loads(self.request.body))
+            self.finish({})
+
+    drip, drip_port = serve(web.Application([(r"/drip", Drip)]))
+    back, back_port = serve(web.Application([(r"/cb", Callback)]))
+    make_home(homes, "slow")
+    try:
+        started = time.monotonic()
+        deadline = datetime.now(timezone.utc) + timedelta(seconds=2)
+        await AsyncHTTPClient().fetch(HTTPRequest(worker, method="POST", headers=TOKEN, body=json.dumps({
+            "kind": "stage_file", "user": "slow", "step": 1, "deadline": iso(deadline),
+            "params": {k: v for k, v in stage(f"http://127.0.0.1:{drip_port}/drip").items() if k != "kind"},
+            "callback": {"url": f"http://127.0.0.1:{back_port}/cb", "secret": "s"}})))
+        report = await asyncio.wait_for(reports.get(), 30)
+        assert report["status"] == "FAILED" and "too long" in report["message"], report
+        assert time.monotonic() - started < 15
+        assert not list((homes / "slow" / "saved" / "inputs").iterdir())  # the part file went too
+    finally:
+        drip.stop()
+        back.stop()
+
+
+@pytest.mark.parametrize("address", [
+    "::ffff:127.0.0.1",  # IPv4-mapped
+    "::127.0.0.1",  # IPv4-compatible (deprecated, still routed by some stacks)
+    "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",  # NAT64 of loopback and of the metadata address
+    "2002:7f00:1::1", "2002:a9fe:a9fe::1",  # 6to4 of the same
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, whose client is 127.0.0.1
+])
+def test_an_ipv6_address_holding_a_private_ipv4_one_is_refused(address):
+    from booking_service.workers.fetch import allowed_address
+
+    assert not allowed_address(address, frozenset())
+    assert allowed_address("2001:4860:4860::8888", frozenset()) and allowed_address("8.8.8.8", frozenset())
+
+
+async def test_a_stopped_worker_ends_its_downloads(homes):
+    """SIGTERM ends the worker at once, a download under way too (its threads waited for the
+    child before, which a never-ending download kept for max_seconds)."""
+    drip, drip_port = serve(web.Application([(r"/drip", Drip)]))
+    process, url = start_worker(homes, "--allowed-hosts=127.0.0.1")
+    make_home(homes, "stopped")
+    try:
+        await AsyncHTTPClient().fetch(HTTPRequest(url, method="POST", headers=TOKEN, body=json.dumps({
+            "kind": "stage_file", "user": "stopped", "step": 1, "deadline": "2999-01-01T00:00:00Z",
+            "params": {k: v for k, v in stage(f"http://127.0.0.1:{drip_port}/drip").items() if k != "kind"},
+            "callback": {"url": "http://127.0.0.1:9/", "secret": "s"}})))
+        await asyncio.sleep(1.5)  # the worker's start delay and the first bytes: real work, not the clock
+        process.terminate()
+        assert await asyncio.get_running_loop().run_in_executor(None, process.wait, 10) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+        drip.stop()
+
+
+class _Files:
+    """Files over HTTP from a thread (fetch blocks, as in the worker's child): CONTENT at any
+    path, and answers that lie: /lie (a Content-Length short of the body), /short (a body
+    short of its Content-Length), /gzip (CONTENT gzipped, as Content-Encoding)."""
+
+    def __enter__(self):
+        import gzip
+        import http.server
+        import threading
+
+        class Files(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body, length, headers = CONTENT, len(CONTENT), {}
+                if self.path == "/lie":
+                    length = 10
+                elif self.path == "/short":
+                    body = CONTENT[:50]
+                elif self.path == "/gzip":
+                    body = gzip.compress(CONTENT)
+                    length, headers = len(body), {"Content-Encoding": "gzip"}
+                self.send_response(200)
+                self.send_header("Content-Length", str(length))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+
+
+def _plant(kind: str, target):
+    import socket
+
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "directory":
+        target.mkdir()
+    elif kind == "link":
+        target.symlink_to("/etc/passwd")
+    elif kind == "dangling link":
+        target.symlink_to("/nowhere/at/all")
+    elif kind == "hard link":
+        os.link("/etc/hostname", target)
+    elif kind == "device":
+        os.mknod(target, 0o600 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero's
+    elif kind == "socket":
+        socket.socket(socket.AF_UNIX).bind(str(target))
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("fifo", "not a file"), ("directory", "not a file"), ("link", "is a link"), ("dangling link", "is a link"),
+    ("hard link", "present but different"), ("device", "not a file"), ("socket", "cannot be read"),
+    ("folder link", "link or not a folder"), ("folder fifo", "link or not a folder"), ("area link", "link or not a folder"),
+])
+def test_whatever_is_planted_on_the_way_fails_the_step_without_being_followed_or_blocking(tmp_path, kind, message):
+    """What a user can put where a file is staged (a FIFO would block a reader, a device
+    read for ever): each fails the step at once, naming it; nothing is read through it or
+    written through it."""
+    from booking_service.workers import fetch
+
+    if kind == "device" and os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    home = tmp_path / "home"
+    (home / "saved" / "x").mkdir(parents=True)
+    if kind.startswith("folder "):
+        (home / "saved" / "x").rmdir()
+        if kind == "folder link":
+            (home / "saved" / "x").symlink_to("/etc")
+        else:
+            os.mkfifo(home / "saved" / "x")
+    elif kind == "area link":
+        (home / "saved").rename(home / "elsewhere")
+        (home / "saved").symlink_to(home / "elsewhere")
+    else:
+        _plant(kind, home / "saved" / "x" / "f")
+    home_fd = fetch.open_home(str(home))
+    started = time.monotonic()
+    try:
+        with _Files() as files, pytest.raises(fetch.StageError, match=message):
+            fetch.stage(home_fd, "saved", "x/f", files.url + "f", len(CONTENT), SHA, frozenset({"127.0.0.1"}))
+    finally:
+        os.close(home_fd)
+    assert time.monotonic() - started < 5
+    assert not (home / "elsewhere").exists() or not list((home / "elsewhere").rglob("f"))
+
+
+@pytest.mark.parametrize("path, message", [
+    ("lie", "gave 10 bytes"), ("short", "gave 50 bytes"), ("gzip", "gave"),  # gzip: not unpacked, the wrong size
+])
+def test_a_body_that_is_not_the_steps_size_fails_it(tmp_path, path, message):
+    from booking_service.workers import fetch
+
+    home = tmp_path / "home"
+    home.mkdir()
+    home_fd = fetch.open_home(str(home))
+    try:
+        with _Files() as files, pytest.raises(fetch.StageError, match=message):
+            fetch.stage(home_fd, "saved", "f", files.url + path, len(CONTENT), SHA, frozenset({"127.0.0.1"}))
+    finally:
+        os.close(home_fd)
+    assert list((home / "saved").iterdir()) == []  # no part file left
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "http://0.0.0.0:1/", "http://[::]:1/", "http://localhost:1/",
+                                 "http://2130706433:1/", "http://[::ffff:127.0.0.1]:1/", "http://169.254.169.254/latest",
+                                 "http://10.0.0.1/", "http://[fe80::1]/"])
+def test_loopback_private_and_metadata_addresses_are_refused_however_written(tmp_path, url):
+    from booking_service.workers import fetch
+
+    with pytest.raises(fetch.StageError, match="only http and https|private, loopback or reserved"):
+        fetch.open_url(url, frozenset())
+
+
+def test_the_host_is_resolved_once_and_the_checked_address_is_the_one_connected_to(tmp_path, monkeypatch):
+    """DNS rebinding: a name that answers a fetchable address to the check and the metadata
+    address afterwards. The worker looks the name up once and connects to what it checked."""
+    import socket
+
+    from booking_service.workers import fetch
+
+    real, asked = socket.getaddrinfo, []
+
+    def rebinding(host, *args, **kwargs):
+        if host == "rebind.example":
+            asked.append(host)
+            address = "127.0.0.1" if len(asked) == 1 else "169.254.169.254"
+            return real(address, *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    home = tmp_path / "home"
+    home.mkdir()
+    home_fd = fetch.open_home(str(home))
+    try:
+        with _Files() as files:
+            url = files.url.replace("127.0.0.1", "rebind.example") + "data.csv"
+            said = fetch.stage(home_fd, "saved", "data.csv", url, len(CONTENT), SHA, frozenset({"127.0.0.1"}))
+    finally:
+        os.close(home_fd)
+    assert "match" in said and (home / "saved" / "data.csv").read_bytes() == CONTENT
+    assert asked == ["rebind.example"]
+
+
+async def test_the_worker_answers_a_body_nested_too_deep_with_a_400(worker):
+    try:
+        await AsyncHTTPClient().fetch(HTTPRequest(worker, method="POST", headers=TOKEN,
+                                                  body=b"[" * 100_000 + b"]" * 100_000))
+        raise AssertionError("the worker took it")
+    except HTTPClientError as e:
+        assert e.code == 400 and b"JSON" in e.response.body, (e.code, e.response.body)
+
+
+async def test_a_child_stuck_where_its_alarm_cannot_reach_is_killed_by_the_worker(homes, monkeypatch):
+    """The child's alarm raises in Python code; a child stuck in C (a lock another thread
+    held at the fork) never sees it, so the worker kills it from outside. Stood in for by
+    a child that blocks SIGALRM and sleeps."""
+    import signal
+
+    from booking_service.workers import fetch, stage_file
+
+    def stuck(*args, **kwargs):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(120)
+
+    monkeypatch.setattr(fetch, "stage", stuck)
+    monkeypatch.setattr(stage_file, "KILL_GRACE", 1)
+    make_home(homes, "stuck")
+    worker = stage_file.StageFileWorker(homes=f"{homes}/{{username}}", token="t")
+    started = time.monotonic()
+    status, message = await worker.stage({
+        "user": "stuck", "deadline": iso(datetime.now(timezone.utc) + timedelta(seconds=1)),
+        "params": {k: v for k, v in stage("https://example.org/a").items() if k != "kind"}})
+    assert (status, message) == ("FAILED", "the worker's child gave no answer: it took too long")
+    assert time.monotonic() - started < 10 and not worker.children
