@@ -22,12 +22,19 @@ export interface Me {
   can_write: boolean;
   may_book: Allowance;
   ical: CalendarFeed;
+  /** The caller's own feed's address, null without one. */
+  ical_url: string | null;
 }
 
-/** Whether the private calendar feed is on; its address only when just made. */
+/** Whether the private calendar feed is on, and since when. */
 export interface CalendarFeed {
   active: boolean;
   created: string | null;
+}
+
+/** The caller's feed with its address (GET and DELETE /me/ical): null when off. */
+export interface MyCalendarFeed extends CalendarFeed {
+  url: string | null;
 }
 
 export interface NewCalendarFeed extends CalendarFeed {
@@ -246,7 +253,7 @@ export class Api {
     return this.call("POST", "me/ical");
   }
 
-  revokeFeed(): Promise<CalendarFeed> {
+  revokeFeed(): Promise<MyCalendarFeed> {
     return this.call("DELETE", "me/ical");
   }
 
