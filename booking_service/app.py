@@ -688,10 +688,11 @@ class BookingService(Application):
         self.log.info("Seeded pool %s: %d cores, %d GiB until %s", name, cores, memory_gib, format_time(end))
 
     async def start_async(self) -> HTTPServer:
+        # first: a bad feed secret stops the start before the database is touched
+        self.feed_key = self.load_feed_secret()
         self.engine = engine = store.make_engine(self.db_url, pool_size=self.db_pool_size)
         if self.upgrade_db:
             await store.upgrade(engine)
-        self.feed_key = self.load_feed_secret()
         app = self.make_app(engine)
         await self.seed(engine)
         await self.check_walk_in_pool(engine)

@@ -183,7 +183,7 @@ async def feed_events(ctx: Context, user: str, settings: FeedSettings, now: date
 async def feed(ctx: Context, token: str, settings: FeedSettings, now: datetime, *, public_url: str,
                domain: str) -> bytes | None:
     """The iCalendar document `token` opens, or None if it opens none (never was, revoked,
-    renewed, or its user forgotten). `public_url` is the service's address with its prefix."""
+    renewed, made under another feed secret, or its user forgotten). `public_url` is the service's address with its prefix."""
     user = await feed_owner(ctx, token, settings.secret)
     if user is None:
         return None
