@@ -3,7 +3,7 @@
 time for two users; after every step each user's feed, parsed back with icalendar, has
 exactly the events the model says, with their UTC times, and a SEQUENCE that grows when,
 and only when, the booking changed. And the feed's keys: what the database holds opens no
-feed without the secret, and a new secret closes every feed."""
+feed without the secret, a new secret closes every feed, and migration 0010 drops the older feeds."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from icalendar import Calendar
 
 from aglais_common.limits import Limit, WindowCounter
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from booking_service import orm, store
 from booking_service.domain import Caller
@@ -238,3 +238,37 @@ def test_a_token_is_the_hmac_of_user_and_nonce():
     assert ical.derive_token(SECRET, "an", "nn0nce") != token
     with pytest.raises(ValueError, match="32 bytes"):
         ical.derive_token(b"short", "ann", "n0nce")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request, tmp_path, postgres_db):
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite"
+    return postgres_db()
+
+
+async def test_migration_0010_drops_the_feeds_whose_address_cannot_be_shown(empty_db_url):
+    """Feeds made before 0010_icalurl (random tokens: not derivable) are dropped, so no one
+    has a feed whose address the service cannot show or whose token outlives a new
+    secret; after it, feeds work; and back down."""
+    engine = store.make_engine(empty_db_url)
+    try:
+        await store.upgrade(engine, "0009")
+        async with engine.begin() as conn:
+            await conn.execute(text('INSERT INTO calendar_feeds ("user", token_hash, created, created_by) '
+                                    "VALUES ('old', :hash, :now, 'old')"),
+                               {"hash": ical.hash_token("x" * 43), "now": START.replace(tzinfo=None)})
+        await store.upgrade(engine)
+        ctx = Context(engine=engine, policy=LevelPolicy())
+        old = Caller(name="old", kind="user", level=1, admin=False, can_read=True, can_write=True)
+        assert await ical.feed_status(ctx, old, SECRET) == (None, {"active": False, "created": None})
+        assert await ical.feed_owner(ctx, "x" * 43, SECRET) is None
+        token, _ = await ical.renew_feed(ctx, old, START, SECRET)
+        assert await ical.feed_owner(ctx, token, SECRET) == "old"
+        await store.downgrade(engine, "0009")
+        async with engine.connect() as conn:  # the older code finds it by the same hash
+            found = (await conn.execute(text("SELECT \"user\" FROM calendar_feeds WHERE token_hash = :h"),
+                                        {"h": ical.hash_token(token)})).scalar()
+        assert found == "old"
+    finally:
+        await engine.dispose()
