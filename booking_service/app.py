@@ -24,7 +24,7 @@ from traitlets.config import Application
 
 from aglais_common.limits import Limit, WindowCounter
 
-from . import orm, store
+from . import orm, secret_file, store
 from .domain import MIB_PER_GIB, MILLICORES_PER_CORE, BookingError, format_time, parse_name
 from .engine import Resources
 from .handlers import routes
@@ -34,7 +34,7 @@ from .handlers.pages import static_settings
 from .hub_client import HubClient
 from .lifecycle import Lifecycle
 from .operations import Context
-from .operations.ical import FeedSettings
+from .operations.ical import MIN_SECRET_BYTES, FeedSettings
 from .operations.packages import parse_package
 from .platforms import build_platforms
 from .policy import LevelPolicy
@@ -71,6 +71,7 @@ class BookingService(Application):
     description = "The aglais-hub booking service: pools, capacity, packages and bookings over REST."
 
     classes = [LevelPolicy]
+    feed_key = b""  # the calendar feeds' key, loaded at start (load_feed_secret)
     aliases = {
         "db-url": "BookingService.db_url",
         "config": "BookingService.config_file",
@@ -414,13 +415,49 @@ class BookingService(Application):
             raise ValueError(f"BookingService.{proposal['trait'].name}: {e}") from None
         return proposal["value"]
 
+    feed_secret = Unicode(
+        config=True,
+        help="""The key (32 bytes or more) the private calendar feeds' addresses are derived
+        from: HMAC-SHA256 of it and each feed's random nonce (docs/security.md). Neither the
+        database nor this key alone opens a feed; a new key turns every feed off (users
+        make new ones). Default: $AGLAIS_FEED_SECRET, else the file `feed_secret_file`.
+        Never on the command line, where any local user reads it. Several processes
+        behind one address must share one key.""",
+    )
+    feed_secret_file = Unicode(
+        "booking_feed_secret", config=True,
+        help="""Where the calendar feeds' key is kept when `feed_secret` is not set: read
+        if it exists (it must be readable by its owner only), else made, with a random
+        key, readable by its owner only. Relative to the service's working directory, its
+        data directory (where the default SQLite database lives too).""",
+    )
+
+    @default("feed_secret")
+    def _default_feed_secret(self):
+        return os.environ.get("AGLAIS_FEED_SECRET", "")
+
+    @validate("feed_secret")
+    def _check_feed_secret(self, proposal):
+        if proposal["value"] and len(proposal["value"].encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"BookingService.feed_secret must be at least {MIN_SECRET_BYTES} bytes long "
+                             f"(e.g. `openssl rand -hex 32`)")
+        return proposal["value"]
+
+    def load_feed_secret(self) -> bytes:
+        """The calendar feeds' key: `feed_secret`, else `feed_secret_file`'s, made at the
+        first start (as JupyterHub's cookie_secret_file: booking_service/secret_file.py)."""
+        if self.feed_secret:
+            return self.feed_secret.encode()
+        return secret_file.read_or_make(self.feed_secret_file, least=MIN_SECRET_BYTES,
+                                        name="BookingService.feed_secret_file", log=self.log)
+
     def feed_settings(self) -> dict:
         """The tornado settings of the calendar feed (handlers/ical.py)."""
         return {
             "ical": FeedSettings(
                 public_url=self.public_url, past=timedelta(days=self.ical_past_days),
                 keep_cancelled=timedelta(days=self.ical_cancelled_days), max_events=self.ical_max_events,
-                refresh=timedelta(minutes=self.ical_refresh_minutes)),
+                refresh=timedelta(minutes=self.ical_refresh_minutes), secret=self.feed_key),
             "ical_limits": FeedLimits(
                 per_feed=WindowCounter(Limit.parse(self.ical_limit)),
                 per_address=WindowCounter(Limit.parse(self.ical_limit_address)),
@@ -504,6 +541,10 @@ class BookingService(Application):
 
     def initialize(self, argv=None):
         super().initialize(argv)
+        if "feed_secret" in self.cli_config.get("BookingService", {}):
+            # the command line is in /proc/<pid>/cmdline, and in the hub's log of what it started
+            raise ValueError("BookingService.feed_secret is never given on the command line, where any local "
+                             "user reads it: set $AGLAIS_FEED_SECRET, or BookingService.feed_secret_file")
         if self.config_file and os.path.exists(self.config_file):
             self.load_config_file(self.config_file)
         self.policy = LevelPolicy(parent=self)
@@ -647,6 +688,8 @@ class BookingService(Application):
         self.log.info("Seeded pool %s: %d cores, %d GiB until %s", name, cores, memory_gib, format_time(end))
 
     async def start_async(self) -> HTTPServer:
+        # first: a bad feed secret stops the start before the database is touched
+        self.feed_key = self.load_feed_secret()
         self.engine = engine = store.make_engine(self.db_url, pool_size=self.db_pool_size)
         if self.upgrade_db:
             await store.upgrade(engine)

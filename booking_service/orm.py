@@ -267,15 +267,18 @@ class Lease(Base):
 
 
 class CalendarFeed(Base):
-    """A user's private calendar feed (migration 0005_ical): the sha256 of its secret token,
-    never the token itself, so the database alone opens no one's feed. One per user;
-    renewing replaces the hash, revoking deletes the row."""
+    """A user's private calendar feed (migrations 0005_ical, 0010_icalurl): the random
+    nonce its token is derived from with the service's feed secret (operations/ical.py),
+    and the token's sha256 to look it up by; never the token itself, so the database
+    alone opens no one's feed. One per user; renewing replaces nonce and hash, revoking
+    deletes the row."""
 
     __tablename__ = "calendar_feeds"
     user: Mapped[str] = mapped_column(String(255), primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64))
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(255))
+    nonce: Mapped[str] = mapped_column(String(64))
     __table_args__ = (UniqueConstraint("token_hash", name="calendar_feed_token"),)
 
 

@@ -132,7 +132,8 @@ def test_readme_curl_examples_work_as_written(embedded_hub):
     assert models[0]["servers"][""]["ready"] is True, models[0]
     assert models[-1]["servers"] == {}, "shortening the booking to now must stop the server"
     # everything the embedded default keeps is under the data directory
-    assert {"jupyterhub.sqlite", "booking.sqlite", "jupyterhub_cookie_secret"} <= {p.name for p in data_dir.iterdir()}
+    kept = {"jupyterhub.sqlite", "booking.sqlite", "jupyterhub_cookie_secret", "booking_feed_secret"}
+    assert kept <= {p.name for p in data_dir.iterdir()}
 
 
 def trial_in_lab(url: str) -> tuple[Browser, str]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ..domain import Invalid
-from ..operations import availability, bookings, forget, ical, packages, pools, sessions
+from ..operations import availability, bookings, forget, packages, pools, sessions
 from ..policy import allowance
 from ..steps import preparation_kinds
 from .base import FORGET, APIHandler
+from .ical import my_feed
 
 
 class PoolsHandler(APIHandler):
@@ -95,6 +96,9 @@ class MeHandler(APIHandler):
 
     async def get(self):
         level = self.ctx.policy.rules(self.caller.level)
+        # the caller's own private calendar feed, never anyone else's: its address (null if
+        # none; no-store, as every API answer, keeps it out of caches) and its status
+        feed_url, feed = await my_feed(self)
         self.reply({
             "name": self.caller.name,
             "kind": self.caller.kind,
@@ -103,8 +107,8 @@ class MeHandler(APIHandler):
             "admin": self.caller.admin,
             "can_write": self.caller.can_write,
             "may_book": allowance(level, admin=self.caller.admin),
-            # whether the private calendar feed is on; its address is shown only when made
-            "ical": await ical.feed_status(self.ctx, self.caller),
+            "ical": feed,
+            "ical_url": feed_url,
             # the kinds of preparation step this service's workers do, so a client offers only those
             "preparation": preparation_kinds(self.ctx.workers),
         })

@@ -43,19 +43,31 @@ def public_url(handler: web.RequestHandler) -> str:
     return f"{request.protocol}://{request.host}{handler.settings['booking_prefix']}"
 
 
+def feed_address(handler: web.RequestHandler, token: str | None) -> str | None:
+    """The feed's full address for `token`, or None for no feed."""
+    return None if token is None else ical.feed_url(public_url(handler), token)
+
+
+async def my_feed(handler: APIHandler) -> tuple[str | None, dict]:
+    """The caller's own feed's address (None if none) and status."""
+    token, status = await ical.feed_status(handler.ctx, handler.caller, handler.settings["ical"].secret)
+    return feed_address(handler, token), status
+
+
 class CalendarFeedTokenHandler(APIHandler):
-    """GET: whether the caller has a feed. POST: a new feed address (shown only in this
-    answer), replacing any old one. DELETE: revoke it."""
+    """GET: the caller's feed, its address (null if none) included. POST: a new address,
+    replacing any old one (which stops at once). DELETE: revoke it."""
 
     async def get(self):
-        self.reply(await ical.feed_status(self.ctx, self.caller))
+        url, status = await my_feed(self)
+        self.reply({**status, "url": url})
 
     async def post(self):
-        token, status = await ical.renew_feed(self.ctx, self.caller, self.now())
-        self.reply({**status, "url": ical.feed_url(public_url(self), token)}, 201)
+        token, status = await ical.renew_feed(self.ctx, self.caller, self.now(), self.settings["ical"].secret)
+        self.reply({**status, "url": feed_address(self, token)}, 201)
 
     async def delete(self):
-        self.reply(await ical.revoke_feed(self.ctx, self.caller))
+        self.reply({**await ical.revoke_feed(self.ctx, self.caller), "url": None})
 
 
 class CalendarFeedHandler(web.RequestHandler):

@@ -1,6 +1,12 @@
 """Private calendar feeds: each user's secret feed token (made, renewed and revoked by
-the user; only its sha256 is stored) and the feed it opens, their bookings as iCalendar
-(calendar_feed.render)."""
+the user) and the feed it opens, their bookings as iCalendar (calendar_feed.render).
+
+The token is derived, never stored: HMAC-SHA256(feed secret, "<user>\\0<nonce>"), the
+nonce random per feed and kept in the feed's row with the sha256 of the token (the
+feed's lookup: a hash lookup, whose time says nothing of how close a guess came). So
+the service can show a user their address again whenever they ask, while the database
+alone opens no feed (it lacks the secret) and the secret alone opens none (it lacks
+the nonces); a new secret turns every feed off (docs/security.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +14,8 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+import base64
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, update
@@ -20,8 +27,9 @@ from ..domain import Caller, Conflict, Forbidden, format_time
 from . import Context
 from .bookings import NEVER_BOOKED
 
-TOKEN_BYTES = 32  # 256 bits: guessing one is out of reach however fast the guesses come
-TOKEN_PATTERN = r"[A-Za-z0-9_-]{43}"  # secrets.token_urlsafe(32), which the feed's route matches
+NONCE_BYTES = 32  # the nonce's randomness: as much as the token's, so no two feeds share one
+TOKEN_PATTERN = r"[A-Za-z0-9_-]{43}"  # an HMAC-SHA256 in unpadded base64url, which the feed's route matches
+MIN_SECRET_BYTES = 32  # the HMAC key's least length: 256 bits, the hash's own strength
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,20 @@ class FeedSettings:
     keep_cancelled: timedelta = timedelta(days=14)  # how long cancelled ones stay, as CANCELLED
     max_events: int = 500
     refresh: timedelta = timedelta(minutes=15)  # how often clients are asked to poll
+    # the key that turns a feed's nonce into its token (BookingService.feed_secret); out of
+    # repr, so no log line or traceback that prints the settings shows it
+    secret: bytes = field(default=b"", repr=False)
+
+
+def derive_token(secret: bytes, user: str, nonce: str) -> str:
+    """The feed token of `user`'s feed with `nonce`: HMAC-SHA256 keyed with the feed
+    secret, in unpadded base64url (43 characters, TOKEN_PATTERN). The NUL between the
+    two parts keeps ("ab", "c") and ("a", "bc") apart (a hub name holds no NUL)."""
+    if len(secret) < MIN_SECRET_BYTES:
+        # a service started without BookingService.feed_secret (a unit test's context)
+        raise ValueError(f"The calendar feed's secret must be at least {MIN_SECRET_BYTES} bytes")
+    digest = hmac.new(secret, f"{user}\0{nonce}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def hash_token(token: str) -> str:
@@ -45,25 +67,42 @@ def status_json(row) -> dict:
     return {"active": True, "created": format_time(row.created)}
 
 
+def live_token(row, secret: bytes) -> str | None:
+    """The token of the feed `row` (user, nonce, token_hash), or None when the row opens
+    no feed: none, or made under another feed secret (rotated: its stored hash is not
+    the hash of what this secret derives, so its address would not work)."""
+    if row is None:
+        return None
+    token = derive_token(secret, row.user, row.nonce)
+    return token if hmac.compare_digest(hash_token(token), row.token_hash) else None
+
+
 def _check_user(caller: Caller) -> None:
     if caller.kind != "user":
         raise Forbidden("Only hub users have a calendar feed; a service's token has no bookings of its own to show.")
 
 
-async def feed_status(ctx: Context, caller: Caller) -> dict:
-    """Whether the caller has a feed, and since when; never its address, which only its
-    making shows (only a hash of the token is kept)."""
+async def feed_status(ctx: Context, caller: Caller, secret: bytes) -> tuple[str | None, dict]:
+    """The caller's own feed: its token (None if they have none, or it died with an old
+    feed secret) and its status. Only ever the caller's: no one, admin or not, reads
+    another's token."""
+    if caller.kind != "user":
+        return None, status_json(None)
     async with ctx.engine.connect() as conn:
-        row = (await conn.execute(select(orm.CalendarFeed.created).where(orm.CalendarFeed.user == caller.name))).first()
-    return status_json(row)
+        row = (await conn.execute(select(orm.CalendarFeed.user, orm.CalendarFeed.nonce, orm.CalendarFeed.token_hash,
+                                         orm.CalendarFeed.created)
+                                  .where(orm.CalendarFeed.user == caller.name))).first()
+    token = live_token(row, secret)
+    return token, status_json(row if token else None)
 
 
-async def renew_feed(ctx: Context, caller: Caller, now: datetime) -> tuple[str, dict]:
-    """A new feed token for the caller, replacing any they had (whose address stops working
-    at once); returns the token, which is not kept, and the feed's status."""
+async def renew_feed(ctx: Context, caller: Caller, now: datetime, secret: bytes) -> tuple[str, dict]:
+    """A new feed for the caller (a new nonce, so a new token), replacing any they had
+    (whose address stops working at once); returns the token and the feed's status."""
     _check_user(caller)
-    token = secrets.token_urlsafe(TOKEN_BYTES)
-    values = dict(token_hash=hash_token(token), created=now, created_by=caller.name)
+    nonce = secrets.token_urlsafe(NONCE_BYTES)
+    token = derive_token(secret, caller.name, nonce)
+    values = dict(nonce=nonce, token_hash=hash_token(token), created=now, created_by=caller.name)
     for _attempt in range(3):
         try:
             async with ctx.engine.begin() as conn:
@@ -91,15 +130,20 @@ async def forget_feed(ctx: Context, user: str) -> None:
         await conn.execute(delete(orm.CalendarFeed).where(orm.CalendarFeed.user == user))
 
 
-async def feed_owner(ctx: Context, token: str) -> str | None:
+async def feed_owner(ctx: Context, token: str, secret: bytes) -> str | None:
     """Whose feed `token` opens, or None. Looked up by the token's hash, so how long the
-    lookup takes says nothing about how close a guess came; the compare is constant-time
-    besides."""
+    lookup takes says nothing about how close a guess came; the compares are
+    constant-time besides. The token must also be what the row's nonce derives under
+    `secret`: one made under an older feed secret still matches its row's hash, and
+    must stop all the same."""
     wanted = hash_token(token)
     async with ctx.engine.connect() as conn:
-        row = (await conn.execute(select(orm.CalendarFeed.user, orm.CalendarFeed.token_hash)
+        row = (await conn.execute(select(orm.CalendarFeed.user, orm.CalendarFeed.nonce, orm.CalendarFeed.token_hash)
                                   .where(orm.CalendarFeed.token_hash == wanted))).first()
     if row is None or not hmac.compare_digest(row.token_hash, wanted):
+        return None
+    live = live_token(row, secret)
+    if live is None or not hmac.compare_digest(live, token):
         return None
     return row.user
 
@@ -139,8 +183,8 @@ async def feed_events(ctx: Context, user: str, settings: FeedSettings, now: date
 async def feed(ctx: Context, token: str, settings: FeedSettings, now: datetime, *, public_url: str,
                domain: str) -> bytes | None:
     """The iCalendar document `token` opens, or None if it opens none (never was, revoked,
-    renewed, or its user forgotten). `public_url` is the service's address with its prefix."""
-    user = await feed_owner(ctx, token)
+    renewed, made under another feed secret, or its user forgotten). `public_url` is the service's address with its prefix."""
+    user = await feed_owner(ctx, token, settings.secret)
     if user is None:
         return None
     events = await feed_events(ctx, user, settings, now)

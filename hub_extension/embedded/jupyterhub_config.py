@@ -134,6 +134,9 @@ configure_booking_service(
     db_url="sqlite+aiosqlite:///" + os.path.join(data_dir, "booking.sqlite"),
     managed=True,
     seed_local_pool=True,
+    # the calendar feeds' key, made 0600 at the first start beside the hub's cookie secret
+    # (the path is no secret, so the command line may carry it)
+    extra_args=["--BookingService.feed_secret_file=" + os.path.join(data_dir, "booking_feed_secret")],
 )
 
 # The retention job: temp data, and saved data after a mailed warning, by the level

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -28,6 +29,9 @@ class Standalone:
         env = dict(os.environ, AGLAIS_BOOKING_DB_URL=db_url, JUPYTERHUB_SERVICE_NAME="booking",
                    JUPYTERHUB_SERVICE_URL=f"http://127.0.0.1:{self.port}", JUPYTERHUB_SERVICE_PREFIX=PREFIX,
                    PYTHONPATH=str(REPO))
+        # the calendar feeds' key by environment, as the Helm chart gives it: no file made
+        # in the working directory (the repository's, or a read-only root's)
+        env.setdefault("AGLAIS_FEED_SECRET", secrets.token_hex(32))
         env.pop("JUPYTERHUB_API_TOKEN", None)  # no hub: the lifecycle loop stops no server
         with open(log, "ab") as out:
             self.process = subprocess.Popen(

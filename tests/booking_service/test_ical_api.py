@@ -51,14 +51,15 @@ async def test_a_feed_lists_my_bookings_with_no_login(api, admin, user, hub):
                                                       "end": iso(start + H)})
 
     me = await api.ok("GET", "me", user)
-    assert me["ical"] == {"active": False, "created": None}
+    assert me["ical"] == {"active": False, "created": None} and me["ical_url"] is None
+    assert await api.ok("GET", "me/ical", user) == {"active": False, "created": None, "url": None}
     made = await api.ok("POST", "me/ical", user)
     assert made["active"] is True and made["url"].startswith(f"{hub.url}services/{api.service}/ical/")
     assert made["url"].endswith(".ics")
+    # the address again whenever asked (derived from the feed's nonce and the service's secret)
     me = await api.ok("GET", "me", user)
-    assert me["ical"] == {"active": True, "created": made["created"]}
-    assert made["url"] not in str(me)  # only a hash is kept: the address is shown once
-    assert await api.ok("GET", "me/ical", user) == {"active": True, "created": made["created"]}
+    assert me["ical"] == {"active": True, "created": made["created"]} and me["ical_url"] == made["url"]
+    assert await api.ok("GET", "me/ical", user) == {"active": True, "created": made["created"], "url": made["url"]}
 
     resp = await fetch(api, made["url"])
     events = events_of(resp)
@@ -80,6 +81,15 @@ async def test_a_feed_lists_my_bookings_with_no_login(api, admin, user, hub):
     # the other user's feed: only theirs
     their_feed = await api.ok("POST", "me/ical", theirs)
     assert set(events_of(await fetch(api, their_feed["url"]))) == {f"booking-{other['id']}@{host}"}
+    # and only its own user sees an address: not the other user, not an admin reading
+    # the user's bookings and entitlement
+    assert (await api.ok("GET", "me", theirs))["ical_url"] == their_feed["url"] != made["url"]
+    assert (await api.ok("GET", "me", admin))["ical_url"] is None
+    token = made["url"].rsplit("/", 1)[1].removesuffix(".ics")
+    for path in ("bookings", f"bookings/{kept['id']}", f"users/{quote(user.name)}/entitlement",
+                 f"users/{quote(user.name)}/notices"):
+        resp = await api.call("GET", path, admin)
+        assert resp.status == 200 and token not in resp.body.decode(), (path, resp.status)
 
 
 async def test_renewing_stops_the_old_address_and_revoking_stops_it(api, user):
@@ -89,11 +99,13 @@ async def test_renewing_stops_the_old_address_and_revoking_stops_it(api, user):
     assert second["url"] != first["url"]
     assert_error(await fetch(api, first["url"]), 404, "revoked or renewed")
     events_of(await fetch(api, second["url"]))
+    assert (await api.ok("GET", "me", user))["ical_url"] == second["url"]
 
-    assert await api.ok("DELETE", "me/ical", user) == {"active": False, "created": None}
+    assert await api.ok("DELETE", "me/ical", user) == {"active": False, "created": None, "url": None}
     assert_error(await fetch(api, second["url"]), 404, "revoked or renewed")
-    assert (await api.ok("GET", "me", user))["ical"]["active"] is False
-    assert await api.ok("DELETE", "me/ical", user) == {"active": False, "created": None}  # again: no error
+    me = await api.ok("GET", "me", user)
+    assert me["ical"]["active"] is False and me["ical_url"] is None
+    assert await api.ok("DELETE", "me/ical", user) == {"active": False, "created": None, "url": None}  # no error
     # a made-up token of the right shape, and one of the wrong shape
     fake = first["url"].rsplit("/", 1)[0] + "/" + "A" * 43 + ".ics"
     assert_error(await fetch(api, fake), 404, "no calendar feed")
@@ -122,7 +134,8 @@ async def test_a_deleted_users_address_shows_nothing_to_the_next_owner_of_the_na
     forgetter = User(f"{api.service}-accounts", hub.forget_tokens[api.service])
     await api.ok("DELETE", f"users/{quote(victim.name)}", forgetter)
     assert_error(await fetch(api, feed["url"]), 404)
-    assert (await api.ok("GET", "me", victim))["ical"]["active"] is False
+    me = await api.ok("GET", "me", victim)
+    assert me["ical"]["active"] is False and me["ical_url"] is None
 
 
 @pytest.fixture(scope="module")
@@ -159,3 +172,61 @@ async def test_the_feed_is_rate_limited_by_the_proxys_address_and_never_logs_its
     for url in feeds:
         assert url.rsplit("/", 1)[1].removesuffix(".ics") not in log
     assert "ical/<token>.ics" in log
+
+
+@pytest.fixture(scope="module")
+def restartable_hub(tmp_path_factory, postgres_cluster):
+    """A hub of its own whose booking services (SQLite, PostgreSQL) run as processes a
+    test restarts, each with its feed secret in a file of its own."""
+    workdir = tmp_path_factory.mktemp("ical-secret")
+    pg_url = postgres_cluster.url(postgres_cluster.create_database("feeds"))
+    external = {"feeds": f"sqlite+aiosqlite:///{workdir}/feeds.sqlite", "feeds-pg": pg_url}
+    hub = start_hub(workdir, {}, external=external)
+    for name, process in hub.external.items():
+        process.stop()
+        process.args = [*process.args, f"--BookingService.feed_secret_file={workdir}/{name}-secret"]
+        process.start()
+    yield hub
+    for process in hub.external.values():
+        process.stop()
+    stop_hub(hub.process)
+
+
+@pytest.mark.parametrize("service", ["feeds", "feeds-pg"], ids=["sqlite", "postgresql"])
+async def test_the_address_survives_a_restart_and_dies_with_the_secret(restartable_hub, service):
+    hub = restartable_hub
+    api, process = BookingAPI(hub, service), hub.external[service]
+    secret_file = hub.workdir / f"{service}-secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600 and len(secret_file.read_text().strip()) == 64
+    one, two = [await hub.new_user(groups=["level-1"]) for _ in range(2)]
+    urls = {u.name: (await api.ok("POST", "me/ical", u))["url"] for u in (one, two)}
+
+    # a restart (the same secret): the same addresses, shown again and working
+    process.stop()
+    process.start()
+    for u in (one, two):
+        assert (await api.ok("GET", "me", u))["ical_url"] == urls[u.name]
+        events_of(await fetch(api, urls[u.name]))
+
+    # a new secret (the file replaced): every address stops, and no feed is shown
+    process.stop()
+    secret_file.unlink()
+    process.start()
+    assert secret_file.read_text() != ""
+    for u in (one, two):
+        assert_error(await fetch(api, urls[u.name]), 404, "no calendar feed")
+        me = await api.ok("GET", "me", u)
+        assert me["ical_url"] is None and me["ical"]["active"] is False
+    renewed = await api.ok("POST", "me/ical", one)
+    assert renewed["url"] != urls[one.name]
+    events_of(await fetch(api, renewed["url"]))
+    assert (await api.ok("GET", "me", one))["ical_url"] == renewed["url"]
+
+    # a secret file others may read stops the start, naming the option
+    process.stop()
+    secret_file.chmod(0o644)
+    with pytest.raises(RuntimeError, match="feed_secret_file"):
+        process.start()
+    secret_file.chmod(0o600)
+    process.start()
+    events_of(await fetch(api, renewed["url"]))

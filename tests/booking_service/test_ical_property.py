@@ -2,11 +2,16 @@
 (their times written in random time zones), cancellations, end moves and the passing of
 time for two users; after every step each user's feed, parsed back with icalendar, has
 exactly the events the model says, with their UTC times, and a SEQUENCE that grows when,
-and only when, the booking changed."""
+and only when, the booking changed. And the feed's keys: what the database holds opens no
+feed without the secret, a new secret closes every feed, and migration 0010 drops the older feeds."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -17,7 +22,9 @@ from hypothesis import strategies as st
 from icalendar import Calendar
 
 from aglais_common.limits import Limit, WindowCounter
-from booking_service import store
+from sqlalchemy import select, text
+
+from booking_service import orm, store
 from booking_service.domain import Caller
 from booking_service.operations import Context, bookings, ical, pools
 from booking_service.operations.packages import create_package
@@ -26,7 +33,8 @@ from booking_service.policy import LevelPolicy
 START = datetime(2030, 3, 4, 9, tzinfo=timezone.utc)
 H = timedelta(hours=1)
 ADMIN = Caller(name="admin", kind="user", level=2, admin=True, can_read=True, can_write=True)
-SETTINGS = ical.FeedSettings(past=timedelta(days=2), keep_cancelled=timedelta(days=1), max_events=100)
+SECRET = b"a test's calendar feed secret, 32 bytes or more"
+SETTINGS = ical.FeedSettings(past=timedelta(days=2), keep_cancelled=timedelta(days=1), max_events=100, secret=SECRET)
 # zones with odd offsets, both hemispheres' summer time, and none
 ZONES = ["UTC", "Europe/London", "America/St_Johns", "Asia/Kathmandu", "Pacific/Chatham", "Australia/Lord_Howe",
          "America/Los_Angeles", "Pacific/Kiritimati"]
@@ -88,7 +96,7 @@ async def test_the_feed_is_what_the_model_says(engine, steps):
     tokens = {}
     for user in users:
         caller = Caller(name=user, kind="user", level=1, admin=False, can_read=True, can_write=True)
-        tokens[user], _ = await ical.renew_feed(ctx, caller, now)
+        tokens[user], _ = await ical.renew_feed(ctx, caller, now, SECRET)
 
     model: list[dict] = []  # every booking made, in order: user, id, start, end, cancelled (when)
     sequences: dict[int, int] = {}
@@ -173,6 +181,94 @@ async def test_concurrent_renewals_leave_exactly_one_working_address(engine):
     user = Caller(name=f"racer-{uuid.uuid4().hex[:8]}", kind="user", level=1, admin=False, can_read=True,
                   can_write=True)
     for _round in range(3):
-        tokens = [token for token, _ in await asyncio.gather(*(ical.renew_feed(ctx, user, START) for _ in range(6)))]
-        owners = [await ical.feed_owner(ctx, token) for token in tokens]
+        renewals = await asyncio.gather(*(ical.renew_feed(ctx, user, START, SECRET) for _ in range(6)))
+        tokens = [token for token, _ in renewals]
+        owners = [await ical.feed_owner(ctx, token, SECRET) for token in tokens]
         assert owners.count(user.name) == 1 and owners.count(None) == 5, owners
+
+
+async def test_the_database_alone_opens_no_feed_and_a_new_secret_closes_every_feed(engine):
+    """What a dump of the database holds (each feed's nonce and token hash) opens no feed
+    without the secret; the secret shows each user their own address again; a new
+    secret turns every feed off, and a new feed under it works."""
+    ctx = Context(engine=engine, policy=LevelPolicy())
+    run = uuid.uuid4().hex[:8]
+    callers = [Caller(name=f"dump-{i}-{run}", kind="user", level=1, admin=False, can_read=True, can_write=True)
+               for i in range(3)]
+    tokens = {c.name: (await ical.renew_feed(ctx, c, START, SECRET))[0] for c in callers}
+    assert all(re.fullmatch(ical.TOKEN_PATTERN, t) for t in tokens.values()) and len(set(tokens.values())) == 3
+    async with engine.connect() as conn:
+        dump = (await conn.execute(select(orm.CalendarFeed).where(orm.CalendarFeed.user.in_(tokens)))).all()
+    assert len(dump) == 3
+    wrong = [b"", b"x" * 32, SECRET[:-1] + b"!"]
+    for row in dump:
+        assert tokens[row.user] not in (row.nonce, row.token_hash)
+        # the row's values as tokens, and what they give under any secret but the right one
+        guesses = {row.nonce, row.nonce[:43], row.token_hash[:43],
+                   base64.urlsafe_b64encode(hashlib.sha256(f"{row.user}\0{row.nonce}".encode()).digest())
+                   .rstrip(b"=").decode()}
+        guesses |= {ical.derive_token(key, row.user, row.nonce) for key in wrong if len(key) >= 32}
+        for guess in guesses:
+            assert await ical.feed_owner(ctx, guess, SECRET) is None, guess
+        assert await ical.feed_owner(ctx, tokens[row.user], SECRET) == row.user
+    # the address again, as often as asked, to its own user only
+    for caller in callers:
+        token, status = await ical.feed_status(ctx, caller, SECRET)
+        assert token == tokens[caller.name] and status["active"] is True
+    service = Caller(name=callers[0].name, kind="service", level=None, admin=False, can_read=True, can_write=True)
+    assert await ical.feed_status(ctx, service, SECRET) == (None, {"active": False, "created": None})
+
+    rotated = b"the next calendar feed secret, 32 bytes or more"
+    for caller in callers:
+        assert await ical.feed_owner(ctx, tokens[caller.name], rotated) is None
+        assert await ical.feed(ctx, tokens[caller.name], ical.FeedSettings(secret=rotated), START,
+                               public_url="https://hub.test/b/", domain="hub.test") is None
+        assert await ical.feed_status(ctx, caller, rotated) == (None, {"active": False, "created": None})
+    token, _ = await ical.renew_feed(ctx, callers[0], START, rotated)
+    assert await ical.feed_owner(ctx, token, rotated) == callers[0].name
+    assert (await ical.feed_status(ctx, callers[0], rotated))[0] == token
+    assert await ical.feed_owner(ctx, token, SECRET) is None
+
+
+def test_a_token_is_the_hmac_of_user_and_nonce():
+    token = ical.derive_token(SECRET, "ann", "n0nce")
+    expected = hmac.new(SECRET, b"ann\0n0nce", hashlib.sha256).digest()
+    assert base64.urlsafe_b64decode(token + "=") == expected and re.fullmatch(ical.TOKEN_PATTERN, token)
+    # the separator keeps names and nonces apart
+    assert ical.derive_token(SECRET, "an", "nn0nce") != token
+    with pytest.raises(ValueError, match="32 bytes"):
+        ical.derive_token(b"short", "ann", "n0nce")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_db_url(request, tmp_path, postgres_db):
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/booking.sqlite"
+    return postgres_db()
+
+
+async def test_migration_0010_drops_the_feeds_whose_address_cannot_be_shown(empty_db_url):
+    """Feeds made before 0010_icalurl (random tokens: not derivable) are dropped, so no one
+    has a feed whose address the service cannot show or whose token outlives a new
+    secret; after it, feeds work; and back down."""
+    engine = store.make_engine(empty_db_url)
+    try:
+        await store.upgrade(engine, "0009")
+        async with engine.begin() as conn:
+            await conn.execute(text('INSERT INTO calendar_feeds ("user", token_hash, created, created_by) '
+                                    "VALUES ('old', :hash, :now, 'old')"),
+                               {"hash": ical.hash_token("x" * 43), "now": START.replace(tzinfo=None)})
+        await store.upgrade(engine)
+        ctx = Context(engine=engine, policy=LevelPolicy())
+        old = Caller(name="old", kind="user", level=1, admin=False, can_read=True, can_write=True)
+        assert await ical.feed_status(ctx, old, SECRET) == (None, {"active": False, "created": None})
+        assert await ical.feed_owner(ctx, "x" * 43, SECRET) is None
+        token, _ = await ical.renew_feed(ctx, old, START, SECRET)
+        assert await ical.feed_owner(ctx, token, SECRET) == "old"
+        await store.downgrade(engine, "0009")
+        async with engine.connect() as conn:  # the older code finds it by the same hash
+            found = (await conn.execute(text("SELECT \"user\" FROM calendar_feeds WHERE token_hash = :h"),
+                                        {"h": ical.hash_token(token)})).scalar()
+        assert found == "old"
+    finally:
+        await engine.dispose()

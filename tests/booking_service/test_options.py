@@ -30,6 +30,7 @@ BAD = [
     ({"seed_pool": "x/y"}, "BookingService.seed_pool"),
     ({"seed_packages": [TINY]}, "BookingService.seed_packages[0]: 'notebook_cores'"),
     ({"seed_packages": [BIG], "max_package_cores": 32.0}, "BookingService.seed_packages[0]: The package's footprint"),
+    ({"feed_secret": "x" * 31}, "BookingService.feed_secret"),
 ]
 
 
@@ -87,3 +88,36 @@ def test_reclaim_minutes_from_a_json_config_file(tmp_path):
     assert service.reclaim_unstarted_minutes == {0: 15.0, 2: 60.5}
     with pytest.raises(Exception, match=re.escape("BookingService.reclaim_unstarted_minutes: 'one'")):
         BookingService(config=Config({"BookingService": {"reclaim_unstarted_minutes": {"one": 15}}}))
+
+
+def test_the_feed_secret_file_is_made_owner_only_kept_and_checked(tmp_path, monkeypatch):
+    """BookingService.feed_secret_file, as JupyterHub's cookie_secret_file: made with a
+    random secret at the first start, readable by its owner only; the same after; one
+    others may read, or too short, stops the start naming the option."""
+    monkeypatch.delenv("AGLAIS_FEED_SECRET", raising=False)
+    path = tmp_path / "feed_secret"
+    app = BookingService(config=Config({"BookingService": {"feed_secret_file": str(path)}}))
+    app.initialize([])
+    secret = app.load_feed_secret()
+    assert path.stat().st_mode & 0o777 == 0o600 and len(secret) == 64 and path.read_text().strip() == secret.decode()
+    assert app.load_feed_secret() == secret
+    assert [p.name for p in tmp_path.iterdir()] == ["feed_secret"]  # no temporary file left behind
+    path.chmod(0o640)
+    with pytest.raises(ValueError, match="BookingService.feed_secret_file.*chmod 600"):
+        app.load_feed_secret()
+    path.write_text("short\n")
+    path.chmod(0o600)
+    with pytest.raises(ValueError, match="BookingService.feed_secret_file.*less than 32 bytes"):
+        app.load_feed_secret()
+
+
+def test_the_feed_secret_comes_from_the_environment_never_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGLAIS_FEED_SECRET", "s" * 40)
+    app = BookingService(config=Config({"BookingService": {"feed_secret_file": str(tmp_path / "unused")}}))
+    app.initialize([])
+    app.feed_key = app.load_feed_secret()
+    assert app.feed_key == b"s" * 40 and not (tmp_path / "unused").exists()
+    settings = app.feed_settings()["ical"]
+    assert settings.secret == app.feed_key and "s" * 40 not in repr(settings)  # kept out of logs
+    with pytest.raises(ValueError, match="never given on the command line"):
+        BookingService().initialize(["--BookingService.feed_secret=" + "t" * 40])

@@ -1,6 +1,7 @@
 """The calendar's "Subscribe in your calendar app" panel in real Chromium: make a feed,
 copy its address, fetch it as a calendar application does (no cookie) and find the
-booking in it; renew (the old address stops) and revoke (the new one stops too)."""
+booking in it; reload and find the same address there again; renew (the old address
+stops) and revoke (the new one stops too)."""
 
 from __future__ import annotations
 
@@ -54,20 +55,29 @@ async def test_make_copy_renew_and_revoke_the_calendar_feed(hub, booking, admin,
     assert str(event["uid"]) == f"booking-{made['id']}@127.0.0.1"
     assert str(event["summary"]) == f"small on {pool}" and event.decoded("dtstart") == start
 
-    # a reload shows the feed is on, but not its address (only a hash is kept)
+    # a reload shows the same address again, with Copy (and does not steal the focus)
     await page.reload()
     await expect(panel).to_contain_text("Your calendar feed is on since")
-    await expect(panel.get_by_label("Your feed's address")).to_have_count(0)
+    await expect(address).to_have_value(first)
+    await expect(address).not_to_be_focused()
+    await page.evaluate("navigator.clipboard.writeText('')")
+    await panel.get_by_role("button", name="Copy").click()
+    await expect(page.get_by_role("status")).to_contain_text("copied")
+    assert await page.evaluate("navigator.clipboard.readText()") == first
 
     await panel.get_by_role("button", name="Renew address").click()
     await expect(page.get_by_role("status")).to_contain_text("new address")
-    second = await panel.get_by_label("Your feed's address").input_value()
-    assert second != first
+    await expect(address).not_to_have_value(first)
+    await expect(address).to_be_focused()
+    second = await address.input_value()
     assert (await fetch(hub, first)).status == 404
     assert (await fetch(hub, second)).status == 200
 
     await panel.get_by_role("button", name="Revoke…").click()
     await panel.get_by_role("button", name="Yes, revoke it").click()
     await expect(panel).to_contain_text("You have no calendar feed.")
+    await expect(address).to_have_count(0)
     assert (await fetch(hub, second)).status == 404
+    await page.reload()
+    await expect(panel).to_contain_text("You have no calendar feed.")
     assert console_errors == []

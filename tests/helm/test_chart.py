@@ -75,7 +75,7 @@ def test_the_subcharts_schema_is_enforced(charts):
 def test_our_schema_checks_our_keys(charts):
     for bad in ({"booking": {"replicas": "two"}}, {"booking": {"bogus": 1}}, {"bogus": 1},
                 {"booking": {"database": {"url": "sqlite:///booking.sqlite"}}},
-                {"booking": {"cookieSecret": "not-hex"}}):
+                {"booking": {"cookieSecret": "not-hex"}}, {"booking": {"feedSecret": "ab" * 8}}):
         with pytest.raises(helm.HelmValuesError, match="aglais-hub"):
             render(charts["ours"], bad)
 
@@ -248,6 +248,19 @@ def test_the_cookie_secret(charts, rendered):
     given = "ab" * 32
     again = objects(render(charts["ours"], {"booking": {"cookieSecret": given}}))
     assert secret_data(find(again, "Secret", "booking"))["cookie-secret"] == given
+
+
+def test_the_feed_secret(charts, rendered):
+    """The calendar feeds' key: generated, in the Secret, passed by environment (never
+    an argument), apart from the cookie secret; or the value given."""
+    data = secret_data(find(rendered["ours"], "Secret", "booking"))
+    assert re.fullmatch(r"[0-9a-f]{64}", data["feed-secret"]) and data["feed-secret"] != data["cookie-secret"]
+    reference = env_of(booking_container(rendered["ours"]))["AGLAIS_FEED_SECRET"]["secretKeyRef"]
+    assert reference == {"name": "booking", "key": "feed-secret"}
+    assert not any("feed" in arg for arg in booking_container(rendered["ours"])["args"])
+    given = "cd" * 32
+    again = objects(render(charts["ours"], {"booking": {"feedSecret": given}}))
+    assert secret_data(find(again, "Secret", "booking"))["feed-secret"] == given
 
 
 def test_the_services_config_file_carries_the_hubs_levels(charts):

@@ -25,12 +25,19 @@ export interface Me {
   may_book: Allowance;
   ical: CalendarFeed;
   preparation: PreparationKind[]; // the kinds of preparation step there are workers for (steps.ts)
+  /** The caller's own feed's address, null without one. */
+  ical_url: string | null;
 }
 
-/** Whether the private calendar feed is on; its address only when just made. */
+/** Whether the private calendar feed is on, and since when. */
 export interface CalendarFeed {
   active: boolean;
   created: string | null;
+}
+
+/** The caller's feed with its address (GET and DELETE /me/ical): null when off. */
+export interface MyCalendarFeed extends CalendarFeed {
+  url: string | null;
 }
 
 export interface NewCalendarFeed extends CalendarFeed {
@@ -251,7 +258,7 @@ export class Api {
     return this.call("POST", "me/ical");
   }
 
-  revokeFeed(): Promise<CalendarFeed> {
+  revokeFeed(): Promise<MyCalendarFeed> {
     return this.call("DELETE", "me/ical");
   }
 

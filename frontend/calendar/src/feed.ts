@@ -1,9 +1,9 @@
-// "Subscribe in your calendar app": the user's private iCalendar feed (GET, POST and
-// DELETE /me/ical). The service keeps only a hash of the feed's token, so its address is
-// shown once, right after it is made or renewed, with a Copy button; after a reload the
-// panel can only say that a feed is on, and renewing is how to get an address again.
+// "Subscribe in your calendar app": the user's private iCalendar feed (POST and DELETE
+// /me/ical; its address is `ical_url` in GET /me). The service derives the address again
+// whenever asked (from the feed's nonce and its own secret), so the panel shows it, with
+// a Copy button, whenever the feed is on; renewing gives a new one, revoking none.
 
-import type { CalendarFeed, NewCalendarFeed } from "./api";
+import type { CalendarFeed } from "./api";
 import type { Context } from "./context";
 import { fill, h, uid } from "./dom";
 import { parse, timeLabel } from "./time";
@@ -30,14 +30,16 @@ export class FeedPanel {
   }
 
   async load(): Promise<void> {
-    this.show(this.ctx.me.ical);
+    this.show(this.ctx.me.ical, this.ctx.me.ical_url);
   }
 
-  private show(feed: CalendarFeed, made?: NewCalendarFeed): void {
+  /** `url`: the feed's address (null: none to show, the feed is off); `focus` selects it,
+   * right after it is made. */
+  private show(feed: CalendarFeed, url: string | null, focus = false): void {
     const actions = h("div", { class: "actions" });
     const make = h("button", { type: "button" }, feed.active ? "Renew address" : "Make a feed address");
     make.addEventListener("click", () => void this.renew());
-    if (!feed.active) {
+    if (!feed.active || url === null) {
       fill(this.body, h("p", { class: "feed-state" }, "You have no calendar feed."), actions);
       fill(actions, make);
       return;
@@ -58,19 +60,10 @@ export class FeedPanel {
     showActions();
     const since = feed.created ? ` since ${timeLabel(parse(feed.created), this.ctx.zone)}` : "";
     const state = h("p", { class: "feed-state" }, `Your calendar feed is on${since}.`);
-    if (!made) {
-      fill(
-        this.body,
-        state,
-        h("p", { class: "hint" }, "Its address is shown only when it is made. Lost it? Renew: the old address stops working."),
-        actions,
-      );
-      return;
-    }
     const urlId = uid("feed-url");
-    const url = h("input", { type: "text", id: urlId, readonly: true, value: made.url, spellcheck: "false" });
+    const address = h("input", { type: "text", id: urlId, readonly: true, value: url, spellcheck: "false" });
     const copy = h("button", { type: "button" }, "Copy");
-    copy.addEventListener("click", () => void this.copy(url));
+    copy.addEventListener("click", () => void this.copy(address));
     fill(
       this.body,
       state,
@@ -78,21 +71,28 @@ export class FeedPanel {
         "div",
         { class: "field feed-url" },
         h("label", { for: urlId }, "Your feed's address"),
-        h("div", { class: "copy-row" }, url, copy),
-        h("small", { class: "hint" }, "Shown only now: copy it into your calendar app. Treat it like a password."),
+        h("div", { class: "copy-row" }, address, copy),
+        h(
+          "small",
+          { class: "hint" },
+          "Copy it into your calendar app. Treat it like a password; shared it by mistake? Renew it.",
+        ),
       ),
       actions,
     );
-    url.focus();
-    url.select();
+    if (focus) {
+      address.focus();
+      address.select();
+    }
   }
 
   private async renew(): Promise<void> {
     try {
       const made = await this.ctx.api.renewFeed();
       this.ctx.me.ical = { active: made.active, created: made.created };
+      this.ctx.me.ical_url = made.url;
       this.ctx.messages.info("Your calendar feed has a new address; any older one stopped working.");
-      this.show(made, made);
+      this.show(this.ctx.me.ical, made.url, true);
     } catch (e) {
       this.ctx.messages.error(e);
     }
@@ -100,9 +100,11 @@ export class FeedPanel {
 
   private async revoke(): Promise<void> {
     try {
-      this.ctx.me.ical = await this.ctx.api.revokeFeed();
+      const revoked = await this.ctx.api.revokeFeed();
+      this.ctx.me.ical = { active: revoked.active, created: revoked.created };
+      this.ctx.me.ical_url = revoked.url;
       this.ctx.messages.info("Your calendar feed is revoked; its address no longer works.");
-      this.show(this.ctx.me.ical);
+      this.show(this.ctx.me.ical, revoked.url);
     } catch (e) {
       this.ctx.messages.error(e);
     }

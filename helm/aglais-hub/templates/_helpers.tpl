@@ -95,6 +95,24 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
     {{- end }}
 {{- end }}
 
+{{- /*
+    The calendar feeds' key (BookingService.feed_secret, docs/security.md): as the cookie
+    secret, the value, else what our Secret already holds, else a new one. Kept across
+    upgrades: a new key would turn every user's feed off.
+*/}}
+{{- define "aglais-hub.booking.feedSecret" -}}
+    {{- if .Values.booking.feedSecret }}
+        {{- .Values.booking.feedSecret }}
+    {{- else }}
+        {{- $state := lookup "v1" "Secret" .Release.Namespace (include "aglais-hub.booking.fullname" .) | default (dict "data" (dict)) }}
+        {{- if hasKey ($state.data | default dict) "feed-secret" }}
+            {{- index $state.data "feed-secret" | b64dec }}
+        {{- else }}
+            {{- include "aglais-hub.randHex" 64 }}
+        {{- end }}
+    {{- end }}
+{{- end }}
+
 {{- /* The traitlets config file of the booking service: booking.config, and the hub's level groups. */}}
 {{- define "aglais-hub.booking.config" -}}
     {{- $config := deepCopy (.Values.booking.config | default dict) }}
