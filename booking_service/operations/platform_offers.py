@@ -374,4 +374,4 @@ async def _repair_one(ctx, row, said: dict, now: datetime, reject_local) -> int:
 
 
 __all__ = ["ACCEPTED", "REJECTED", "accept", "ask", "choose", "decline", "merge", "offer_json", "platforms_json",
-           "record", "release", "repair", "rows_of", "sweep"]
+           "keep_offer", "release", "repair", "rows_of", "sweep"]
