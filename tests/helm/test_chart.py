@@ -360,15 +360,14 @@ def test_the_lifecycle_options_reach_the_service(charts):
             kubernetes_validate.validate(obj, version, strict=True)
 
 
-def test_the_lifecycle_options_left_out_leave_the_services_defaults(rendered):
-    if rendered["name"] != "default":
-        pytest.skip("the chart's defaults only")
-    options = booking_config(rendered["ours"])["BookingService"]
+def test_the_lifecycle_options_left_out_leave_the_services_defaults(charts):
+    out = objects(render(charts["ours"], values_of("default")))
+    options = booking_config(out)["BookingService"]
     assert options == {"walk_in_pool": "shared"}
-    container = booking_container(rendered["ours"])
+    container = booking_container(out)
     assert "AGLAIS_PREPARATION_WORKERS" not in env_of(container)
     assert all(v["name"] != "platform-tokens" for v in
-               find(rendered["ours"], "Deployment", "booking")["spec"]["template"]["spec"]["volumes"])
+               find(out, "Deployment", "booking")["spec"]["template"]["spec"]["volumes"])
 
 
 def test_config_wins_over_the_lifecycle_keys_and_a_callback_url_is_kept(charts):
