@@ -74,7 +74,9 @@ def hub(tmp_path_factory, homes, files):
         f"'token': 'worker-token'}}}}\n"
         f"c.BookingService.platforms = [{{'name': 'campus', 'kind': 'local'}}, "
         f"{{'name': 'gpu-wing', 'kind': 'local', 'pools': [{WING!r}]}}]\n"
-        "c.BookingService.lifecycle_interval = 1\n")
+        "c.BookingService.lifecycle_interval = 1\n"
+        # offers with steps start after the hold and the quotes: a short hold keeps the wait short
+        "c.BookingService.offer_hold_minutes = 0.5\n")
     running = start_hub(workdir, {"booking": f"sqlite+aiosqlite:///{workdir}/booking.sqlite"}, extra_config=f"""
         for service in c.JupyterHub.services:
             if "command" in service:
@@ -200,8 +202,8 @@ async def test_a_failing_step_asked_through_find_a_slot_shows_why_and_offers_nam
     assert {o["platform"] for o in held["offers"]} == {"campus", "gpu-wing"}, held["offers"]
     for i, offer in enumerate(held["offers"]):
         await expect(offers.nth(i)).to_contain_text(f"pool {offer['pool']} · platform {offer['platform']}")
-    # an offer starts once its step can be done: its quote after now
-    assert all(datetime.fromisoformat(o["start"].replace("Z", "+00:00")).timestamp() >= now + 60 for o in held["offers"])
+    # an offer starts once its step can be done: the hold (30 s) and its quote after now
+    assert all(datetime.fromisoformat(o["start"].replace("Z", "+00:00")).timestamp() >= now + 90 for o in held["offers"])
     await expect(page.locator(".offer-messages")).to_contain_text("the preparation steps are quoted 60 s in all")
 
     await page.get_by_role("button", name="Accept offer 1").click()
@@ -209,7 +211,7 @@ async def test_a_failing_step_asked_through_find_a_slot_shows_why_and_offers_nam
     accepted = held["offers"][0]
     card = page.locator(f'article.booking-card[data-booking-id="{accepted["id"]}"]')
     # the worker downloads it, finds another SHA-256 and reports FAILED: the card says why
-    await expect(card.locator(".badge.phase")).to_have_text("FAILED", timeout=60_000)
+    await expect(card.locator(".badge.phase")).to_have_text("FAILED", timeout=180_000)
     failed = await booking.ok("GET", f"bookings/{accepted['id']}", admin)
     cause = failed["transitions"][-1]["cause"]
     assert cause.startswith("preparation step 1 (stage_file) failed: ") and "not the step's" in cause, cause
