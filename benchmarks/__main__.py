@@ -7,6 +7,10 @@ configurable-http-proxy and four hub-managed booking services (tests.hub):
 - bench-pg-a and bench-pg-b: two processes sharing PostgreSQL database `admit`;
 - bench-lite: SQLite, for comparison.
 
+In process, without the hub: F (the offer search, its own database), G (the lifecycle
+round, PostgreSQL databases and SQLite files of its own), H (the calendar feed) and I
+(series expansion, plain dateutil in subprocesses).
+
 Everything is thrown away at the end (``--keep`` keeps the hub's directory and log).
 """
 
@@ -71,7 +75,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 10k bookings only, fewer repetitions, 500 admission requests")
+                        help="a smoke run: 10k bookings only, fewer repetitions, 500 admission requests; "
+                             "I's dateutil timeout 5 s")
     parser.add_argument("--only", choices=["availability", "admission", "gate", "accounts", "offers", "lifecycle", "feed", "series"], help="run one part only")
     parser.add_argument("--requests", type=int, help="admission requests per run (default 2000, quick 500)")
     parser.add_argument("--clients", type=int, default=64, help="concurrent admission clients (default 64)")
