@@ -7,6 +7,10 @@ configurable-http-proxy and four hub-managed booking services (tests.hub):
 - bench-pg-a and bench-pg-b: two processes sharing PostgreSQL database `admit`;
 - bench-lite: SQLite, for comparison.
 
+In process, without the hub: F (the offer search, its own database), G (the lifecycle
+round, PostgreSQL databases and SQLite files of its own), H (the calendar feed) and I
+(series expansion, plain dateutil in subprocesses).
+
 Everything is thrown away at the end (``--keep`` keeps the hub's directory and log).
 """
 
@@ -29,8 +33,8 @@ from tornado.httpclient import AsyncHTTPClient
 from tests.hub import start_hub, stop_hub
 from tests.postgres import ThrowawayPostgres
 
-from . import accounts, admission, availability, gate, offers
-from .common import ThroughputRow, cmdline, cpu_table, latency_table, prepare_database, throughput_table
+from . import accounts, admission, availability, feed, gate, lifecycle, offers, series
+from .common import ThroughputRow, case_table, cmdline, cpu_table, latency_table, prepare_database, throughput_table
 
 STARTED = time.perf_counter()
 LOAD_AT_START = os.getloadavg()
@@ -71,8 +75,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 10k bookings only, fewer repetitions, 500 admission requests")
-    parser.add_argument("--only", choices=["availability", "admission", "gate", "accounts", "offers"], help="run one part only")
+                        help="a smoke run: 10k bookings only, fewer repetitions, 500 admission requests; "
+                             "I's dateutil timeout 5 s")
+    parser.add_argument("--only", choices=["availability", "admission", "gate", "accounts", "offers", "lifecycle", "feed", "series"], help="run one part only")
     parser.add_argument("--requests", type=int, help="admission requests per run (default 2000, quick 500)")
     parser.add_argument("--clients", type=int, default=64, help="concurrent admission clients (default 64)")
     parser.add_argument("--rounds", type=int,
@@ -96,6 +101,7 @@ async def run(args) -> int:
     AsyncHTTPClient.configure(None, max_clients=max(64, args.clients))
 
     latency_rows, throughput_rows, gate_rows, accounts_rows, offer_rows = [], [], [], [], []
+    lifecycle_rows, feed_rows, series_rows, checks = [], [], [], []
     workdir = Path(tempfile.mkdtemp(prefix="aglais-bench-"))
     cluster = ThrowawayPostgres().start()
     hub = None
@@ -122,9 +128,22 @@ async def run(args) -> int:
             offer_rows = await offers.run(offers_url, cluster.url("offers", driver="postgresql"), sizes,
                                           3 if args.quick else 5, 20 if args.quick else 60, log)
 
+        if args.only in (None, "lifecycle"):
+            gc.collect()
+            lifecycle_rows = await lifecycle.run(cluster, workdir, 10_000 if args.quick else 100_000,
+                                                 8 if args.quick else 24, log)
+        if args.only in (None, "feed"):
+            gc.collect()
+            feed_rows, failures = feed.run(5 if args.quick else 20, log)
+            checks += failures
+        if args.only in (None, "series"):
+            gc.collect()
+            series_rows, failures = series.run(3 if args.quick else 10, 5 if args.quick else 20, log)
+            checks += failures
         services = {"bench-avail": avail_url, "bench-pg-a": admit_url, "bench-pg-b": admit_url, "bench-lite": lite_url}
-        hub = start_hub(workdir, services)
-        log(f"hub up at {hub.url} with services {', '.join(services)}")
+        if args.only not in ("lifecycle", "feed", "series"):  # the in-process rows need no hub
+            hub = start_hub(workdir, services)
+            log(f"hub up at {hub.url} with services {', '.join(services)}")
 
         if args.only in (None, "availability"):
             reader = await hub.new_user(groups=["level-1"], prefix="reader")
@@ -228,7 +247,25 @@ async def run(args) -> int:
               "8 clients log in with passwords (argon2id runs off the hub's event loop), and another user's "
               "login while one user's account page walks a 200k-file home")
         print(accounts.table(accounts_rows))
-    failed = tracebacks > 0 or any(_failed(r) for r in throughput_rows)
+    if lifecycle_rows:
+        print()
+        print("G. The lifecycle round (Lifecycle.tick) over one pool of bookings 30 days either side of now, "
+              "rounds 5 minutes apart, with the (state, start)/(state, end) indexes of migration 0006 and "
+              "without them; seed/this is without/this")
+        print(latency_table(lifecycle_rows))
+    if feed_rows:
+        print()
+        print("H. The calendar feed (calendar_feed.render, icalendar) against a minimal hand-written RFC 5545 "
+              "serializer kept in the benchmark as a yardstick")
+        print(case_table(feed_rows, "icalendar/this"))
+    if series_rows:
+        print()
+        print("I. Series expansion (recurrence.expand, bounded) against plain dateutil with UNTIL clamped at "
+              "the horizon (in a subprocess with a timeout)")
+        print(series.table(series_rows))
+    for failure in checks:
+        print(f"CHECK FAILED: {failure}")
+    failed = tracebacks > 0 or bool(checks) or any(_failed(r) for r in throughput_rows)
     return 1 if failed else 0
 
 

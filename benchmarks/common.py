@@ -119,6 +119,13 @@ def latency_table(rows: list[LatencyRow]) -> str:
     return render_table(headers, body, right={3, 4, 5, 6})
 
 
+def case_table(rows: list[LatencyRow], ratio: str = "seed/this") -> str:
+    """A latency table for in-process rows that have no booking count (H, I)."""
+    body = [[r.benchmark, r.query, str(len(r.samples)), _fmt_ms(r.median), _fmt_ms(r.p90), r.vs_seed()]
+            for r in rows]
+    return render_table(["benchmark", "case", "n", "median ms", "p90 ms", ratio], body, right={2, 3, 4, 5})
+
+
 def throughput_table(rows: list[ThroughputRow]) -> str:
     headers = ["admission (POST /bookings)", "clients", "requests", "201", "409", "other", "seconds",
                "decisions/s", "201/s", "p50 ms", "p90 ms", "overbooked"]

@@ -61,6 +61,9 @@ def hub_config(workdir: Path, spawner: str) -> str:
         c.BookingLocalProcessSpawner.create_system_users = True
         c.BookingLocalProcessSpawner.system_homes = '{workdir}/homes'
         c.Spawner.cmd = ['/usr/bin/python3', '-c', {STAND_IN_SERVER!r}]
+        # the stand-in server runs no Spark: a grant with workers must not ask for a cluster
+        # (the spawner refuses one with 503 where the servers' Python has no pyspark)
+        c.BookingLocalProcessSpawner.spark_cluster = False
         c.Spawner.args = []
         c.Spawner.default_url = '/'
         c.Spawner.http_timeout = 30
