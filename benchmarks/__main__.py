@@ -250,7 +250,7 @@ async def run(args) -> int:
     if lifecycle_rows:
         print()
         print("G. The lifecycle round (Lifecycle.tick) over one pool of bookings 30 days either side of now, "
-              "rounds 5 minutes apart, with the (state, start)/(state, end) indexes of migration 0006 and "
+              "rounds 5 minutes apart, with the (phase, start)/(phase, end) indexes of migration 0006 and "
               "without them; seed/this is without/this")
         print(latency_table(lifecycle_rows))
     if feed_rows:

@@ -1,5 +1,5 @@
 """G. The lifecycle round (booking_service.lifecycle.Lifecycle.tick) over a pool of 100k
-bookings, on SQLite and PostgreSQL, with the bookings' (state, start) and (state, end)
+bookings, on SQLite and PostgreSQL, with the bookings' (phase, start) and (phase, end)
 indexes (migration 0006) and without them (dropped in a copy of the same database).
 
 Rounds run at moments 5 minutes apart from `NOW`: a round with due events (bookings that
@@ -30,7 +30,7 @@ SEED = 12
 NOW = datetime(2027, 3, 1, tzinfo=UTC)  # the first round; the bookings span 30 days either side
 STEP = timedelta(minutes=5)
 RECLAIM_MINUTES = 30
-INDEXES = ("ix_bookings_state_start", "ix_bookings_state_end")
+INDEXES = ("ix_bookings_phase_start", "ix_bookings_phase_end")
 
 
 class StandInHub:

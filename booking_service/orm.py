@@ -309,10 +309,12 @@ class Notice(Base):
 
 
 # The lifecycle loop asks each round which bookings start or end soon, across every pool
-# (notices at their lead times, phases at their start and end): by state and time, not by
-# pool (migration 0006_notices). Without these, a scan of every booking each round.
-Index("ix_bookings_state_start", Booking.state, Booking.start)
-Index("ix_bookings_state_end", Booking.state, Booking.end)
+# (notices at their lead times, phases at their start and end): by phase and time, not by
+# pool (migration 0006_notices). Phase first: every such query names the phases it wants,
+# so the finished bookings (most of a pool's history, still state 'booked' when COMPLETED)
+# are never walked; with (state, time) SQLite walked every past booking (docs/performance.md, G).
+Index("ix_bookings_phase_start", Booking.phase, Booking.start)
+Index("ix_bookings_phase_end", Booking.phase, Booking.end)
 
 
 class PlatformOffer(Base):

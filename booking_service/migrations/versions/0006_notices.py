@@ -1,6 +1,6 @@
 """Notices: what a user should hear of (issue 12, "Telling people"), each made once (a
 unique key per event), read or not, and whether it was mailed; and the bookings indexed
-by state and start, and by state and end, for the lifecycle loop's rounds.
+by phase and start, and by phase and end, for the lifecycle loop's rounds.
 
 Revision ID: 0006
 Revises: 0005
@@ -37,14 +37,15 @@ def upgrade() -> None:
     )
     op.create_index("ix_notices_user", "notices", ["user", "id"])
     op.create_index("ix_notices_mail", "notices", ["mail_state", "id"])
-    # what the lifecycle loop asks each round: bookings by state and start, or end
-    op.create_index("ix_bookings_state_start", "bookings", ["state", "start"])
-    op.create_index("ix_bookings_state_end", "bookings", ["state", "end"])
+    # what the lifecycle loop asks each round: bookings in given phases by start, or end
+    # (phase first, so the finished ones, most of a pool's history, are never walked)
+    op.create_index("ix_bookings_phase_start", "bookings", ["phase", "start"])
+    op.create_index("ix_bookings_phase_end", "bookings", ["phase", "end"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_bookings_state_end", "bookings")
-    op.drop_index("ix_bookings_state_start", "bookings")
+    op.drop_index("ix_bookings_phase_end", "bookings")
+    op.drop_index("ix_bookings_phase_start", "bookings")
     op.drop_index("ix_notices_mail", "notices")
     op.drop_index("ix_notices_user", "notices")
     op.drop_table("notices")
