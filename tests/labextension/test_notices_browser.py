@@ -2,19 +2,14 @@
 cancelled shows as "1 notice" with the notice as its title; a click lists it, "Mark read"
 marks it read in the booking service and the item goes.
 
-The servers run this checkout's JupyterLab extension (its build, frontend/labextension/
-aglais_lab/labextension, and its server extension) ahead of the one installed in the
-servers' environment, so the test sees the code under test even before `make server-env`
-installs it there."""
+The servers run the extension `make server-env` installed in their environment, whose
+fingerprint covers the extension's build (hub_extension/embedded/server_env.py).
+"""
 
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
-import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
@@ -24,26 +19,6 @@ from tests.labextension.conftest import booked_now
 from tests.labextension.test_browser import no_news, open_lab
 
 pytestmark = pytest.mark.browser
-
-EXTENSION = Path(__file__).resolve().parents[2] / "frontend" / "labextension"
-BUILD = EXTENSION / "aglais_lab" / "labextension"
-# a JUPYTER_PATH every account can read, whose labextensions/ holds this checkout's build
-LAB_PATH = Path(tempfile.gettempdir()) / f"aglais-lab-under-test-{uuid.uuid4().hex[:8]}"
-SPAWN_HUB_CONFIG = f"""
-        c.Spawner.environment.update({{"PYTHONPATH": {str(EXTENSION)!r}, "JUPYTER_PATH": {str(LAB_PATH)!r}}})
-"""
-
-
-@pytest.fixture(scope="module", autouse=True)
-def lab_under_test():
-    if not (BUILD / "package.json").exists():
-        pytest.fail(f"{BUILD} is missing: build the JupyterLab extension (make labextension)")
-    (LAB_PATH / "labextensions").mkdir(parents=True)
-    LAB_PATH.chmod(0o755)
-    (LAB_PATH / "labextensions").chmod(0o755)
-    (LAB_PATH / "labextensions" / "aglais-hub-lab").symlink_to(BUILD)
-    yield
-    shutil.rmtree(LAB_PATH, ignore_errors=True)
 
 
 async def test_the_status_bar_shows_an_unread_notice_and_marks_it_read(spawn_hub, servers, booking_api, page):
